@@ -1,0 +1,26 @@
+//! Sign-in logic for Cognito's CUSTOM_AUTH flow with a one-time code sent by email.
+//!
+//! Every function here is pure: it maps a trigger event (plus the clock and, for a new
+//! code, the code itself) to a response. Randomness, the clock and SES are supplied by
+//! the binaries in `src/bin`, so the whole decision logic is tested on JSON fixtures.
+
+pub mod challenge;
+pub mod code;
+pub mod config;
+pub mod create;
+pub mod define;
+pub mod email;
+pub mod error;
+pub mod verify;
+
+pub use error::TriggerError;
+
+/// The only challenge this stack ever presents.
+pub const CUSTOM_CHALLENGE: &str = "CUSTOM_CHALLENGE";
+
+/// Seconds since the Unix epoch; a clock before 1970 reads as 0, which expires every code.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}

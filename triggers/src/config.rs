@@ -1,0 +1,200 @@
+//! Trigger configuration, read from environment variables once at cold start.
+//!
+//! The provisioner writes these variables from the stack spec; the names below are the
+//! contract between the two crates.
+
+use std::fmt;
+
+pub const CODE_LENGTH: &str = "OTP_CODE_LENGTH";
+pub const TTL_SECONDS: &str = "OTP_TTL_SECONDS";
+pub const MAX_ATTEMPTS: &str = "OTP_MAX_ATTEMPTS";
+pub const EMAIL_FROM: &str = "EMAIL_FROM";
+pub const EMAIL_SUBJECT: &str = "EMAIL_SUBJECT";
+
+pub const CODE_LENGTH_RANGE: std::ops::RangeInclusive<u8> = 6..=10;
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
+/// Cognito keeps a custom-auth session for at most 15 minutes, so a code cannot outlive it.
+pub const TTL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=900;
+pub const DEFAULT_SUBJECT: &str = "Your sign-in code";
+
+/// A variable that is missing or outside its allowed values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name} {problem}; redeploy the stack so the provisioner sets it")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+/// Reads a variable through `lookup`, so tests need not touch the process environment.
+pub trait Lookup: Fn(&str) -> Option<String> {}
+impl<F: Fn(&str) -> Option<String>> Lookup for F {}
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// What DefineAuthChallenge needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefineConfig {
+    pub max_attempts: u8,
+}
+
+/// What CreateAuthChallenge needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateConfig {
+    pub code_length: u8,
+    pub ttl_seconds: u64,
+    pub sender: String,
+    pub subject: String,
+}
+
+/// What VerifyAuthChallengeResponse needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyConfig {
+    pub ttl_seconds: u64,
+}
+
+impl DefineConfig {
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: ranged(&lookup, MAX_ATTEMPTS, MAX_ATTEMPTS_RANGE)?,
+        })
+    }
+}
+
+impl CreateConfig {
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        let sender = required(&lookup, EMAIL_FROM)?;
+        if !crate::email::looks_like_address(&sender) {
+            return Err(ConfigError {
+                name: EMAIL_FROM,
+                problem: format!(
+                    "must be an email address like no-reply@example.com, got {sender:?}"
+                ),
+            });
+        }
+        let subject = lookup(EMAIL_SUBJECT)
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_SUBJECT.to_owned());
+        Ok(Self {
+            code_length: ranged(&lookup, CODE_LENGTH, CODE_LENGTH_RANGE)?,
+            ttl_seconds: ranged(&lookup, TTL_SECONDS, TTL_SECONDS_RANGE)?,
+            sender,
+            subject,
+        })
+    }
+}
+
+impl VerifyConfig {
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ttl_seconds: ranged(&lookup, TTL_SECONDS, TTL_SECONDS_RANGE)?,
+        })
+    }
+}
+
+fn required(lookup: &impl Lookup, name: &'static str) -> Result<String, ConfigError> {
+    lookup(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError {
+            name,
+            problem: "is not set".to_owned(),
+        })
+}
+
+fn ranged<T>(
+    lookup: &impl Lookup,
+    name: &'static str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+{
+    let raw = required(lookup, name)?;
+    let allowed = || {
+        format!(
+            "must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )
+    };
+    let value: T = raw.trim().parse().map_err(|_| ConfigError {
+        name,
+        problem: format!("{}, got {raw:?}", allowed()),
+    })?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name,
+            problem: format!("{}, got {value}", allowed()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Lookup {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn create_config_reads_every_field_and_defaults_the_subject() {
+        let config = CreateConfig::from_lookup(env(&[
+            (CODE_LENGTH, "8"),
+            (TTL_SECONDS, "300"),
+            (EMAIL_FROM, "no-reply@acme.example"),
+        ]))
+        .unwrap();
+        assert_eq!(config.code_length, 8);
+        assert_eq!(config.ttl_seconds, 300);
+        assert_eq!(config.sender, "no-reply@acme.example");
+        assert_eq!(config.subject, DEFAULT_SUBJECT);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_variable_and_the_allowed_range() {
+        let err = CreateConfig::from_lookup(env(&[
+            (CODE_LENGTH, "11"),
+            (TTL_SECONDS, "300"),
+            (EMAIL_FROM, "a@b.example"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, CODE_LENGTH);
+        assert!(err.to_string().contains("from 6 to 10, got 11"), "{err}");
+
+        let err = DefineConfig::from_lookup(env(&[(MAX_ATTEMPTS, "three")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("OTP_MAX_ATTEMPTS must be a whole number from 1 to 10, got \"three\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_sender_are_rejected() {
+        let err =
+            CreateConfig::from_lookup(env(&[(CODE_LENGTH, "6"), (TTL_SECONDS, "60")])).unwrap_err();
+        assert_eq!(err.name, EMAIL_FROM);
+        let err = CreateConfig::from_lookup(env(&[
+            (CODE_LENGTH, "6"),
+            (TTL_SECONDS, "60"),
+            (EMAIL_FROM, "not-an-address"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, EMAIL_FROM);
+    }
+
+    #[test]
+    fn verify_config_rejects_a_zero_ttl() {
+        let err = VerifyConfig::from_lookup(env(&[(TTL_SECONDS, "0")])).unwrap_err();
+        assert_eq!(err.name, TTL_SECONDS);
+    }
+}

@@ -1,0 +1,133 @@
+//! CreateAuthChallenge: issues a code on the first round and reuses it on later rounds.
+//!
+//! The decisions are pure; the binary supplies the code, salt and clock and sends the
+//! email this module asks for.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::cognito::{
+    CognitoEventUserPoolsCreateAuthChallenge as Event,
+    CognitoEventUserPoolsCreateAuthChallengeResponse as Response,
+};
+
+use crate::challenge::ChallengeState;
+use crate::code::{CodeDigest, OneTimeCode, SALT_LEN};
+use crate::config::CreateConfig;
+use crate::email::{Message, mask_address};
+use crate::{CUSTOM_CHALLENGE, TriggerError};
+
+pub const PUBLIC_DESTINATION: &str = "destination";
+pub const PUBLIC_CODE_LENGTH: &str = "code_length";
+pub const PUBLIC_EXPIRES_AT: &str = "expires_at";
+
+/// What this round must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// No code was issued in this session yet.
+    First,
+    /// A code was issued and emailed earlier in this session: present it again, send nothing.
+    Later(ChallengeState),
+}
+
+pub fn classify(event: &Event) -> Result<Round, TriggerError> {
+    if event.request.challenge_name.as_deref() != Some(CUSTOM_CHALLENGE) {
+        return Err(TriggerError::UnexpectedEvent(
+            "only CUSTOM_CHALLENGE is supported",
+        ));
+    }
+    let earlier = event
+        .request
+        .session
+        .iter()
+        .rev()
+        .flatten()
+        .find_map(|round| {
+            round
+                .challenge_metadata
+                .as_deref()
+                .and_then(ChallengeState::from_metadata)
+        });
+    Ok(earlier.map_or(Round::First, Round::Later))
+}
+
+/// An email to send: the address and the rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub recipient: String,
+    pub message: Message,
+}
+
+/// The first round's outcome. `delivery` is `None` for an unknown user: the response looks
+/// the same, but nobody receives a code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstRound {
+    pub response: Response,
+    pub delivery: Option<Delivery>,
+}
+
+pub fn first_round(
+    config: &CreateConfig,
+    event: &Event,
+    code: &OneTimeCode,
+    salt: [u8; SALT_LEN],
+    now: u64,
+) -> Result<FirstRound, TriggerError> {
+    let state = ChallengeState {
+        issued_at: now,
+        digest: CodeDigest::new(code, salt),
+    };
+    let delivery = if event.request.user_not_found {
+        None
+    } else {
+        let recipient = event
+            .request
+            .user_attributes
+            .get("email")
+            .filter(|address| !address.is_empty())
+            .ok_or(TriggerError::UnexpectedEvent(
+                "the user has no email attribute",
+            ))?;
+        Some(Delivery {
+            recipient: recipient.clone(),
+            message: Message::new(&config.subject, code, config.ttl_seconds),
+        })
+    };
+    Ok(FirstRound {
+        response: respond(config, event, &state),
+        delivery,
+    })
+}
+
+/// The response for a round presenting `state`, first or later.
+pub fn respond(config: &CreateConfig, event: &Event, state: &ChallengeState) -> Response {
+    let mut response = Response::default();
+    response.public_challenge_parameters = HashMap::from([
+        (
+            PUBLIC_DESTINATION.to_owned(),
+            mask_address(&destination(event)),
+        ),
+        (
+            PUBLIC_CODE_LENGTH.to_owned(),
+            config.code_length.to_string(),
+        ),
+        (
+            PUBLIC_EXPIRES_AT.to_owned(),
+            state.expires_at(config.ttl_seconds).to_string(),
+        ),
+    ]);
+    response.private_challenge_parameters = state.to_private_parameters();
+    response.challenge_metadata = Some(state.to_metadata());
+    response
+}
+
+/// The address to show, masked. An unknown user has no attributes, so the name they
+/// typed stands in for it and the response keeps the same shape.
+fn destination(event: &Event) -> String {
+    event
+        .request
+        .user_attributes
+        .get("email")
+        .cloned()
+        .or_else(|| event.cognito_event_user_pools_header.user_name.clone())
+        .unwrap_or_default()
+}

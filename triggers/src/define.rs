@@ -1,0 +1,68 @@
+//! DefineAuthChallenge: decides, from the rounds so far, whether to present a challenge,
+//! issue tokens or fail.
+
+use aws_lambda_events::event::cognito::{
+    CognitoEventUserPoolsChallengeResult as Round,
+    CognitoEventUserPoolsDefineAuthChallenge as Event,
+    CognitoEventUserPoolsDefineAuthChallengeResponse as Response,
+};
+
+use crate::CUSTOM_CHALLENGE;
+use crate::challenge::METADATA_PREFIX;
+use crate::config::DefineConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Present,
+    IssueTokens,
+    Fail,
+}
+
+pub fn decide(config: &DefineConfig, event: &Event) -> Decision {
+    let request = &event.request;
+    let Some(rounds) = request
+        .session
+        .iter()
+        .map(Option::as_ref)
+        .collect::<Option<Vec<&Round>>>()
+    else {
+        return Decision::Fail;
+    };
+    // A password or SRP round means someone started another flow on this session; never
+    // let it count towards ours.
+    if !rounds.iter().all(|round| is_ours(round)) {
+        return Decision::Fail;
+    }
+    match rounds.last() {
+        None => Decision::Present,
+        Some(last) if last.challenge_result => {
+            if request.user_not_found {
+                Decision::Fail
+            } else {
+                Decision::IssueTokens
+            }
+        }
+        Some(_) if rounds.len() >= usize::from(config.max_attempts) => Decision::Fail,
+        Some(_) => Decision::Present,
+    }
+}
+
+/// A round this stack created: a CUSTOM_CHALLENGE carrying our metadata. Cognito fills in
+/// the metadata only after CreateAuthChallenge ran, so a round is ours from that point on.
+fn is_ours(round: &Round) -> bool {
+    round.challenge_name.as_deref() == Some(CUSTOM_CHALLENGE)
+        && round
+            .challenge_metadata
+            .as_deref()
+            .is_some_and(|metadata| metadata.starts_with(METADATA_PREFIX))
+}
+
+pub fn respond(config: &DefineConfig, event: &Event) -> Response {
+    let mut response = Response::default();
+    match decide(config, event) {
+        Decision::Present => response.challenge_name = Some(CUSTOM_CHALLENGE.to_owned()),
+        Decision::IssueTokens => response.issue_tokens = true,
+        Decision::Fail => response.fail_authentication = true,
+    }
+    response
+}

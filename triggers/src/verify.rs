@@ -1,0 +1,54 @@
+//! VerifyAuthChallengeResponse: checks the answer against the session's salted hash.
+
+use aws_lambda_events::event::cognito::{
+    CognitoEventUserPoolsVerifyAuthChallenge as Event,
+    CognitoEventUserPoolsVerifyAuthChallengeResponse as Response,
+};
+
+use crate::challenge::ChallengeState;
+use crate::config::{CODE_LENGTH_RANGE, VerifyConfig};
+
+/// Answers longer than this are refused before any other work: no code is anywhere near it.
+const LONGEST_ANSWER_CONSIDERED: usize = 64;
+
+pub fn is_correct(config: &VerifyConfig, event: &Event, now: u64) -> bool {
+    let request = &event.request;
+    let Some(state) =
+        ChallengeState::from_private_parameters(&request.private_challenge_parameters)
+    else {
+        return false;
+    };
+    let Some(answer) = request
+        .challenge_answer
+        .as_ref()
+        .and_then(|answer| answer.as_str())
+    else {
+        return false;
+    };
+    let Some(candidate) = plausible_code(answer) else {
+        return false;
+    };
+    let fresh = now <= state.expires_at(config.ttl_seconds);
+    // Hash even when the outcome is already known, so timing does not tell an expired or
+    // unknown-user round from a wrong code.
+    let matches = state.digest.matches(candidate);
+    matches && fresh && !request.user_not_found
+}
+
+/// The trimmed answer when it has the shape of any code we issue: ASCII digits only, of an
+/// allowed length. The hash comparison decides the rest.
+fn plausible_code(answer: &str) -> Option<&str> {
+    if answer.len() > LONGEST_ANSWER_CONSIDERED {
+        return None;
+    }
+    let trimmed = answer.trim();
+    let length_allowed =
+        u8::try_from(trimmed.len()).is_ok_and(|len| CODE_LENGTH_RANGE.contains(&len));
+    (length_allowed && trimmed.bytes().all(|b| b.is_ascii_digit())).then_some(trimmed)
+}
+
+pub fn respond(config: &VerifyConfig, event: &Event, now: u64) -> Response {
+    let mut response = Response::default();
+    response.answer_correct = is_correct(config, event, now);
+    response
+}

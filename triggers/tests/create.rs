@@ -1,0 +1,183 @@
+mod common;
+
+use aws_lambda_events::event::cognito::CognitoEventUserPoolsCreateAuthChallenge as Event;
+use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as VerifyEvent;
+use common::fixture;
+use triggers::challenge::ChallengeState;
+use triggers::code::OneTimeCode;
+use triggers::config::{CreateConfig, VerifyConfig};
+use triggers::create::{
+    PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT, Round, classify, first_round,
+    respond,
+};
+
+const NOW: u64 = 1_764_000_500;
+
+fn config() -> CreateConfig {
+    CreateConfig {
+        code_length: 6,
+        ttl_seconds: 180,
+        sender: "no-reply@acme.example".to_owned(),
+        subject: "Your <acme> code".to_owned(),
+    }
+}
+
+fn code() -> OneTimeCode {
+    OneTimeCode::from_digits("731904").unwrap()
+}
+
+#[test]
+fn the_first_round_emails_a_new_code_and_keeps_only_its_hash() {
+    let event: Event = fixture("create_first_round");
+    assert_eq!(classify(&event).unwrap(), Round::First);
+    let first = first_round(&config(), &event, &code(), [5; 16], NOW).unwrap();
+
+    let delivery = first.delivery.expect("a known user gets an email");
+    assert_eq!(delivery.recipient, "alice@example.com");
+    assert_eq!(delivery.message.subject, "Your <acme> code");
+    assert!(
+        delivery.message.text.contains("731904") && delivery.message.text.contains("3 minutes")
+    );
+    assert!(delivery.message.html.contains("731904"));
+
+    let response = &first.response;
+    assert_eq!(
+        response.public_challenge_parameters[PUBLIC_DESTINATION],
+        "a***@example.com"
+    );
+    assert_eq!(
+        response.public_challenge_parameters[PUBLIC_CODE_LENGTH],
+        "6"
+    );
+    assert_eq!(
+        response.public_challenge_parameters[PUBLIC_EXPIRES_AT],
+        (NOW + 180).to_string()
+    );
+    assert!(!response.private_challenge_parameters.is_empty());
+    assert!(
+        response
+            .private_challenge_parameters
+            .values()
+            .all(|v| !v.is_empty())
+    );
+    let state =
+        ChallengeState::from_metadata(response.challenge_metadata.as_deref().unwrap()).unwrap();
+    assert_eq!(state.issued_at, NOW);
+    assert!(state.digest.matches("731904"));
+}
+
+#[test]
+fn the_code_never_appears_in_the_serialized_response() {
+    let event: Event = fixture("create_first_round");
+    for _ in 0..200 {
+        let code = OneTimeCode::generate(6).unwrap();
+        let first = first_round(
+            &config(),
+            &event,
+            &code,
+            triggers::code::random_salt().unwrap(),
+            NOW,
+        )
+        .unwrap();
+        let mut returned = event.clone();
+        returned.response = first.response;
+        let serialized = serde_json::to_string(&returned).unwrap();
+        assert!(
+            !serialized.contains(code.digits()),
+            "code leaked into {serialized}"
+        );
+        assert!(first.delivery.unwrap().message.text.contains(code.digits()));
+    }
+}
+
+#[test]
+fn a_later_round_reuses_the_code_and_sends_nothing() {
+    let event: Event = fixture("create_retry_round");
+    let Round::Later(state) = classify(&event).unwrap() else {
+        panic!("a session with our round must reuse its code");
+    };
+    assert_eq!(state.issued_at, 1_764_000_000);
+    let response = respond(&config(), &event, &state);
+    assert_eq!(
+        response.challenge_metadata.as_deref(),
+        Some(state.to_metadata().as_str())
+    );
+    assert_eq!(
+        response.private_challenge_parameters,
+        state.to_private_parameters()
+    );
+    assert_eq!(
+        response.public_challenge_parameters[PUBLIC_EXPIRES_AT],
+        "1764000180"
+    );
+}
+
+#[test]
+fn an_unknown_user_gets_the_same_shape_and_no_email() {
+    let known = first_round(
+        &config(),
+        &fixture("create_first_round"),
+        &code(),
+        [1; 16],
+        NOW,
+    )
+    .unwrap();
+    let unknown = first_round(
+        &config(),
+        &fixture("create_user_not_found"),
+        &code(),
+        [1; 16],
+        NOW,
+    )
+    .unwrap();
+    assert!(unknown.delivery.is_none());
+    let keys = |r: &triggers::create::FirstRound| {
+        let mut public: Vec<_> = r
+            .response
+            .public_challenge_parameters
+            .keys()
+            .cloned()
+            .collect();
+        let mut private: Vec<_> = r
+            .response
+            .private_challenge_parameters
+            .keys()
+            .cloned()
+            .collect();
+        public.sort();
+        private.sort();
+        (public, private, r.response.challenge_metadata.is_some())
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    assert_eq!(
+        unknown.response.public_challenge_parameters[PUBLIC_DESTINATION],
+        "m***@example.com"
+    );
+}
+
+#[test]
+fn what_create_stores_is_what_verify_accepts() {
+    let first = first_round(
+        &config(),
+        &fixture("create_first_round"),
+        &code(),
+        [9; 16],
+        NOW,
+    )
+    .unwrap();
+    let mut verify: VerifyEvent = fixture("verify_right_answer");
+    verify.request.private_challenge_parameters = first.response.private_challenge_parameters;
+    verify.request.challenge_answer = Some("731904".into());
+    let config = VerifyConfig { ttl_seconds: 180 };
+    assert!(triggers::verify::is_correct(&config, &verify, NOW + 1));
+    verify.request.challenge_answer = Some("731905".into());
+    assert!(!triggers::verify::is_correct(&config, &verify, NOW + 1));
+}
+
+#[test]
+fn any_challenge_but_custom_is_refused() {
+    let mut event: Event = fixture("create_first_round");
+    event.request.challenge_name = Some("SMS_MFA".to_owned());
+    let error = classify(&event).unwrap_err();
+    assert_eq!(error.kind(), "UnexpectedEvent");
+}

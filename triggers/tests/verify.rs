@@ -1,0 +1,89 @@
+mod common;
+
+use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as Event;
+use common::fixture;
+use serde_json::{Value, json};
+use triggers::config::VerifyConfig;
+use triggers::verify::{is_correct, respond};
+
+/// The fixtures' code was issued at this instant.
+const ISSUED_AT: u64 = 1_764_000_000;
+const CONFIG: VerifyConfig = VerifyConfig { ttl_seconds: 180 };
+
+fn correct(name: &str) -> bool {
+    is_correct(&CONFIG, &fixture::<Event>(name), ISSUED_AT + 10)
+}
+
+fn correct_with_answer(answer: Value) -> bool {
+    let mut event: Event = fixture("verify_right_answer");
+    event.request.challenge_answer = Some(answer);
+    is_correct(&CONFIG, &event, ISSUED_AT + 10)
+}
+
+#[test]
+fn the_right_code_is_accepted() {
+    let response = respond(&CONFIG, &fixture("verify_right_answer"), ISSUED_AT + 10);
+    assert!(response.answer_correct);
+}
+
+#[test]
+fn a_wrong_code_is_rejected() {
+    assert!(!correct("verify_wrong_answer"));
+}
+
+#[test]
+fn surrounding_whitespace_is_trimmed() {
+    assert!(correct("verify_padded_answer"));
+}
+
+#[test]
+fn the_code_is_valid_up_to_its_ttl_and_not_after() {
+    let event: Event = fixture("verify_right_answer");
+    assert!(is_correct(&CONFIG, &event, ISSUED_AT + 180));
+    assert!(!is_correct(&CONFIG, &event, ISSUED_AT + 181));
+    assert!(!is_correct(
+        &VerifyConfig { ttl_seconds: 60 },
+        &event,
+        ISSUED_AT + 61
+    ));
+}
+
+#[test]
+fn an_unknown_user_is_never_verified() {
+    assert!(!correct("verify_user_not_found"));
+}
+
+#[test]
+fn a_round_without_our_state_is_rejected() {
+    assert!(!correct("verify_missing_state"));
+}
+
+#[test]
+fn odd_answers_are_rejected_without_a_panic() {
+    let odd = [
+        json!(""),
+        json!("   "),
+        json!("48291"),
+        json!("4829100"),
+        json!("48291a"),
+        json!("４８２９１０"),
+        json!("٤٨٢٩١٠"),
+        json!("482 910"),
+        json!("+482910"),
+        json!("9".repeat(1_000_000)),
+        json!(482910),
+        json!(null),
+        json!(["482910"]),
+    ];
+    for answer in odd {
+        let shown: String = answer.to_string().chars().take(20).collect();
+        assert!(!correct_with_answer(answer), "accepted {shown}");
+    }
+}
+
+#[test]
+fn a_missing_answer_is_rejected() {
+    let mut event: Event = fixture("verify_right_answer");
+    event.request.challenge_answer = None;
+    assert!(!is_correct(&CONFIG, &event, ISSUED_AT));
+}
