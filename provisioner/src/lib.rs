@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Deploys, plans, checks drift of and tears down an email-code sign-in stack on Cognito.
+//!
+//! The pipeline: [`spec`] (YAML to a validated spec) → [`desired`] (what should exist) and
+//! [`observe`] (read-only AWS calls: what exists) → [`plan`] (a pure diff) → [`apply`]
+//! (executes the plan). `spec`, `desired`, `model` and `plan` never touch the AWS SDK.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod apply;
+pub mod artifacts;
+pub mod aws;
+pub mod desired;
+pub mod error;
+pub mod model;
+pub mod observe;
+pub mod plan;
+pub mod spec;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::ProvisionError;
+pub mod commands;
+pub mod login;
+pub mod mailbox;
+pub mod users;

@@ -1,3 +1,97 @@
-fn main() {
-    println!("Hello, world!");
+//! `cargo xtask`: builds the triggers, runs the emulator, and drives the provisioner.
+//! Each task lives in its own file; this one only parses arguments and dispatches.
+
+mod build;
+mod demo;
+mod emulator;
+mod progress;
+mod stack;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use provisioner::commands::{DriftArgs, StackArgs, TeardownArgs};
+
+/// Passwordless email sign-in on AWS Cognito, deployed from a YAML stack spec.
+///
+/// Exit codes: 0 nothing to do or success, 2 changes or drift found, 1 error.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    /// Print more detail (each command run).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build the three trigger binaries and zip each as a Lambda `bootstrap`.
+    Build(build::BuildArgs),
+    /// Build the triggers, then create or update every resource of the stack.
+    Deploy(StackArgs),
+    /// Show what deploy would change, without changing anything (exit 2 when it would).
+    Plan(StackArgs),
+    /// Compare the live stack with the spec and the local trigger build (exit 2 on drift).
+    Drift(DriftArgs),
+    /// Delete every resource of the stack that carries its ownership tag.
+    Teardown(TeardownArgs),
+    /// Print the deployed stack's identifiers as JSON.
+    Outputs(StackArgs),
+    /// Add, list or remove users of a deployed stack.
+    Users(stack::UsersArgs),
+    /// Sign in by email code through Cognito and print the verified ID token's claims.
+    Login(stack::LoginArgs),
+    /// Install, start or stop the local AWS emulator (MiniStack).
+    Emulator {
+        #[command(subcommand)]
+        action: emulator::Action,
+    },
+    /// The whole first-run tour on the local emulator: deploy, add a user, sign in.
+    Demo,
+    /// Run every test, the emulator ones included (installs and starts the emulator).
+    Test,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    progress::set_verbose(cli.verbose);
+    match run(cli.task) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<ExitCode> {
+    match task {
+        Task::Build(args) => build::run(&args).map(|_| ExitCode::SUCCESS),
+        Task::Deploy(args) => stack::deploy(&args),
+        Task::Plan(args) => stack::plan(&args),
+        Task::Drift(args) => stack::drift(&args),
+        Task::Teardown(args) => stack::teardown(&args),
+        Task::Outputs(args) => stack::outputs(&args),
+        Task::Users(args) => stack::users(&args),
+        Task::Login(args) => stack::login(&args),
+        Task::Emulator { action } => emulator::run(action),
+        Task::Demo => demo::run(),
+        Task::Test => test::run(),
+    }
+}
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_owned()
+}
+
+/// The cargo that runs us, so toolchain overrides carry over.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }

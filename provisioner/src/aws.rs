@@ -1,0 +1,138 @@
+//! AWS clients for one stack: region and endpoint from the spec, credentials from the
+//! standard chain, and a counter of every request sent.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_lambda::config::{
+    ConfigBag, Intercept, RuntimeComponents, interceptors::BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+use crate::spec::StackSpec;
+
+/// Keys used when an emulator endpoint is set and the environment has no credentials:
+/// emulators accept any, and AWS never sees them.
+const EMULATOR_KEY: &str = "test";
+
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub requests: RequestLog,
+}
+
+pub async fn connect(spec: &StackSpec) -> Clients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(spec.region.as_str().to_owned()));
+    if let Some(endpoint) = &spec.endpoint {
+        loader = loader.endpoint_url(endpoint.as_str());
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
+            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                EMULATOR_KEY,
+                EMULATOR_KEY,
+                None,
+                None,
+                "emulator",
+            ));
+        }
+    }
+    let config = loader.load().await;
+    let requests = RequestLog::default();
+    Clients {
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        lambda: aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(
+            aws_sdk_cognitoidentityprovider::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        ses: aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        requests,
+    }
+}
+
+/// Every request attempt sent, by service and operation. Tests use it to prove a command
+/// read-only; the benchmark reports it.
+#[derive(Clone, Debug, Default)]
+pub struct RequestLog {
+    sent: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl RequestLog {
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.sent.lock().expect("request log poisoned").clone()
+    }
+
+    /// Requests that may change something: anything but Get, List, Describe and the STS identity check.
+    pub fn mutating(&self) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .filter(|(_, operation)| !is_read_only(operation))
+            .map(|(service, operation)| format!("{service}.{operation}"))
+            .collect()
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, (usize, usize)> {
+        let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (service, operation) in self.entries() {
+            let entry = counts.entry(service).or_default();
+            if is_read_only(&operation) {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        }
+        counts
+    }
+}
+
+pub fn is_read_only(operation: &str) -> bool {
+    ["Get", "List", "Describe"]
+        .iter()
+        .any(|prefix| operation.starts_with(prefix))
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_lambda::error::BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            self.sent
+                .lock()
+                .expect("request log poisoned")
+                .push((metadata.service().to_owned(), metadata.name().to_owned()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! The stack commands behind `cargo xtask`: each loads the spec, observes, and plans or
+//! applies. Exit codes: 0 nothing to do, 2 changes or drift, 1 error (raised by the caller).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::apply::{Applier, Outcome, unprotect_pool};
+use crate::artifacts::{Artifacts, TriggerKind};
+use crate::aws::{Clients, connect};
+use crate::desired::{Context, DesiredState, desired_state};
+use crate::error::ProvisionError;
+use crate::model::{Observed, ResourceKind};
+use crate::observe::{Observation, PoolRef, observe};
+use crate::plan::{Action, Plan, Step, plan, plan_teardown, render_text};
+use crate::spec::StackSpec;
+
+pub const EXIT_CHANGES: u8 = 2;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// The stack spec (YAML), e.g. stacks/local.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub stack: PathBuf,
+}
+
+/// A stack with its AWS clients and what exists of it now.
+pub struct Session {
+    pub spec: StackSpec,
+    pub clients: Clients,
+    pub observation: Observation,
+}
+
+impl Session {
+    /// Validates the spec before any AWS call, then observes.
+    pub async fn open(args: &StackArgs) -> Result<Self, ProvisionError> {
+        let spec = StackSpec::load(&args.stack)?;
+        let clients = connect(&spec).await;
+        let observation = observe(&clients, &spec).await?;
+        Ok(Self {
+            spec,
+            clients,
+            observation,
+        })
+    }
+
+    pub fn desired(&self, artifacts: &Artifacts) -> DesiredState {
+        let code_sha256 = TriggerKind::ALL
+            .into_iter()
+            .map(|kind| (kind, artifacts.code_sha256(kind).to_owned()))
+            .collect();
+        desired_state(
+            &self.spec,
+            Context {
+                account: &self.observation.names.account,
+                code_sha256: &code_sha256,
+                user_pool_arn: self.observation.user_pool.as_ref().map(|p| p.arn.as_str()),
+            },
+        )
+    }
+
+    pub fn plan(&self, artifacts: &Artifacts) -> Result<Plan, ProvisionError> {
+        Ok(plan(&self.desired(artifacts), &self.observation.state)?)
+    }
+}
+
+pub async fn deploy(args: &StackArgs, artifacts: &Artifacts) -> Result<Outputs, ProvisionError> {
+    let session = Session::open(args).await?;
+    let plan = session.plan(artifacts)?;
+    let report = |step: &Step, outcome: Outcome| println!("  {:<9} {}", outcome.verb(), step.id);
+    let applier = Applier {
+        clients: &session.clients,
+        spec: &session.spec,
+        names: &session.observation.names,
+        artifacts: Some(artifacts),
+        report: &report,
+    };
+    let live = applier.apply(&plan, &session.observation).await?;
+    let pool = live
+        .user_pool
+        .ok_or_else(|| ProvisionError::state("user pool", "deploy finished without a user pool"))?;
+    Ok(Outputs::new(
+        &session.spec,
+        &pool,
+        live.app_client_id.unwrap_or_default(),
+    ))
+}
+
+pub async fn plan_command(
+    args: &StackArgs,
+    artifacts: &Artifacts,
+) -> Result<ExitCode, ProvisionError> {
+    let session = Session::open(args).await?;
+    let plan = session.plan(artifacts)?;
+    print!("{}", render_text(&plan));
+    Ok(exit_for(plan.has_changes()))
+}
+
+fn exit_for(changes: bool) -> ExitCode {
+    if changes {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DriftFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output format; json follows the schema in the README, markdown suits a CI job summary.
+    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+    pub format: DriftFormat,
+}
+
+/// One difference between the spec and the live stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub resource: String,
+    pub field: String,
+    pub expected: String,
+    pub actual: String,
+    /// `changed`, `missing` (deleted out of band) or `replace` (cannot change in place).
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftReport {
+    pub stack: String,
+    pub in_sync: bool,
+    pub differences: Vec<Difference>,
+}
+
+pub fn drift_report(stack: &str, plan: &Plan) -> DriftReport {
+    let mut differences = Vec::new();
+    for step in &plan.steps {
+        let resource = step.id.to_string();
+        match &step.action {
+            Action::Create => differences.push(Difference {
+                resource,
+                field: "(resource)".to_owned(),
+                expected: "present".to_owned(),
+                actual: "missing".to_owned(),
+                kind: "missing",
+            }),
+            Action::Update(changes) | Action::Replace(changes) => {
+                let kind = if matches!(step.action, Action::Replace(_)) {
+                    "replace"
+                } else {
+                    "changed"
+                };
+                differences.extend(changes.iter().map(|c| Difference {
+                    resource: resource.clone(),
+                    field: c.field.to_owned(),
+                    expected: c.new.clone().unwrap_or_default(),
+                    actual: c.old.clone().unwrap_or_else(|| "(none)".to_owned()),
+                    kind,
+                }));
+            }
+            Action::Delete | Action::NoOp | Action::UseUnowned => {}
+        }
+    }
+    DriftReport {
+        stack: stack.to_owned(),
+        in_sync: differences.is_empty(),
+        differences,
+    }
+}
+
+pub fn render_drift(report: &DriftReport, format: DriftFormat) -> String {
+    match format {
+        DriftFormat::Json => {
+            serde_json::to_string_pretty(report).expect("the report serializes") + "\n"
+        }
+        DriftFormat::Text if report.in_sync => format!("{}: in sync\n", report.stack),
+        DriftFormat::Text => {
+            let mut out = format!(
+                "{}: {} difference(s)\n",
+                report.stack,
+                report.differences.len()
+            );
+            for d in &report.differences {
+                out.push_str(&format!(
+                    "  {} [{}] {}: expected {} but found {}\n",
+                    d.resource, d.kind, d.field, d.expected, d.actual
+                ));
+            }
+            out
+        }
+        DriftFormat::Markdown => {
+            let mut out = format!("### Drift check: `{}`\n\n", report.stack);
+            if report.in_sync {
+                out.push_str("In sync: live resources match the spec and the trigger build.\n");
+                return out;
+            }
+            out.push_str(
+                "| Resource | Field | Expected | Actual | Kind |\n|---|---|---|---|---|\n",
+            );
+            let cell = |s: &str| s.replace('|', "\\|");
+            for d in &report.differences {
+                out.push_str(&format!(
+                    "| {} | `{}` | `{}` | `{}` | {} |\n",
+                    cell(&d.resource),
+                    cell(&d.field),
+                    cell(&d.expected),
+                    cell(&d.actual),
+                    d.kind
+                ));
+            }
+            out
+        }
+    }
+}
+
+pub async fn drift(args: &DriftArgs, artifacts: &Artifacts) -> Result<ExitCode, ProvisionError> {
+    let session = Session::open(&args.stack).await?;
+    let plan = session.plan(artifacts)?;
+    let report = drift_report(session.spec.name.as_str(), &plan);
+    print!("{}", render_drift(&report, args.format));
+    Ok(exit_for(!report.in_sync))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outputs {
+    pub region: String,
+    pub user_pool_id: String,
+    pub user_pool_arn: String,
+    pub app_client_id: String,
+    pub issuer: String,
+    pub jwks_uri: String,
+}
+
+impl Outputs {
+    pub fn new(spec: &StackSpec, pool: &PoolRef, app_client_id: String) -> Self {
+        let region = spec.region.as_str();
+        // Tokens always name the AWS issuer; an emulator serves the keys itself.
+        let issuer = format!("https://cognito-idp.{region}.amazonaws.com/{}", pool.id);
+        let jwks_base = spec
+            .endpoint
+            .as_ref()
+            .map_or(issuer.clone(), |e| format!("{}/{}", e.as_str(), pool.id));
+        Self {
+            region: region.to_owned(),
+            user_pool_id: pool.id.clone(),
+            user_pool_arn: pool.arn.clone(),
+            app_client_id,
+            issuer,
+            jwks_uri: format!("{jwks_base}/.well-known/jwks.json"),
+        }
+    }
+}
+
+/// The deployed stack's identifiers, or an error saying to deploy first.
+pub async fn outputs(args: &StackArgs) -> Result<Outputs, ProvisionError> {
+    let session = Session::open(args).await?;
+    deployed_outputs(&session)
+}
+
+pub fn deployed_outputs(session: &Session) -> Result<Outputs, ProvisionError> {
+    let not_deployed = || {
+        ProvisionError::state(
+            format!("stack {}", session.spec.name),
+            format!(
+                "is not deployed in {} (no user pool and app client of this stack found); run `cargo xtask deploy --stack <spec>` first",
+                session.spec.region.as_str()
+            ),
+        )
+    };
+    let pool = session
+        .observation
+        .user_pool
+        .as_ref()
+        .ok_or_else(not_deployed)?;
+    let client_id = session
+        .observation
+        .app_client_id
+        .clone()
+        .ok_or_else(not_deployed)?;
+    Ok(Outputs::new(&session.spec, pool, client_id))
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Do not ask for confirmation (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Turn off the user pool's deletion protection first (our own pool only).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub async fn teardown(args: &TeardownArgs) -> Result<ExitCode, ProvisionError> {
+    let spec = StackSpec::load(&args.stack.stack)?;
+    let name = spec.name.as_str().to_owned();
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(ProvisionError::state(
+                format!("stack {name}"),
+                "teardown needs confirmation and there is no terminal to ask on; pass --yes to confirm",
+            ));
+        }
+        eprint!("This deletes stack {name} and all its users. Type the stack name to confirm: ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| ProvisionError::state("confirmation", e.to_string()))?;
+        if answer.trim() != name {
+            return Err(ProvisionError::state(
+                format!("stack {name}"),
+                "confirmation did not match; nothing was deleted",
+            ));
+        }
+    }
+    let clients = connect(&spec).await;
+    let observation = observe(&clients, &spec).await?;
+    let pool_exists = matches!(
+        observation
+            .state
+            .get(&observation.names.id(ResourceKind::UserPool)),
+        Observed::Owned(_)
+    );
+    if let (true, Some(pool)) = (pool_exists, &observation.user_pool) {
+        if spec.user_pool.deletion_protection && !args.force {
+            return Err(ProvisionError::state(
+                format!("user pool {}", observation.names.user_pool()),
+                "has deletion_protection: true in the spec; pass --force to turn protection off and delete it",
+            ));
+        }
+        if args.force {
+            unprotect_pool(&clients, &observation.names, pool, &spec).await?;
+        }
+    }
+    let ids: Vec<_> = observation.state.resources.keys().cloned().collect();
+    let mut ordered = ids;
+    ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
+    let plan = plan_teardown(&ordered, &observation.state);
+    let report = |step: &Step, outcome: Outcome| println!("  {:<9} {}", outcome.verb(), step.id);
+    Applier {
+        clients: &clients,
+        spec: &spec,
+        names: &observation.names,
+        artifacts: None,
+        report: &report,
+    }
+    .apply(&plan, &observation)
+    .await?;
+    println!("Deleted {} resource(s) of stack {name}.", plan.steps.len());
+    Ok(ExitCode::SUCCESS)
+}

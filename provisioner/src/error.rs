@@ -1,0 +1,106 @@
+//! The provisioner's error type: which resource, which operation, and what to do next.
+
+use std::error::Error as StdError;
+
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+
+use crate::plan::PlanError;
+use crate::spec::SpecError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Artifacts(#[from] crate::artifacts::ArtifactError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{operation} for {resource} failed: {message}")]
+    Aws {
+        resource: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{resource}: {message}")]
+    State { resource: String, message: String },
+}
+
+impl ProvisionError {
+    pub fn state(resource: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::State {
+            resource: resource.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Turns an SDK error into one that says what failed and how to go on.
+pub fn aws_error<E, R>(
+    resource: impl Into<String>,
+    operation: &'static str,
+    error: SdkError<E, R>,
+) -> ProvisionError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    ProvisionError::Aws {
+        resource: resource.into(),
+        operation,
+        message: describe(&error),
+    }
+}
+
+fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    let chain = error_chain(error);
+    match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("UnknownError");
+            let message = inner.message().unwrap_or("");
+            let hint = match code {
+                "ExpiredToken" | "ExpiredTokenException" => {
+                    "; your credentials expired: log in again (aws sso login)"
+                }
+                "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "InvalidSignatureException" => {
+                    "; the credentials are not valid for this account or region: check AWS_PROFILE and the spec's region"
+                }
+                "AccessDenied" | "AccessDeniedException" => {
+                    "; the caller lacks this permission: use a role allowed to manage IAM, Lambda, Cognito and SES"
+                }
+                "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
+                    "; AWS is throttling after the SDK's retries: wait a minute and run the command again"
+                }
+                _ => "",
+            };
+            format!("{code}: {message}{hint}")
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
+            "could not reach the endpoint ({chain}); if the spec has an `endpoint`, start the emulator with `cargo xtask emulator start`, otherwise check the network and the spec's region"
+        ),
+        SdkError::ConstructionFailure(_) if chain.contains("credentials") => format!(
+            "no usable AWS credentials ({chain}); set AWS_PROFILE (then `aws sso login` if it uses SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
+        _ => chain,
+    }
+}
+
+fn error_chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,211 @@
+//! `login`: the backend side of the sign-in as a CLI, and the ID token check against the
+//! pool's JWKS. Tokens are verified, then only their claims are printed.
+
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
+
+use crate::commands::{Outputs, Session};
+use crate::error::{ProvisionError, aws_error};
+use crate::mailbox;
+
+/// Where the code comes from.
+pub enum CodeSource {
+    /// Asked for on the terminal.
+    Prompt,
+    /// Read from the local emulator's outbox.
+    Mailbox { endpoint: String },
+}
+
+/// What a finished sign-in yields. `Debug` leaves the tokens out.
+pub struct SignedIn {
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub claims: serde_json::Value,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn sign_in(
+    session: &Session,
+    email: &str,
+    source: &CodeSource,
+) -> Result<SignedIn, ProvisionError> {
+    let outputs = crate::commands::deployed_outputs(session)?;
+    let cognito = &session.clients.cognito;
+    let resource = format!("sign-in of {email}");
+    let mut seen = match source {
+        CodeSource::Mailbox { endpoint } => {
+            message_ids(endpoint, &session.observation.names.account)?
+        }
+        CodeSource::Prompt => Vec::new(),
+    };
+    let started = cognito
+        .initiate_auth()
+        .client_id(&outputs.app_client_id)
+        .auth_flow(AuthFlowType::CustomAuth)
+        .auth_parameters("USERNAME", email)
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:InitiateAuth", e))?;
+    let mut challenge_session = started.session;
+    let mut parameters = started.challenge_parameters.unwrap_or_default();
+    let mut code: Option<String> = None;
+    loop {
+        if let Some(where_to) = parameters.get(triggers::create::PUBLIC_DESTINATION) {
+            eprintln!("A code was sent to {where_to}.");
+        }
+        let answer = match (source, &code) {
+            (CodeSource::Mailbox { endpoint }, None) => {
+                let found =
+                    wait_for_code(endpoint, &session.observation.names.account, email, &seen)?;
+                seen = message_ids(endpoint, &session.observation.names.account)?;
+                code = Some(found.clone());
+                found
+            }
+            (CodeSource::Mailbox { .. }, Some(previous)) => previous.clone(),
+            (CodeSource::Prompt, _) => prompt("Code: ")?,
+        };
+        let responded = cognito
+            .respond_to_auth_challenge()
+            .client_id(&outputs.app_client_id)
+            .challenge_name(ChallengeNameType::CustomChallenge)
+            .set_session(challenge_session.clone())
+            .challenge_responses("USERNAME", email)
+            .challenge_responses("ANSWER", answer)
+            .send()
+            .await;
+        let responded = match responded {
+            Ok(r) => r,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_not_authorized_exception()) =>
+            {
+                return Err(ProvisionError::state(
+                    resource,
+                    "sign-in failed: wrong code too many times, or the code expired; start again",
+                ));
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &resource,
+                    "cognito-idp:RespondToAuthChallenge",
+                    e,
+                ));
+            }
+        };
+        if let Some(result) = responded.authentication_result {
+            let id_token = result.id_token.unwrap_or_default();
+            let claims = verify_id_token(&outputs, &id_token)?;
+            return Ok(SignedIn {
+                id_token,
+                access_token: result.access_token.unwrap_or_default(),
+                refresh_token: result.refresh_token,
+                claims,
+            });
+        }
+        eprintln!("That code was not right; try again.");
+        challenge_session = responded.session;
+        parameters = responded.challenge_parameters.unwrap_or_default();
+        if matches!(source, CodeSource::Mailbox { .. }) {
+            return Err(ProvisionError::state(
+                resource,
+                "the code from the outbox was refused",
+            ));
+        }
+    }
+}
+
+fn prompt(label: &str) -> Result<String, ProvisionError> {
+    eprint!("{label}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| ProvisionError::state("terminal", format!("could not read the code: {e}")))?;
+    Ok(line.trim().to_owned())
+}
+
+fn message_ids(endpoint: &str, account: &str) -> Result<Vec<String>, ProvisionError> {
+    let messages = mailbox::messages(endpoint, account)
+        .map_err(|e| ProvisionError::state("emulator outbox", e.to_string()))?;
+    Ok(messages.into_iter().map(|m| m.message_id).collect())
+}
+
+/// Polls the outbox for a new message to `email`, for up to ten seconds.
+pub fn wait_for_code(
+    endpoint: &str,
+    account: &str,
+    email: &str,
+    seen: &[String],
+) -> Result<String, ProvisionError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let messages = mailbox::messages(endpoint, account)
+            .map_err(|e| ProvisionError::state("emulator outbox", e.to_string()))?;
+        if let Some(code) = mailbox::newest_code(&messages, email, seen) {
+            return Ok(code);
+        }
+        if Instant::now() > deadline {
+            return Err(ProvisionError::state(
+                "emulator outbox",
+                format!(
+                    "no sign-in email to {email} arrived within 10 s; is the emulator running with AWS_ENDPOINT_URL set (`cargo xtask emulator start` does that)?"
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Checks the ID token's RS256 signature against the pool's JWKS, its issuer, audience and
+/// expiry, and returns its claims.
+pub fn verify_id_token(
+    outputs: &Outputs,
+    token: &str,
+) -> Result<serde_json::Value, ProvisionError> {
+    let fail = |message: String| ProvisionError::state("id token", message);
+    let header = jsonwebtoken::decode_header(token).map_err(|e| fail(format!("not a JWT: {e}")))?;
+    let kid = header
+        .kid
+        .ok_or_else(|| fail("the token names no signing key (kid)".to_owned()))?;
+    let jwks: jsonwebtoken::jwk::JwkSet = ureq::get(&outputs.jwks_uri)
+        .call()
+        .map_err(|e| {
+            fail(format!(
+                "cannot fetch the JWKS at {}: {e}",
+                outputs.jwks_uri
+            ))
+        })?
+        .body_mut()
+        .read_json()
+        .map_err(|e| {
+            fail(format!(
+                "the JWKS at {} is not valid: {e}",
+                outputs.jwks_uri
+            ))
+        })?;
+    let jwk = jwks
+        .find(&kid)
+        .ok_or_else(|| fail(format!("no key {kid} in the pool's JWKS")))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+        .map_err(|e| fail(format!("unusable key {kid}: {e}")))?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[&outputs.issuer]);
+    validation.set_audience(&[&outputs.app_client_id]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map_err(|e| fail(format!("signature or claims did not verify: {e}")))?;
+    if data.claims["token_use"] != "id" {
+        return Err(fail("the token is not an ID token".to_owned()));
+    }
+    Ok(data.claims)
+}

@@ -1,0 +1,604 @@
+//! Observed state: read-only calls that find what exists under the stack's names and
+//! turn it into the same fields desired state uses.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_cognitoidentityprovider::types::{TimeUnitsType, UserPoolClientType, UserPoolType};
+
+use crate::artifacts::TriggerKind;
+use crate::aws::Clients;
+use crate::desired::{
+    Names, OWNER_TAG, canonical_json, lambda_triggers_field, list_field, map_field,
+};
+use crate::error::{ProvisionError, aws_error};
+use crate::model::{Fields, Observed, ObservedState, ResourceId, ResourceKind};
+use crate::spec::StackSpec;
+
+/// What observation found, plus the identifiers later phases need.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub names: Names,
+    pub state: ObservedState,
+    pub user_pool: Option<PoolRef>,
+    pub app_client_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRef {
+    pub id: String,
+    pub arn: String,
+}
+
+pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
+    let account = account_id(clients).await?;
+    let names = Names::new(spec, &account);
+    let owner = spec.name.as_str();
+    let identity_id = ResourceId {
+        kind: ResourceKind::EmailIdentity,
+        name: spec.ses_identity().to_owned(),
+    };
+    let (role, identity, functions, pool) = tokio::try_join!(
+        observe_role(clients, &names, owner),
+        observe_identity(clients, &identity_id.name, owner),
+        observe_functions(clients, &names, owner),
+        observe_pool(clients, &names, owner),
+    )?;
+    let mut state = ObservedState::default();
+    state.resources.insert(names.id(ResourceKind::Role), role);
+    state.resources.insert(identity_id, identity);
+    for (kind, function, permission) in functions {
+        state
+            .resources
+            .insert(names.id(ResourceKind::Function(kind)), function);
+        state
+            .resources
+            .insert(names.id(ResourceKind::Permission(kind)), permission);
+    }
+    let (pool_observed, user_pool, client_observed, app_client_id) = pool;
+    state
+        .resources
+        .insert(names.id(ResourceKind::UserPool), pool_observed);
+    state
+        .resources
+        .insert(names.id(ResourceKind::AppClient), client_observed);
+    Ok(Observation {
+        names,
+        state,
+        user_pool,
+        app_client_id,
+    })
+}
+
+pub async fn account_id(clients: &Clients) -> Result<String, ProvisionError> {
+    let identity = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws_error("the caller's account", "sts:GetCallerIdentity", e))?;
+    identity
+        .account()
+        .map(str::to_owned)
+        .ok_or_else(|| ProvisionError::state("the caller's account", "STS returned no account id"))
+}
+
+fn owned_or_not(tags: Option<&str>, owner: &str, fields: impl FnOnce() -> Fields) -> Observed {
+    if tags == Some(owner) {
+        Observed::Owned(fields())
+    } else {
+        Observed::Unowned
+    }
+}
+
+fn decode_policy(encoded: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+    serde_json::from_str::<serde_json::Value>(&decoded)
+        .map_or_else(|_| decoded.into_owned(), |v| canonical_json(&v))
+}
+
+async fn observe_role(
+    clients: &Clients,
+    names: &Names,
+    owner: &str,
+) -> Result<Observed, ProvisionError> {
+    let role_name = names.role();
+    let resource = format!("iam role {role_name}");
+    let role = match clients.iam.get_role().role_name(&role_name).send().await {
+        Ok(output) => output
+            .role
+            .ok_or_else(|| ProvisionError::state(&resource, "GetRole returned no role"))?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(Observed::Absent);
+        }
+        Err(e) => return Err(aws_error(resource, "iam:GetRole", e)),
+    };
+    let tags: BTreeMap<String, String> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    if tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+        return Ok(Observed::Unowned);
+    }
+    let (inline, attached) = tokio::try_join!(
+        async {
+            clients
+                .iam
+                .list_role_policies()
+                .role_name(&role_name)
+                .send()
+                .await
+                .map_err(|e| aws_error(&resource, "iam:ListRolePolicies", e))
+        },
+        async {
+            clients
+                .iam
+                .list_attached_role_policies()
+                .role_name(&role_name)
+                .send()
+                .await
+                .map_err(|e| aws_error(&resource, "iam:ListAttachedRolePolicies", e))
+        },
+    )?;
+    let mut inline_policies = serde_json::Map::new();
+    for policy_name in inline.policy_names() {
+        let document = clients
+            .iam
+            .get_role_policy()
+            .role_name(&role_name)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "iam:GetRolePolicy", e))?;
+        let parsed = serde_json::from_str(&decode_policy(document.policy_document()))
+            .unwrap_or_else(|_| serde_json::Value::String(document.policy_document().to_owned()));
+        inline_policies.insert(policy_name.clone(), parsed);
+    }
+    Ok(Observed::Owned(Fields::from([
+        (
+            "trust_policy",
+            role.assume_role_policy_document()
+                .map(decode_policy)
+                .unwrap_or_default(),
+        ),
+        (
+            "inline_policies",
+            canonical_json(&serde_json::Value::Object(inline_policies)),
+        ),
+        (
+            "managed_policies",
+            list_field(
+                attached
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn()),
+            ),
+        ),
+        ("tags", map_field(&tags)),
+    ])))
+}
+
+async fn observe_identity(
+    clients: &Clients,
+    identity: &str,
+    owner: &str,
+) -> Result<Observed, ProvisionError> {
+    match clients
+        .ses
+        .get_email_identity()
+        .email_identity(identity)
+        .send()
+        .await
+    {
+        Ok(output) => {
+            let tags: BTreeMap<&str, &str> =
+                output.tags().iter().map(|t| (t.key(), t.value())).collect();
+            Ok(owned_or_not(tags.get(OWNER_TAG).copied(), owner, || {
+                Fields::from([("tags", map_field(&tags))])
+            }))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) =>
+        {
+            Ok(Observed::Absent)
+        }
+        Err(e) => Err(aws_error(
+            format!("ses identity {identity}"),
+            "ses:GetEmailIdentity",
+            e,
+        )),
+    }
+}
+
+async fn observe_functions(
+    clients: &Clients,
+    names: &Names,
+    owner: &str,
+) -> Result<Vec<(TriggerKind, Observed, Observed)>, ProvisionError> {
+    let lookups = TriggerKind::ALL.map(|kind| async move {
+        let (function, permission) = tokio::try_join!(
+            observe_function(clients, names, kind, owner),
+            observe_permission(clients, names, kind),
+        )?;
+        // A permission is ours exactly when its function is.
+        let permission = match (&function, permission) {
+            (Observed::Owned(_), Some(fields)) => Observed::Owned(fields),
+            (Observed::Owned(_), None) | (Observed::Absent, _) => Observed::Absent,
+            (Observed::Unowned, _) => Observed::Unowned,
+        };
+        Ok::<_, ProvisionError>((kind, function, permission))
+    });
+    let [define, create, verify] = lookups;
+    let (define, create, verify) = tokio::try_join!(define, create, verify)?;
+    Ok(vec![define, create, verify])
+}
+
+async fn observe_function(
+    clients: &Clients,
+    names: &Names,
+    kind: TriggerKind,
+    owner: &str,
+) -> Result<Observed, ProvisionError> {
+    let name = names.function(kind);
+    let output = match clients
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+    {
+        Ok(output) => output,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(Observed::Absent);
+        }
+        Err(e) => {
+            return Err(aws_error(
+                format!("lambda function {name}"),
+                "lambda:GetFunction",
+                e,
+            ));
+        }
+    };
+    let tags: BTreeMap<String, String> = output
+        .tags()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let Some(config) = output.configuration() else {
+        return Ok(Observed::Absent);
+    };
+    Ok(owned_or_not(
+        tags.get(OWNER_TAG).map(String::as_str),
+        owner,
+        || {
+            let environment: BTreeMap<String, String> = config
+                .environment()
+                .and_then(|e| e.variables())
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            Fields::from([
+                (
+                    "runtime",
+                    config
+                        .runtime()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+                ("handler", config.handler().unwrap_or_default().to_owned()),
+                (
+                    "architecture",
+                    list_field(config.architectures().iter().map(|a| a.as_str())),
+                ),
+                (
+                    "memory_mb",
+                    config
+                        .memory_size()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                ),
+                (
+                    "timeout_seconds",
+                    config.timeout().map(|t| t.to_string()).unwrap_or_default(),
+                ),
+                ("role", config.role().unwrap_or_default().to_owned()),
+                ("environment", map_field(&environment)),
+                (
+                    "code_sha256",
+                    config.code_sha256().unwrap_or_default().to_owned(),
+                ),
+                ("tags", map_field(&tags)),
+            ])
+        },
+    ))
+}
+
+/// The function's resource policy, reduced to the fields we manage per statement.
+async fn observe_permission(
+    clients: &Clients,
+    names: &Names,
+    kind: TriggerKind,
+) -> Result<Option<Fields>, ProvisionError> {
+    let name = names.function(kind);
+    let policy = match clients
+        .lambda
+        .get_policy()
+        .function_name(&name)
+        .send()
+        .await
+    {
+        Ok(output) => output.policy.unwrap_or_default(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(aws_error(
+                format!("invoke permission {name}"),
+                "lambda:GetPolicy",
+                e,
+            ));
+        }
+    };
+    let document: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    let statements: Vec<serde_json::Value> = document["Statement"]
+        .as_array()
+        .map(|statements| statements.iter().map(summarize_statement).collect())
+        .unwrap_or_default();
+    if statements.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Fields::from([(
+        "statements",
+        canonical_json(&serde_json::Value::Array(statements)),
+    )])))
+}
+
+fn summarize_statement(statement: &serde_json::Value) -> serde_json::Value {
+    let principal = &statement["Principal"];
+    let principal = principal["Service"]
+        .as_str()
+        .or_else(|| principal.as_str())
+        .unwrap_or("(other)");
+    let action = statement["Action"].as_str().unwrap_or("(other)");
+    let condition = &statement["Condition"];
+    serde_json::json!({
+        "sid": statement["Sid"].as_str().unwrap_or_default(),
+        "principal": principal,
+        "action": action,
+        "source_arn": condition["ArnLike"]["AWS:SourceArn"].as_str().unwrap_or("(none)"),
+        "source_account": condition["StringEquals"]["AWS:SourceAccount"].as_str().unwrap_or("(none)"),
+    })
+}
+
+type PoolObservation = (Observed, Option<PoolRef>, Observed, Option<String>);
+
+async fn observe_pool(
+    clients: &Clients,
+    names: &Names,
+    owner: &str,
+) -> Result<PoolObservation, ProvisionError> {
+    let pool_name = names.user_pool();
+    let resource = format!("user pool {pool_name}");
+    let mut candidates = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "cognito-idp:ListUserPools", e))?;
+        candidates.extend(
+            page.user_pools()
+                .iter()
+                .filter(|p| p.name() == Some(pool_name.as_str()))
+                .filter_map(|p| p.id().map(str::to_owned)),
+        );
+        next_token = page.next_token;
+        if next_token.is_none() {
+            break;
+        }
+    }
+    let mut ours: Vec<UserPoolType> = Vec::new();
+    let mut foreign = false;
+    for id in candidates {
+        let described = clients
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(&id)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "cognito-idp:DescribeUserPool", e))?;
+        let Some(pool) = described.user_pool else {
+            continue;
+        };
+        let tag = pool.user_pool_tags().and_then(|tags| tags.get(OWNER_TAG));
+        if tag.map(String::as_str) == Some(owner) {
+            ours.push(pool);
+        } else {
+            foreign = true;
+        }
+    }
+    let pool = match ours.len() {
+        0 if foreign => return Ok((Observed::Unowned, None, Observed::Absent, None)),
+        0 => return Ok((Observed::Absent, None, Observed::Absent, None)),
+        1 => ours.remove(0),
+        n => {
+            return Err(ProvisionError::state(
+                resource,
+                format!(
+                    "{n} pools carry this stack's ownership tag; delete the extra ones so exactly one remains"
+                ),
+            ));
+        }
+    };
+    let pool_ref = PoolRef {
+        id: pool.id().unwrap_or_default().to_owned(),
+        arn: pool.arn().unwrap_or_default().to_owned(),
+    };
+    let (client, client_id) = observe_client(clients, names, &pool_ref.id).await?;
+    Ok((
+        Observed::Owned(pool_fields(&pool)),
+        Some(pool_ref),
+        client,
+        client_id,
+    ))
+}
+
+pub fn pool_fields(pool: &UserPoolType) -> Fields {
+    let lambda = pool.lambda_config();
+    let arn = |kind: TriggerKind| {
+        lambda
+            .and_then(|l| match kind {
+                TriggerKind::Define => l.define_auth_challenge(),
+                TriggerKind::Create => l.create_auth_challenge(),
+                TriggerKind::Verify => l.verify_auth_challenge_response(),
+            })
+            .unwrap_or("(none)")
+            .to_owned()
+    };
+    let tags: HashMap<String, String> = pool.user_pool_tags().cloned().unwrap_or_default();
+    Fields::from([
+        (
+            "username_attributes",
+            list_field(pool.username_attributes().iter().map(|a| a.as_str())),
+        ),
+        ("lambda_triggers", lambda_triggers_field(arn)),
+        (
+            "deletion_protection",
+            pool.deletion_protection()
+                .map_or("INACTIVE", |d| d.as_str())
+                .to_owned(),
+        ),
+        ("tags", map_field(&tags)),
+    ])
+}
+
+async fn observe_client(
+    clients: &Clients,
+    names: &Names,
+    pool_id: &str,
+) -> Result<(Observed, Option<String>), ProvisionError> {
+    let client_name = names.app_client();
+    let resource = format!("app client {client_name}");
+    let listed = clients
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:ListUserPoolClients", e))?;
+    let Some(client_id) = listed
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(client_name.as_str()))
+        .and_then(|c| c.client_id())
+        .map(str::to_owned)
+    else {
+        return Ok((Observed::Absent, None));
+    };
+    let described = clients
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(&client_id)
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:DescribeUserPoolClient", e))?;
+    let Some(client) = described.user_pool_client else {
+        return Ok((Observed::Absent, None));
+    };
+    // Clients take no tags; one inside our own pool is ours.
+    Ok((Observed::Owned(client_fields(&client)), Some(client_id)))
+}
+
+pub fn client_fields(client: &UserPoolClientType) -> Fields {
+    let units = client.token_validity_units();
+    let access = validity(
+        client.access_token_validity(),
+        units.and_then(|u| u.access_token()),
+        TimeUnitsType::Hours,
+    );
+    let id = validity(
+        client.id_token_validity(),
+        units.and_then(|u| u.id_token()),
+        TimeUnitsType::Hours,
+    );
+    let refresh = validity(
+        Some(client.refresh_token_validity()),
+        units.and_then(|u| u.refresh_token()),
+        TimeUnitsType::Days,
+    );
+    Fields::from([
+        (
+            "explicit_auth_flows",
+            list_field(client.explicit_auth_flows().iter().map(|f| f.as_str())),
+        ),
+        (
+            "generate_secret",
+            client.client_secret().is_some().to_string(),
+        ),
+        (
+            "prevent_user_existence_errors",
+            client
+                .prevent_user_existence_errors()
+                .map_or("LEGACY", |p| p.as_str())
+                .to_owned(),
+        ),
+        (
+            "auth_session_validity_minutes",
+            client
+                .auth_session_validity()
+                .map_or_else(|| "3".to_owned(), |m| m.to_string()),
+        ),
+        ("access_token_validity", as_unit(access, 60, "minutes")),
+        ("id_token_validity", as_unit(id, 60, "minutes")),
+        ("refresh_token_validity", as_unit(refresh, 86_400, "days")),
+        (
+            "enable_token_revocation",
+            client
+                .enable_token_revocation()
+                .unwrap_or(false)
+                .to_string(),
+        ),
+    ])
+}
+
+/// A token lifetime in seconds, from Cognito's value and unit (with Cognito's default unit).
+fn validity(
+    value: Option<i32>,
+    unit: Option<&TimeUnitsType>,
+    default_unit: TimeUnitsType,
+) -> Option<i64> {
+    let seconds_per = match unit.unwrap_or(&default_unit) {
+        TimeUnitsType::Seconds => 1,
+        TimeUnitsType::Minutes => 60,
+        TimeUnitsType::Hours => 3_600,
+        TimeUnitsType::Days => 86_400,
+        _ => return None,
+    };
+    value.map(|v| i64::from(v) * seconds_per)
+}
+
+fn as_unit(seconds: Option<i64>, per: i64, unit: &str) -> String {
+    match seconds {
+        Some(s) if s % per == 0 => format!("{} {unit}", s / per),
+        Some(s) => format!("{s} seconds"),
+        None => "(none)".to_owned(),
+    }
+}

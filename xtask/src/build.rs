@@ -1,0 +1,216 @@
+//! `cargo xtask build`: the three trigger binaries, each zipped as a Lambda `bootstrap`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+use provisioner::artifacts::{Artifacts, TriggerKind, code_sha256};
+use provisioner::spec::Architecture;
+
+use crate::{cargo, project_root};
+
+/// Lambda's provided.al2023 runtime ships glibc 2.34; a binary needing more fails to start.
+const AL2023_GLIBC_MINOR: u32 = 34;
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// CPU architecture of the functions.
+    #[arg(long, value_enum, default_value_t = Architecture::X86_64)]
+    pub arch: Architecture,
+    /// Link statically against musl, so the binary runs on any Linux, AWS Lambda included.
+    /// Without it, x86_64 builds for this machine's glibc, which is what the local emulator runs.
+    #[arg(long)]
+    pub musl: bool,
+}
+
+/// Where one build's zips land: separate per target so switching never mixes them.
+pub fn zip_dir(target: &str) -> PathBuf {
+    project_root()
+        .join("target")
+        .join("trigger-zips")
+        .join(target)
+}
+
+pub fn run(args: &BuildArgs) -> Result<Artifacts> {
+    let target = target_triple(args)?;
+    let mut build = Command::new(cargo());
+    build.current_dir(project_root());
+    if args.arch == Architecture::Arm64 {
+        build.arg("zigbuild");
+    } else {
+        build.arg("build");
+    }
+    build.args([
+        "--profile",
+        "lambda",
+        "--package",
+        "triggers",
+        "--bins",
+        "--target",
+        &target,
+    ]);
+    if args.musl && args.arch == Architecture::X86_64 && !has_program("musl-gcc") {
+        // aws-lc-sys compiles C; plain gcc links fine into a static musl binary for it.
+        build.env("CC_x86_64_unknown_linux_musl", "gcc");
+    }
+    crate::progress::step(&format!("building triggers for {target}"));
+    let status = build.status().context("could not run cargo")?;
+    if !status.success() {
+        if args.arch == Architecture::Arm64 {
+            bail!(
+                "the arm64 build failed; it needs `cargo install cargo-zigbuild`, zig (`pip install ziglang`) and `rustup target add aarch64-unknown-linux-gnu`"
+            );
+        }
+        bail!("building the triggers failed (cargo's errors are above)");
+    }
+    let binary_dir = project_root()
+        .join("target")
+        .join(target_dir_name(&target))
+        .join("lambda");
+    let out_dir = zip_dir(&target);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for kind in TriggerKind::ALL {
+        let binary = binary_dir.join(kind.binary_name());
+        let bytes =
+            std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+        if target.contains("-gnu") {
+            check_glibc(&binary, &bytes, args.arch)?;
+        }
+        let zip = zip_bootstrap(&bytes)?;
+        let path = out_dir.join(kind.zip_name());
+        std::fs::write(&path, &zip).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "  {:<28} {:>8.1} KiB  CodeSha256 {}",
+            kind.zip_name(),
+            zip.len() as f64 / 1024.0,
+            code_sha256(&zip)
+        );
+    }
+    Artifacts::load(&out_dir).map_err(Into::into)
+}
+
+fn target_triple(args: &BuildArgs) -> Result<String> {
+    Ok(match (args.arch, args.musl) {
+        (Architecture::X86_64, false) => {
+            ensure!(
+                cfg!(all(target_arch = "x86_64", target_os = "linux")),
+                "a host build runs only on x86_64 Linux; pass --musl to cross-build"
+            );
+            "x86_64-unknown-linux-gnu".to_owned()
+        }
+        (Architecture::X86_64, true) => "x86_64-unknown-linux-musl".to_owned(),
+        // zigbuild links against exactly this glibc, the one provided.al2023 ships.
+        (Architecture::Arm64, _) => format!("aarch64-unknown-linux-gnu.2.{AL2023_GLIBC_MINOR}"),
+    })
+}
+
+/// cargo-zigbuild's glibc suffix is not part of the output directory's name.
+fn target_dir_name(target: &str) -> &str {
+    target
+        .split_once(".2.")
+        .map_or(target, |(triple, _)| triple)
+}
+
+/// Refuses a gnu binary that needs a newer glibc than Lambda has, unless it is for this
+/// machine's emulator, where it only warns.
+fn check_glibc(binary: &Path, bytes: &[u8], arch: Architecture) -> Result<()> {
+    let needed = highest_glibc_minor(bytes);
+    if needed > AL2023_GLIBC_MINOR {
+        if arch == Architecture::Arm64 {
+            bail!(
+                "{} needs glibc 2.{needed}, newer than Lambda's 2.{AL2023_GLIBC_MINOR}",
+                binary.display()
+            );
+        }
+        crate::progress::note(&format!(
+            "{} needs glibc 2.{needed}: fine for the local emulator, but Lambda's provided.al2023 has 2.{AL2023_GLIBC_MINOR}; deploys to AWS build with --musl",
+            binary.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    Ok(())
+}
+
+/// The highest `GLIBC_2.N` symbol version the binary references.
+fn highest_glibc_minor(bytes: &[u8]) -> u32 {
+    const MARKER: &[u8] = b"GLIBC_2.";
+    bytes
+        .windows(MARKER.len())
+        .enumerate()
+        .filter(|(_, window)| *window == MARKER)
+        .filter_map(|(at, _)| {
+            let digits: Vec<u8> = bytes[at + MARKER.len()..]
+                .iter()
+                .copied()
+                .take_while(u8::is_ascii_digit)
+                .collect();
+            std::str::from_utf8(&digits).ok()?.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One entry, `bootstrap`, mode 755, with a fixed timestamp and compression level: the
+/// same binary always gives the same bytes, hence the same CodeSha256, hence no update.
+pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
+    use zip::write::SimpleFileOptions;
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .last_modified_time(zip::DateTime::DEFAULT)
+        .unix_permissions(0o755);
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer.start_file("bootstrap", options)?;
+    writer.write_all(binary)?;
+    Ok(writer.finish()?.into_inner())
+}
+
+fn has_program(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipping_the_same_binary_twice_gives_identical_bytes() {
+        let binary: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let first = zip_bootstrap(&binary).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(first, zip_bootstrap(&binary).unwrap());
+        assert_ne!(first, zip_bootstrap(&binary[1..]).unwrap());
+    }
+
+    #[test]
+    fn the_zip_holds_one_executable_bootstrap() {
+        let zip = zip_bootstrap(b"\x7fELF pretend").unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name(), "bootstrap");
+        assert_eq!(entry.unix_mode().map(|mode| mode & 0o777), Some(0o755));
+    }
+
+    #[test]
+    fn finds_the_highest_glibc_version_referenced() {
+        assert_eq!(
+            highest_glibc_minor(b"..GLIBC_2.17\0GLIBC_2.34\0GLIBC_2.4\0"),
+            34
+        );
+        assert_eq!(highest_glibc_minor(b"no versions"), 0);
+    }
+
+    #[test]
+    fn zigbuild_glibc_suffix_is_dropped_from_the_directory() {
+        assert_eq!(
+            target_dir_name("aarch64-unknown-linux-gnu.2.34"),
+            "aarch64-unknown-linux-gnu"
+        );
+        assert_eq!(
+            target_dir_name("x86_64-unknown-linux-musl"),
+            "x86_64-unknown-linux-musl"
+        );
+    }
+}

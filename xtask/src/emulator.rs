@@ -1,0 +1,285 @@
+//! The local AWS emulator: MiniStack, pinned in `xtask/emulator/requirements.txt`,
+//! installed into `.emulator/venv` (ignored by git) and started by process id.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{progress, project_root};
+
+pub const DEFAULT_PORT: u16 = 4566;
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Install MiniStack if needed and start it in the background.
+    Start,
+    /// Stop the emulator this project started.
+    Stop,
+    /// Say whether the emulator is running.
+    Status,
+}
+
+pub fn run(action: Action) -> Result<ExitCode> {
+    match action {
+        Action::Start => {
+            let emulator = Emulator::from_env();
+            match emulator.start()? {
+                Started::Now => println!(
+                    "emulator started on {} (log: {})",
+                    emulator.endpoint(),
+                    emulator.log().display()
+                ),
+                Started::Already => println!("emulator already running on {}", emulator.endpoint()),
+            }
+        }
+        Action::Stop => {
+            if Emulator::from_env().stop()? {
+                println!("emulator stopped");
+            } else {
+                println!("emulator was not running");
+            }
+        }
+        Action::Status => {
+            let emulator = Emulator::from_env();
+            if emulator.healthy() {
+                println!("emulator running on {}", emulator.endpoint());
+            } else {
+                println!("emulator not running; start it with `cargo xtask emulator start`");
+                return Ok(ExitCode::from(3));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub enum Started {
+    Now,
+    Already,
+}
+
+pub struct Emulator {
+    pub port: u16,
+}
+
+impl Emulator {
+    /// `EMULATOR_PORT` picks another port when 4566 is taken.
+    pub fn from_env() -> Self {
+        let port = std::env::var("EMULATOR_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(DEFAULT_PORT);
+        Self { port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn dir() -> PathBuf {
+        project_root().join(".emulator")
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        Self::dir().join(format!("ministack-{}.pid", self.port))
+    }
+
+    fn log(&self) -> PathBuf {
+        Self::dir().join(format!("ministack-{}.log", self.port))
+    }
+
+    fn python() -> PathBuf {
+        Self::dir().join("venv").join("bin").join("python")
+    }
+
+    /// Creates the venv and installs the pinned packages, unless the same pins are installed.
+    pub fn ensure_installed() -> Result<()> {
+        let requirements = project_root()
+            .join("xtask")
+            .join("emulator")
+            .join("requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements)
+            .with_context(|| format!("reading {}", requirements.display()))?;
+        let stamp = Self::dir().join("installed-requirements.txt");
+        if Self::python().is_file()
+            && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
+        {
+            return Ok(());
+        }
+        progress::step("installing the local emulator (MiniStack) into .emulator/venv");
+        std::fs::create_dir_all(Self::dir())?;
+        let python3 = which("python3").ok_or_else(|| {
+            anyhow::anyhow!(
+                "python3 was not found on PATH; the local emulator needs Python 3.10 or newer (Debian/Ubuntu: `sudo apt install python3 python3-venv`)"
+            )
+        })?;
+        let venv = Self::dir().join("venv");
+        run_checked(
+            Command::new(python3)
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+            "creating the emulator's virtualenv failed; on Debian/Ubuntu install python3-venv",
+        )?;
+        run_checked(
+            Command::new(Self::python())
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "-r",
+                ])
+                .arg(&requirements),
+            "installing MiniStack with pip failed (its output is above); check that PyPI is reachable",
+        )?;
+        std::fs::write(&stamp, wanted)?;
+        Ok(())
+    }
+
+    pub fn healthy(&self) -> bool {
+        http_get(self.port, "/_ministack/health").is_some_and(|response| {
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+        })
+    }
+
+    fn port_in_use(&self) -> bool {
+        TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    }
+
+    pub fn start(&self) -> Result<Started> {
+        if self.running_pid().is_some() && self.healthy() {
+            return Ok(Started::Already);
+        }
+        Self::ensure_installed()?;
+        if self.port_in_use() {
+            bail!(
+                "port {} is taken by another process; stop it, or run with EMULATOR_PORT=<free port> and point the spec's `endpoint` there",
+                self.port
+            );
+        }
+        let log = std::fs::File::create(self.log())?;
+        let launcher = project_root()
+            .join("xtask")
+            .join("emulator")
+            .join("launch.py");
+        let endpoint = self.endpoint();
+        let mut child = Command::new(Self::python())
+            .arg(&launcher)
+            .env("GATEWAY_PORT", self.port.to_string())
+            .env("BIND_HOST", "127.0.0.1")
+            // MiniStack hands this to provided.* functions only when it has it itself;
+            // without it the Create trigger cannot reach SES.
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("LOG_LEVEL", "WARNING")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group, so stop reaches the trigger processes it spawns too.
+            .process_group(0)
+            .spawn()
+            .context("starting MiniStack")?;
+        std::fs::write(self.pid_file(), child.id().to_string())?;
+        let started = Instant::now();
+        while !self.healthy() {
+            if let Some(status) = child.try_wait()? {
+                let _ = std::fs::remove_file(self.pid_file());
+                bail!(
+                    "MiniStack exited at start ({status}); see {}",
+                    self.log().display()
+                );
+            }
+            if started.elapsed() > STARTUP_DEADLINE {
+                self.stop()?;
+                bail!(
+                    "MiniStack did not answer within {} s; see {}",
+                    STARTUP_DEADLINE.as_secs(),
+                    self.log().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        progress::detail(&format!(
+            "MiniStack pid {} ready in {:.1} s",
+            child.id(),
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(Started::Now)
+    }
+
+    fn running_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// Stops the process group we started, by its id. Returns whether one was running.
+    pub fn stop(&self) -> Result<bool> {
+        let Some(pid) = self.running_pid() else {
+            let _ = std::fs::remove_file(self.pid_file());
+            return Ok(false);
+        };
+        let group = format!("-{pid}");
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if alive(pid) {
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+        Ok(true)
+    }
+}
+
+/// Running, not merely a zombie waiting for the process that spawned it to reap it.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 64];
+    let read = stream.read(&mut head).ok()?;
+    Some(String::from_utf8_lossy(&head[..read]).into_owned())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn run_checked(command: &mut Command, failure: &str) -> Result<()> {
+    progress::detail(&format!("running {command:?}"));
+    let status = command
+        .status()
+        .with_context(|| format!("could not run {command:?}"))?;
+    if !status.success() {
+        bail!("{failure}");
+    }
+    Ok(())
+}

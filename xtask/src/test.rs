@@ -1,0 +1,36 @@
+//! `cargo xtask test`: every test, the emulator ones included. Installs and starts the
+//! emulator when needed, builds the triggers it runs, and stops what it started.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+
+use crate::build::{self, BuildArgs};
+use crate::emulator::{Emulator, Started};
+use crate::{cargo, progress, project_root};
+
+pub fn run() -> Result<ExitCode> {
+    let artifacts = build::run(&BuildArgs {
+        arch: provisioner::spec::Architecture::X86_64,
+        musl: false,
+    })?;
+    let emulator = Emulator::from_env();
+    progress::step("starting the local emulator");
+    let started = emulator.start()?;
+    progress::step("running the tests");
+    let status = Command::new(cargo())
+        .current_dir(project_root())
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("EMULATOR_ENDPOINT", emulator.endpoint())
+        .env("TRIGGER_ZIPS", &artifacts.dir)
+        .status()
+        .context("could not run cargo test");
+    if matches!(started, Started::Now) {
+        emulator.stop()?;
+    }
+    Ok(if status?.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
