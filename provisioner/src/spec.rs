@@ -243,7 +243,7 @@ impl TryFrom<String> for StackName {
         // The longest derived name, "<name>-verify-auth-challenge", must fit Lambda's 64 characters.
         if !well_formed || name.len() > 40 {
             return Err(format!(
-                "{name:?} is not a valid stack name: use 1 to 40 lowercase letters, digits and '-', starting with a letter"
+                "name: {name:?} is not a valid stack name: use 1 to 40 lowercase letters, digits and '-', starting with a letter"
             ));
         }
         Ok(Self(name))
@@ -283,7 +283,7 @@ impl TryFrom<String> for Region {
             Ok(Self(region))
         } else {
             Err(format!(
-                "{region:?} is not an AWS region name such as us-east-1 or eu-west-2"
+                "region: {region:?} is not an AWS region name such as us-east-1 or eu-west-2"
             ))
         }
     }
@@ -310,7 +310,7 @@ impl TryFrom<String> for Endpoint {
                 Ok(Self(url.trim_end_matches('/').to_owned()))
             }
             _ => Err(format!(
-                "{url:?} is not an http:// or https:// URL such as http://127.0.0.1:4566"
+                "endpoint: {url:?} is not an http:// or https:// URL such as http://127.0.0.1:4566"
             )),
         }
     }
@@ -368,11 +368,8 @@ impl StackSpec {
             let line = error.location().map(|l| l.line());
             // serde_yaml appends " at line L column C"; the line is already in front.
             let message = error.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_owned();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            let (line, message) = name_the_field(text, line, message);
             invalid(line, message)
         })?;
         if let Some(problem) = spec.cross_field_problem() {
@@ -445,6 +442,40 @@ impl StackSpec {
             .unwrap_or(self.email.from.as_str())
     }
 }
+
+/// serde_yaml names the map that holds a rejected value (`otp: 12 is out of range`); the
+/// key on the reported line completes the path (`otp.length: ...`). For a top-level value
+/// it reports line 1 and no path, so those types name their field themselves and the line
+/// is looked up.
+fn name_the_field(text: &str, line: Option<usize>, message: &str) -> (Option<usize>, String) {
+    let is_path = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+    };
+    let key = line
+        .and_then(|l| text.lines().nth(l.checked_sub(1)?))
+        .and_then(|l| l.trim_start().split_once(':'))
+        .map(|(key, _)| key.trim());
+    match (message.split_once(": "), key) {
+        (Some((path, _)), _) if TOP_LEVEL_SCALARS.contains(&path) => {
+            (line_of(text, &[path]).or(line), message.to_owned())
+        }
+        (Some((path, rest)), Some(key)) if is_path(path) => {
+            let names_a_key =
+                rest.starts_with("unknown field") || rest.starts_with("missing field");
+            if names_a_key || path.ends_with(key) {
+                (line, message.to_owned())
+            } else {
+                (line, format!("{path}.{key}: {rest}"))
+            }
+        }
+        _ => (line, message.to_owned()),
+    }
+}
+
+/// Top-level fields whose types put their own name in front of their errors.
+const TOP_LEVEL_SCALARS: [&str; 3] = ["name", "region", "endpoint"];
 
 /// The 1-based line of a block-style YAML key path such as `["otp", "ttl_seconds"]`.
 pub fn line_of(text: &str, key_path: &[&str]) -> Option<usize> {
@@ -541,9 +572,10 @@ mod tests {
             error(&MINIMAL.replace("acme-dev", "Acme_Dev"))
                 .contains("stack.yaml:1: name: \"Acme_Dev\" is not a valid stack name")
         );
+        let message = error(&MINIMAL.replace("us-east-1", "useast1"));
         assert!(
-            error(&MINIMAL.replace("us-east-1", "useast1"))
-                .contains("region: \"useast1\" is not an AWS region")
+            message.contains("stack.yaml:2: region: \"useast1\" is not an AWS region"),
+            "{message}"
         );
         assert!(
             error(&MINIMAL.replace("no-reply@acme.example", "nobody"))
