@@ -189,7 +189,7 @@ mod tests {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
         assert_eq!(archive.len(), 1);
         let entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name(), "bootstrap");
+        assert_eq!(entry.name().unwrap(), "bootstrap");
         assert_eq!(entry.unix_mode().map(|mode| mode & 0o777), Some(0o755));
     }
 
