@@ -15,7 +15,7 @@ use crate::desired::{
     AUTH_FLOWS, COGNITO_PRINCIPAL, HANDLER, Names, PERMISSION_STATEMENT_ID, function_environment,
     resource_tags, role_policy, trust_policy,
 };
-use crate::error::{ProvisionError, aws_error};
+use crate::error::{ProvisionError, already_gone_is_done, aws_error};
 use crate::model::ResourceKind;
 use crate::observe::{Observation, PoolRef};
 use crate::plan::{Action, FieldChange, Plan, Step};
@@ -344,16 +344,12 @@ impl Applier<'_> {
                 .map_err(|e| aws_error(&resource, "iam:DeleteRolePolicy", e))?;
         }
         self.detach_managed(&name).await?;
-        match iam.delete_role().role_name(&name).send().await {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Err(aws_error(resource, "iam:DeleteRole", e))
-            }
-            _ => Ok(()),
-        }
+        already_gone_is_done(
+            iam.delete_role().role_name(&name).send().await,
+            |e| e.is_no_such_entity_exception(),
+            resource,
+            "iam:DeleteRole",
+        )
     }
 
     fn ses_tags(&self) -> Vec<aws_sdk_sesv2::types::Tag> {
@@ -400,27 +396,17 @@ impl Applier<'_> {
     }
 
     async fn delete_identity(&self, identity: &str) -> Result<(), ProvisionError> {
-        match self
-            .clients
-            .ses
-            .delete_email_identity()
-            .email_identity(identity)
-            .send()
-            .await
-        {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|e| e.is_not_found_exception()) =>
-            {
-                Err(aws_error(
-                    format!("ses identity {identity}"),
-                    "ses:DeleteEmailIdentity",
-                    e,
-                ))
-            }
-            _ => Ok(()),
-        }
+        already_gone_is_done(
+            self.clients
+                .ses
+                .delete_email_identity()
+                .email_identity(identity)
+                .send()
+                .await,
+            |e| e.is_not_found_exception(),
+            format!("ses identity {identity}"),
+            "ses:DeleteEmailIdentity",
+        )
     }
 }
 
@@ -579,27 +565,17 @@ impl Applier<'_> {
 
     async fn delete_function(&self, kind: TriggerKind) -> Result<(), ProvisionError> {
         let name = self.names.function(kind);
-        match self
-            .clients
-            .lambda
-            .delete_function()
-            .function_name(&name)
-            .send()
-            .await
-        {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Err(aws_error(
-                    format!("lambda function {name}"),
-                    "lambda:DeleteFunction",
-                    e,
-                ))
-            }
-            _ => Ok(()),
-        }
+        already_gone_is_done(
+            self.clients
+                .lambda
+                .delete_function()
+                .function_name(&name)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            format!("lambda function {name}"),
+            "lambda:DeleteFunction",
+        )
     }
 
     /// Leaves exactly one statement: Cognito, from our pool, in our account.
@@ -620,24 +596,18 @@ impl Applier<'_> {
             .filter_map(|s| s["sid"].as_str())
             .filter(|sid| !sid.is_empty())
         {
-            match self
-                .clients
-                .lambda
-                .remove_permission()
-                .function_name(&name)
-                .statement_id(sid)
-                .send()
-                .await
-            {
-                Err(e)
-                    if !e
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    return Err(aws_error(&resource, "lambda:RemovePermission", e));
-                }
-                _ => {}
-            }
+            already_gone_is_done(
+                self.clients
+                    .lambda
+                    .remove_permission()
+                    .function_name(&name)
+                    .statement_id(sid)
+                    .send()
+                    .await,
+                |e| e.is_resource_not_found_exception(),
+                &resource,
+                "lambda:RemovePermission",
+            )?;
         }
         self.clients
             .lambda
@@ -801,23 +771,17 @@ impl Applier<'_> {
         let Some(pool) = &live.user_pool else {
             return Ok(());
         };
-        match self
-            .clients
-            .cognito
-            .delete_user_pool()
-            .user_pool_id(&pool.id)
-            .send()
-            .await
-        {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Err(aws_error(resource, "cognito-idp:DeleteUserPool", e))
-            }
-            _ => Ok(()),
-        }
+        already_gone_is_done(
+            self.clients
+                .cognito
+                .delete_user_pool()
+                .user_pool_id(&pool.id)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            resource,
+            "cognito-idp:DeleteUserPool",
+        )
     }
 
     fn token_units() -> cognito::TokenValidityUnitsType {
@@ -945,24 +909,18 @@ impl Applier<'_> {
         let (Some(pool), Some(client_id)) = (&live.user_pool, &live.app_client_id) else {
             return Ok(());
         };
-        match self
-            .clients
-            .cognito
-            .delete_user_pool_client()
-            .user_pool_id(&pool.id)
-            .client_id(client_id)
-            .send()
-            .await
-        {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Err(aws_error(resource, "cognito-idp:DeleteUserPoolClient", e))
-            }
-            _ => Ok(()),
-        }
+        already_gone_is_done(
+            self.clients
+                .cognito
+                .delete_user_pool_client()
+                .user_pool_id(&pool.id)
+                .client_id(client_id)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            resource,
+            "cognito-idp:DeleteUserPoolClient",
+        )
     }
 }
 

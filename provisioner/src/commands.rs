@@ -342,8 +342,7 @@ pub async fn teardown(args: &TeardownArgs) -> Result<ExitCode, ProvisionError> {
             unprotect_pool(&clients, &observation.names, pool, &spec).await?;
         }
     }
-    let ids: Vec<_> = observation.state.resources.keys().cloned().collect();
-    let mut ordered = ids;
+    let mut ordered: Vec<_> = observation.state.resources.keys().cloned().collect();
     ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
     let plan = plan_teardown(&ordered, &observation.state);
     let report = |step: &Step, outcome: Outcome| println!("  {:<9} {}", outcome.verb(), step.id);

@@ -51,6 +51,26 @@ where
     }
 }
 
+/// A delete whose target is already gone has done its job: teardown may run twice, or
+/// after someone removed a resource by hand.
+pub fn already_gone_is_done<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    is_not_found: impl FnOnce(&E) -> bool,
+    resource: impl Into<String>,
+    operation: &'static str,
+) -> Result<(), ProvisionError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Err(error) if !error.as_service_error().is_some_and(is_not_found) => {
+            Err(aws_error(resource, operation, error))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn describe<E, R>(error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,

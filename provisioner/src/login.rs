@@ -42,7 +42,8 @@ pub async fn sign_in(
     let outputs = crate::commands::deployed_outputs(session)?;
     let cognito = &session.clients.cognito;
     let resource = format!("sign-in of {email}");
-    let mut seen = match source {
+    // Messages already in the outbox are not this sign-in's.
+    let seen = match source {
         CodeSource::Mailbox { endpoint } => {
             message_ids(endpoint, &session.observation.names.account)?
         }
@@ -58,21 +59,16 @@ pub async fn sign_in(
         .map_err(|e| aws_error(&resource, "cognito-idp:InitiateAuth", e))?;
     let mut challenge_session = started.session;
     let mut parameters = started.challenge_parameters.unwrap_or_default();
-    let mut code: Option<String> = None;
     loop {
         if let Some(where_to) = parameters.get(triggers::create::PUBLIC_DESTINATION) {
             eprintln!("A code was sent to {where_to}.");
         }
-        let answer = match (source, &code) {
-            (CodeSource::Mailbox { endpoint }, None) => {
-                let found =
-                    wait_for_code(endpoint, &session.observation.names.account, email, &seen)?;
-                seen = message_ids(endpoint, &session.observation.names.account)?;
-                code = Some(found.clone());
-                found
+        // A refused mailbox code ends the loop below, so the outbox is read once.
+        let answer = match source {
+            CodeSource::Mailbox { endpoint } => {
+                wait_for_code(endpoint, &session.observation.names.account, email, &seen)?
             }
-            (CodeSource::Mailbox { .. }, Some(previous)) => previous.clone(),
-            (CodeSource::Prompt, _) => prompt("Code: ")?,
+            CodeSource::Prompt => prompt("Code: ")?,
         };
         let responded = cognito
             .respond_to_auth_challenge()

@@ -4,6 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_sdk_cognitoidentityprovider::operation::initiate_auth::{
+    InitiateAuthError, InitiateAuthOutput,
+};
+use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
+    RespondToAuthChallengeError, RespondToAuthChallengeOutput,
+};
 use aws_sdk_cognitoidentityprovider::types::{
     AuthFlowType, ChallengeNameType, ExplicitAuthFlowsType,
 };
@@ -95,6 +101,42 @@ fn sent_to(endpoint: &str, account: &str, email: &str) -> Vec<mailbox::SentMessa
         .collect()
 }
 
+type Cognito = aws_sdk_cognitoidentityprovider::Client;
+type CognitoError<E> =
+    aws_sdk_cognitoidentityprovider::error::SdkError<E, aws_smithy_runtime_api::http::Response>;
+
+async fn start_sign_in(
+    cognito: &Cognito,
+    outputs: &commands::Outputs,
+    email: &str,
+) -> Result<InitiateAuthOutput, CognitoError<InitiateAuthError>> {
+    cognito
+        .initiate_auth()
+        .client_id(&outputs.app_client_id)
+        .auth_flow(AuthFlowType::CustomAuth)
+        .auth_parameters("USERNAME", email)
+        .send()
+        .await
+}
+
+async fn answer(
+    cognito: &Cognito,
+    outputs: &commands::Outputs,
+    session: Option<String>,
+    email: &str,
+    code: impl Into<String>,
+) -> Result<RespondToAuthChallengeOutput, CognitoError<RespondToAuthChallengeError>> {
+    cognito
+        .respond_to_auth_challenge()
+        .client_id(&outputs.app_client_id)
+        .challenge_name(ChallengeNameType::CustomChallenge)
+        .set_session(session)
+        .challenge_responses("USERNAME", email)
+        .challenge_responses("ANSWER", code)
+        .send()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_sign_in_and_redeploy_without_changes() {
     let env = env();
@@ -108,14 +150,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
     let session = Session::open(&stack.args()).await.unwrap();
     let account = session.observation.names.account.clone();
     let cognito = &session.clients.cognito;
-    let started = cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", &email)
-        .send()
-        .await
-        .unwrap();
+    let started = start_sign_in(cognito, &outputs, &email).await.unwrap();
     assert_eq!(
         started.challenge_name,
         Some(ChallengeNameType::CustomChallenge)
@@ -143,14 +178,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
     );
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let retry = cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(started.session.clone())
-        .challenge_responses("USERNAME", &email)
-        .challenge_responses("ANSWER", wrong)
-        .send()
+    let retry = answer(cognito, &outputs, started.session.clone(), &email, wrong)
         .await
         .unwrap();
     assert!(retry.authentication_result.is_none());
@@ -164,16 +192,15 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
         "a retry round must not send a second email"
     );
 
-    let done = cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(retry.session)
-        .challenge_responses("USERNAME", &email)
-        .challenge_responses("ANSWER", format!(" {code} "))
-        .send()
-        .await
-        .unwrap();
+    let done = answer(
+        cognito,
+        &outputs,
+        retry.session,
+        &email,
+        format!(" {code} "),
+    )
+    .await
+    .unwrap();
     let tokens = done.authentication_result.expect("the right code signs in");
     let claims = provisioner::login::verify_id_token(&outputs, tokens.id_token().unwrap()).unwrap();
     assert_eq!(claims["email"], email.as_str());
@@ -234,14 +261,7 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     add_user(&stack, &email).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let cognito = &session.clients.cognito;
-    let started = cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", &email)
-        .send()
-        .await
-        .unwrap();
+    let started = start_sign_in(cognito, &outputs, &email).await.unwrap();
     let code = provisioner::login::wait_for_code(
         &env.endpoint,
         &session.observation.names.account,
@@ -250,25 +270,10 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     )
     .unwrap();
     let wrong = if code == "999999" { "888888" } else { "999999" };
-    let first = cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(started.session)
-        .challenge_responses("USERNAME", &email)
-        .challenge_responses("ANSWER", wrong)
-        .send()
+    let first = answer(cognito, &outputs, started.session, &email, wrong)
         .await
         .unwrap();
-    let second = cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(first.session)
-        .challenge_responses("USERNAME", &email)
-        .challenge_responses("ANSWER", wrong)
-        .send()
-        .await;
+    let second = answer(cognito, &outputs, first.session, &email, wrong).await;
     let error = second.expect_err("the second wrong answer of two allowed must end the sign-in");
     assert!(
         error
@@ -282,14 +287,7 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     // UserNotFoundException instead. Either way nothing may be sent; the trigger side of
     // userNotFound is covered by the fixture tests.
     let stranger = format!("nobody@{}.example", stack.name);
-    match cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", &stranger)
-        .send()
-        .await
-    {
+    match start_sign_in(cognito, &outputs, &stranger).await {
         Ok(unknown) => {
             assert_eq!(
                 unknown.challenge_name,

@@ -33,6 +33,15 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// For a binary's cold start: a configuration error ends the process with the message,
+/// which Lambda logs and reports as an init failure.
+pub fn or_exit<T>(config: Result<T, ConfigError>) -> T {
+    config.unwrap_or_else(|error| {
+        eprintln!("configuration error: {error}");
+        std::process::exit(1)
+    })
+}
+
 /// What DefineAuthChallenge needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DefineConfig {

@@ -14,7 +14,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
 use triggers::code::{OneTimeCode, random_salt};
-use triggers::config::{CreateConfig, process_env};
+use triggers::config::{self, CreateConfig, process_env};
 use triggers::create::{Delivery, Round};
 
 /// Cognito abandons a trigger after 5 s; SES gets at most this much of it.
@@ -33,10 +33,7 @@ struct Mailer {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = CreateConfig::from_lookup(process_env).unwrap_or_else(|error| {
-        eprintln!("configuration error: {error}");
-        std::process::exit(1)
-    });
+    let config = config::or_exit(CreateConfig::from_lookup(process_env));
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()

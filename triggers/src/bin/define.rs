@@ -3,14 +3,11 @@
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge as Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
-use triggers::config::{DefineConfig, process_env};
+use triggers::config::{self, DefineConfig, process_env};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = DefineConfig::from_lookup(process_env).unwrap_or_else(|error| {
-        eprintln!("configuration error: {error}");
-        std::process::exit(1)
-    });
+    let config = config::or_exit(DefineConfig::from_lookup(process_env));
     lambda_runtime::run(service_fn(
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| async move {
             payload.response = triggers::define::respond(&config, &payload);
