@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cognitoidentityprovider::types::{TimeUnitsType, UserPoolClientType, UserPoolType};
+use futures_util::future::try_join_all;
 
 use crate::artifacts::TriggerKind;
 use crate::aws::Clients;
@@ -29,20 +30,25 @@ pub struct PoolRef {
     pub arn: String,
 }
 
+/// Every lookup starts in the first round, so the chain of sequential calls is as short as
+/// the pool's (list, then describe pool and list clients, then describe the client).
 pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
-    let account = account_id(clients).await?;
-    let names = Names::new(spec, &account);
+    // Resource names do not depend on the account; only ARNs do, and those are built after.
+    let lookup = Names::new(spec, "");
     let owner = spec.name.as_str();
     let identity_id = ResourceId {
         kind: ResourceKind::EmailIdentity,
         name: spec.ses_identity().to_owned(),
     };
-    let (role, identity, functions, pool) = tokio::try_join!(
-        observe_role(clients, &names, owner),
-        observe_identity(clients, &identity_id.name, owner),
-        observe_functions(clients, &names, owner),
-        observe_pool(clients, &names, owner),
+    // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
+    let (account, role, identity, functions, pool) = tokio::try_join!(
+        Box::pin(account_id(clients)),
+        Box::pin(observe_role(clients, &lookup, owner)),
+        Box::pin(observe_identity(clients, &identity_id.name, owner)),
+        Box::pin(observe_functions(clients, &lookup, owner)),
+        Box::pin(observe_pool(clients, &lookup, owner)),
     )?;
+    let names = Names::new(spec, &account);
     let mut state = ObservedState::default();
     state.resources.insert(names.id(ResourceKind::Role), role);
     state.resources.insert(identity_id, identity);
@@ -102,8 +108,22 @@ async fn observe_role(
     owner: &str,
 ) -> Result<Observed, ProvisionError> {
     let role_name = names.role();
+    let our_policy = names.role_policy();
     let resource = format!("iam role {role_name}");
-    let role = match clients.iam.get_role().role_name(&role_name).send().await {
+    let iam = &clients.iam;
+    // All four in one round; the role's absence or ownership decides what the rest mean.
+    let (role, inline, attached, ours) = tokio::join!(
+        iam.get_role().role_name(&role_name).send(),
+        iam.list_role_policies().role_name(&role_name).send(),
+        iam.list_attached_role_policies()
+            .role_name(&role_name)
+            .send(),
+        iam.get_role_policy()
+            .role_name(&role_name)
+            .policy_name(&our_policy)
+            .send(),
+    );
+    let role = match role {
         Ok(output) => output
             .role
             .ok_or_else(|| ProvisionError::state(&resource, "GetRole returned no role"))?,
@@ -123,40 +143,43 @@ async fn observe_role(
     if tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
         return Ok(Observed::Unowned);
     }
-    let (inline, attached) = tokio::try_join!(
-        async {
-            clients
-                .iam
-                .list_role_policies()
-                .role_name(&role_name)
-                .send()
-                .await
-                .map_err(|e| aws_error(&resource, "iam:ListRolePolicies", e))
-        },
-        async {
-            clients
-                .iam
-                .list_attached_role_policies()
-                .role_name(&role_name)
-                .send()
-                .await
-                .map_err(|e| aws_error(&resource, "iam:ListAttachedRolePolicies", e))
-        },
-    )?;
-    let mut inline_policies = serde_json::Map::new();
-    for policy_name in inline.policy_names() {
-        let document = clients
-            .iam
+    let inline = inline.map_err(|e| aws_error(&resource, "iam:ListRolePolicies", e))?;
+    let attached = attached.map_err(|e| aws_error(&resource, "iam:ListAttachedRolePolicies", e))?;
+    let mut documents = BTreeMap::new();
+    match ours {
+        Ok(policy) => {
+            documents.insert(our_policy.clone(), policy.policy_document);
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(aws_error(&resource, "iam:GetRolePolicy", e)),
+    }
+    // Policies someone else added: read only when there are any.
+    let others: Vec<&String> = inline
+        .policy_names()
+        .iter()
+        .filter(|name| !documents.contains_key(*name))
+        .collect();
+    for policy_name in others {
+        let document = iam
             .get_role_policy()
             .role_name(&role_name)
             .policy_name(policy_name)
             .send()
             .await
             .map_err(|e| aws_error(&resource, "iam:GetRolePolicy", e))?;
-        let parsed = serde_json::from_str(&decode_policy(document.policy_document()))
-            .unwrap_or_else(|_| serde_json::Value::String(document.policy_document().to_owned()));
-        inline_policies.insert(policy_name.clone(), parsed);
+        documents.insert(policy_name.clone(), document.policy_document);
     }
+    let inline_policies: serde_json::Map<String, serde_json::Value> = documents
+        .into_iter()
+        .filter(|(name, _)| inline.policy_names().contains(name))
+        .map(|(name, document)| {
+            let parsed = serde_json::from_str(&decode_policy(&document))
+                .unwrap_or(serde_json::Value::String(document));
+            (name, parsed)
+        })
+        .collect();
     Ok(Observed::Owned(Fields::from([
         (
             "trust_policy",
@@ -413,27 +436,38 @@ async fn observe_pool(
             break;
         }
     }
-    let mut ours: Vec<UserPoolType> = Vec::new();
+    // Listing a candidate's clients alongside describing it saves a round for our pool,
+    // at the price of one wasted list for a same-named pool that is not ours.
+    let client_name = names.app_client();
+    let resource = &resource;
+    let looked_up = try_join_all(candidates.iter().map(|id| async move {
+        let (described, listed) = tokio::join!(
+            clients.cognito.describe_user_pool().user_pool_id(id).send(),
+            clients
+                .cognito
+                .list_user_pool_clients()
+                .user_pool_id(id)
+                .max_results(60)
+                .send(),
+        );
+        let pool = described
+            .map_err(|e| aws_error(resource, "cognito-idp:DescribeUserPool", e))?
+            .user_pool;
+        Ok::<_, ProvisionError>((pool, listed))
+    }))
+    .await?;
+    let mut ours = Vec::new();
     let mut foreign = false;
-    for id in candidates {
-        let described = clients
-            .cognito
-            .describe_user_pool()
-            .user_pool_id(&id)
-            .send()
-            .await
-            .map_err(|e| aws_error(&resource, "cognito-idp:DescribeUserPool", e))?;
-        let Some(pool) = described.user_pool else {
-            continue;
-        };
+    for (pool, listed) in looked_up.into_iter() {
+        let Some(pool) = pool else { continue };
         let tag = pool.user_pool_tags().and_then(|tags| tags.get(OWNER_TAG));
         if tag.map(String::as_str) == Some(owner) {
-            ours.push(pool);
+            ours.push((pool, listed));
         } else {
             foreign = true;
         }
     }
-    let pool = match ours.len() {
+    let (pool, listed) = match ours.len() {
         0 if foreign => return Ok((Observed::Unowned, None, Observed::Absent, None)),
         0 => return Ok((Observed::Absent, None, Observed::Absent, None)),
         1 => ours.remove(0),
@@ -450,7 +484,19 @@ async fn observe_pool(
         id: pool.id().unwrap_or_default().to_owned(),
         arn: pool.arn().unwrap_or_default().to_owned(),
     };
-    let (client, client_id) = observe_client(clients, names, &pool_ref.id).await?;
+    let client_resource = format!("app client {client_name}");
+    let listed =
+        listed.map_err(|e| aws_error(&client_resource, "cognito-idp:ListUserPoolClients", e))?;
+    let client_id = listed
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(client_name.as_str()))
+        .and_then(|c| c.client_id())
+        .map(str::to_owned);
+    let (client, client_id) = match client_id {
+        Some(id) => observe_client(clients, &client_resource, &pool_ref.id, id).await?,
+        None => (Observed::Absent, None),
+    };
     Ok((
         Observed::Owned(pool_fields(&pool)),
         Some(pool_ref),
@@ -490,28 +536,10 @@ pub fn pool_fields(pool: &UserPoolType) -> Fields {
 
 async fn observe_client(
     clients: &Clients,
-    names: &Names,
+    resource: &str,
     pool_id: &str,
+    client_id: String,
 ) -> Result<(Observed, Option<String>), ProvisionError> {
-    let client_name = names.app_client();
-    let resource = format!("app client {client_name}");
-    let listed = clients
-        .cognito
-        .list_user_pool_clients()
-        .user_pool_id(pool_id)
-        .max_results(60)
-        .send()
-        .await
-        .map_err(|e| aws_error(&resource, "cognito-idp:ListUserPoolClients", e))?;
-    let Some(client_id) = listed
-        .user_pool_clients()
-        .iter()
-        .find(|c| c.client_name() == Some(client_name.as_str()))
-        .and_then(|c| c.client_id())
-        .map(str::to_owned)
-    else {
-        return Ok((Observed::Absent, None));
-    };
     let described = clients
         .cognito
         .describe_user_pool_client()
@@ -519,7 +547,7 @@ async fn observe_client(
         .client_id(&client_id)
         .send()
         .await
-        .map_err(|e| aws_error(&resource, "cognito-idp:DescribeUserPoolClient", e))?;
+        .map_err(|e| aws_error(resource, "cognito-idp:DescribeUserPoolClient", e))?;
     let Some(client) = described.user_pool_client else {
         return Ok((Observed::Absent, None));
     };

@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail, ensure};
 use provisioner::artifacts::{Artifacts, TriggerKind, code_sha256};
 use provisioner::spec::Architecture;
 
+use crate::python::{PythonEnv, run_checked, which};
 use crate::{cargo, project_root};
+
+const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Lambda's provided.al2023 runtime ships glibc 2.34; a binary needing more fails to start.
 const AL2023_GLIBC_MINOR: u32 = 34;
@@ -34,10 +37,21 @@ pub fn zip_dir(target: &str) -> PathBuf {
 
 pub fn run(args: &BuildArgs) -> Result<Artifacts> {
     let target = target_triple(args)?;
+    let rust_target = target_dir_name(&target);
+    if rust_target != HOST_TARGET {
+        ensure_rust_target(rust_target)?;
+    }
     let mut build = Command::new(cargo());
     build.current_dir(project_root());
     if args.arch == Architecture::Arm64 {
-        build.arg("zigbuild");
+        let tools = cross_tools();
+        tools.ensure_installed()?;
+        // cargo finds `cargo-zigbuild` on PATH, and cargo-zigbuild finds zig through the
+        // venv's `python3 -m ziglang`.
+        let path = std::env::join_paths(std::iter::once(tools.bin_dir()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))?;
+        build.env("PATH", path).arg("zigbuild");
     } else {
         build.arg("build");
     }
@@ -50,18 +64,13 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
         "--target",
         &target,
     ]);
-    if args.musl && args.arch == Architecture::X86_64 && !has_program("musl-gcc") {
+    if args.musl && args.arch == Architecture::X86_64 && which("musl-gcc").is_none() {
         // aws-lc-sys compiles C; plain gcc links fine into a static musl binary for it.
         build.env("CC_x86_64_unknown_linux_musl", "gcc");
     }
     crate::progress::step(&format!("building triggers for {target}"));
     let status = build.status().context("could not run cargo")?;
     if !status.success() {
-        if args.arch == Architecture::Arm64 {
-            bail!(
-                "the arm64 build failed; it needs `cargo install cargo-zigbuild`, zig (`pip install ziglang`) and `rustup target add aarch64-unknown-linux-gnu`"
-            );
-        }
         bail!("building the triggers failed (cargo's errors are above)");
     }
     let binary_dir = project_root()
@@ -97,7 +106,7 @@ fn target_triple(args: &BuildArgs) -> Result<String> {
                 cfg!(all(target_arch = "x86_64", target_os = "linux")),
                 "a host build runs only on x86_64 Linux; pass --musl to cross-build"
             );
-            "x86_64-unknown-linux-gnu".to_owned()
+            HOST_TARGET.to_owned()
         }
         (Architecture::X86_64, true) => "x86_64-unknown-linux-musl".to_owned(),
         // zigbuild links against exactly this glibc, the one provided.al2023 ships.
@@ -165,9 +174,33 @@ pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
     Ok(writer.finish()?.into_inner())
 }
 
-fn has_program(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+fn cross_tools() -> PythonEnv {
+    PythonEnv {
+        dir: project_root().join(".tools"),
+        requirements: project_root()
+            .join("xtask")
+            .join("tools")
+            .join("requirements.txt"),
+        purpose: "the arm64 cross-build tools (cargo-zigbuild, zig)",
+    }
+}
+
+/// Adds the Rust standard library for `target` through rustup when it is missing.
+fn ensure_rust_target(target: &str) -> Result<()> {
+    let libdir = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", target])
+        .output()?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    if std::fs::read_dir(&libdir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Ok(());
+    }
+    crate::progress::step(&format!("adding the Rust target {target}"));
+    run_checked(
+        Command::new("rustup").args(["target", "add", target]),
+        &format!(
+            "`rustup target add {target}` failed; run it yourself (it needs to reach static.rust-lang.org)"
+        ),
+    )
 }
 
 #[cfg(test)]

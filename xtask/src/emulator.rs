@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::python::PythonEnv;
 use crate::{progress, project_root};
 
 pub const DEFAULT_PORT: u16 = 4566;
@@ -93,54 +94,15 @@ impl Emulator {
         Self::dir().join(format!("ministack-{}.log", self.port))
     }
 
-    fn python() -> PathBuf {
-        Self::dir().join("venv").join("bin").join("python")
-    }
-
-    /// Creates the venv and installs the pinned packages, unless the same pins are installed.
-    pub fn ensure_installed() -> Result<()> {
-        let requirements = project_root()
-            .join("xtask")
-            .join("emulator")
-            .join("requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements)
-            .with_context(|| format!("reading {}", requirements.display()))?;
-        let stamp = Self::dir().join("installed-requirements.txt");
-        if Self::python().is_file()
-            && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
-        {
-            return Ok(());
+    fn python_env() -> PythonEnv {
+        PythonEnv {
+            dir: Self::dir(),
+            requirements: project_root()
+                .join("xtask")
+                .join("emulator")
+                .join("requirements.txt"),
+            purpose: "the local emulator (MiniStack)",
         }
-        progress::step("installing the local emulator (MiniStack) into .emulator/venv");
-        std::fs::create_dir_all(Self::dir())?;
-        let python3 = which("python3").ok_or_else(|| {
-            anyhow::anyhow!(
-                "python3 was not found on PATH; the local emulator needs Python 3.10 or newer (Debian/Ubuntu: `sudo apt install python3 python3-venv`)"
-            )
-        })?;
-        let venv = Self::dir().join("venv");
-        run_checked(
-            Command::new(python3)
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv),
-            "creating the emulator's virtualenv failed; on Debian/Ubuntu install python3-venv",
-        )?;
-        run_checked(
-            Command::new(Self::python())
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    "-r",
-                ])
-                .arg(&requirements),
-            "installing MiniStack with pip failed (its output is above); check that PyPI is reachable",
-        )?;
-        std::fs::write(&stamp, wanted)?;
-        Ok(())
     }
 
     pub fn healthy(&self) -> bool {
@@ -161,7 +123,7 @@ impl Emulator {
         if self.running_pid().is_some() && self.healthy() {
             return Ok(Started::Already);
         }
-        Self::ensure_installed()?;
+        Self::python_env().ensure_installed()?;
         if self.port_in_use() {
             bail!(
                 "port {} is taken by another process; stop it, or run with EMULATOR_PORT=<free port> and point the spec's `endpoint` there",
@@ -174,7 +136,7 @@ impl Emulator {
             .join("emulator")
             .join("launch.py");
         let endpoint = self.endpoint();
-        let mut child = Command::new(Self::python())
+        let mut child = Command::new(Self::python_env().program("python"))
             .arg(&launcher)
             .env("GATEWAY_PORT", self.port.to_string())
             .env("BIND_HOST", "127.0.0.1")
@@ -265,21 +227,4 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut head = [0u8; 64];
     let read = stream.read(&mut head).ok()?;
     Some(String::from_utf8_lossy(&head[..read]).into_owned())
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
-fn run_checked(command: &mut Command, failure: &str) -> Result<()> {
-    progress::detail(&format!("running {command:?}"));
-    let status = command
-        .status()
-        .with_context(|| format!("could not run {command:?}"))?;
-    if !status.success() {
-        bail!("{failure}");
-    }
-    Ok(())
 }

@@ -5,6 +5,7 @@ mod build;
 mod demo;
 mod emulator;
 mod progress;
+mod python;
 mod stack;
 mod test;
 
