@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{
     ConfigBag, Intercept, RuntimeComponents, interceptors::BeforeTransmitInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 
 use crate::spec::StackSpec;
 
@@ -26,7 +31,19 @@ pub struct Clients {
     pub requests: RequestLog,
 }
 
+/// How to reach AWS beyond what the spec says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectOptions {
+    /// Wait this long before every request. The benchmark uses it to count sequential round
+    /// trips: wall time divided by the delay. Plain HTTP only, so only for an emulator.
+    pub added_latency: Option<Duration>,
+}
+
 pub async fn connect(spec: &StackSpec) -> Clients {
+    connect_with(spec, ConnectOptions::default()).await
+}
+
+pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(spec.region.as_str().to_owned()));
     if let Some(endpoint) = &spec.endpoint {
@@ -42,6 +59,12 @@ pub async fn connect(spec: &StackSpec) -> Clients {
                 "emulator",
             ));
         }
+    }
+    if let Some(delay) = options.added_latency {
+        loader = loader.http_client(DelayedHttpClient {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            delay,
+        });
     }
     let config = loader.load().await;
     let requests = RequestLog::default();
@@ -134,5 +157,40 @@ impl Intercept for RequestLog {
                 .push((metadata.service().to_owned(), metadata.name().to_owned()));
         }
         Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DelayedHttpClient {
+    inner: SharedHttpClient,
+    delay: Duration,
+}
+
+impl HttpClient for DelayedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(DelayedConnector {
+            inner: self.inner.http_connector(settings, components),
+            delay: self.delay,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct DelayedConnector {
+    inner: SharedHttpConnector,
+    delay: Duration,
+}
+
+impl HttpConnector for DelayedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, delay) = (self.inner.clone(), self.delay);
+        HttpConnectorFuture::new(async move {
+            tokio::time::sleep(delay).await;
+            inner.call(request).await
+        })
     }
 }

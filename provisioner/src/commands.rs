@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::apply::{Applier, Outcome, unprotect_pool};
 use crate::artifacts::{Artifacts, TriggerKind};
-use crate::aws::{Clients, connect};
+use crate::aws::{Clients, ConnectOptions, connect, connect_with};
 use crate::desired::{Context, DesiredState, desired_state};
 use crate::error::ProvisionError;
 use crate::model::{Observed, ResourceKind};
@@ -36,8 +36,15 @@ pub struct Session {
 impl Session {
     /// Validates the spec before any AWS call, then observes.
     pub async fn open(args: &StackArgs) -> Result<Self, ProvisionError> {
+        Self::open_with(args, ConnectOptions::default()).await
+    }
+
+    pub async fn open_with(
+        args: &StackArgs,
+        options: ConnectOptions,
+    ) -> Result<Self, ProvisionError> {
         let spec = StackSpec::load(&args.stack)?;
-        let clients = connect(&spec).await;
+        let clients = connect_with(&spec, options).await;
         let observation = observe(&clients, &spec).await?;
         Ok(Self {
             spec,
@@ -66,16 +73,28 @@ impl Session {
     }
 }
 
+/// The progress line deploy and teardown print for every resource.
+pub fn print_outcome(step: &Step, outcome: Outcome) {
+    println!("  {:<9} {}", outcome.verb(), step.id);
+}
+
 pub async fn deploy(args: &StackArgs, artifacts: &Artifacts) -> Result<Outputs, ProvisionError> {
-    let session = Session::open(args).await?;
+    deploy_in(&Session::open(args).await?, artifacts, &print_outcome).await
+}
+
+/// Plans against an open session and applies the plan.
+pub async fn deploy_in(
+    session: &Session,
+    artifacts: &Artifacts,
+    report: &(dyn Fn(&Step, Outcome) + Sync),
+) -> Result<Outputs, ProvisionError> {
     let plan = session.plan(artifacts)?;
-    let report = |step: &Step, outcome: Outcome| println!("  {:<9} {}", outcome.verb(), step.id);
     let applier = Applier {
         clients: &session.clients,
         spec: &session.spec,
         names: &session.observation.names,
         artifacts: Some(artifacts),
-        report: &report,
+        report,
     };
     let live = applier.apply(&plan, &session.observation).await?;
     let pool = live
@@ -324,7 +343,19 @@ pub async fn teardown(args: &TeardownArgs) -> Result<ExitCode, ProvisionError> {
         }
     }
     let clients = connect(&spec).await;
-    let observation = observe(&clients, &spec).await?;
+    let deleted = teardown_with(&spec, &clients, args.force, &print_outcome).await?;
+    println!("Deleted {deleted} resource(s) of stack {name}.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Teardown once confirmed: observe, refuse or unprotect the pool, delete what is ours.
+pub async fn teardown_with(
+    spec: &StackSpec,
+    clients: &Clients,
+    force: bool,
+    report: &(dyn Fn(&Step, Outcome) + Sync),
+) -> Result<usize, ProvisionError> {
+    let observation = observe(clients, spec).await?;
     let pool_exists = matches!(
         observation
             .state
@@ -332,29 +363,102 @@ pub async fn teardown(args: &TeardownArgs) -> Result<ExitCode, ProvisionError> {
         Observed::Owned(_)
     );
     if let (true, Some(pool)) = (pool_exists, &observation.user_pool) {
-        if spec.user_pool.deletion_protection && !args.force {
+        if spec.user_pool.deletion_protection && !force {
             return Err(ProvisionError::state(
                 format!("user pool {}", observation.names.user_pool()),
                 "has deletion_protection: true in the spec; pass --force to turn protection off and delete it",
             ));
         }
-        if args.force {
-            unprotect_pool(&clients, &observation.names, pool, &spec).await?;
+        if force {
+            unprotect_pool(clients, &observation.names, pool, spec).await?;
         }
     }
     let mut ordered: Vec<_> = observation.state.resources.keys().cloned().collect();
     ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
     let plan = plan_teardown(&ordered, &observation.state);
-    let report = |step: &Step, outcome: Outcome| println!("  {:<9} {}", outcome.verb(), step.id);
     Applier {
-        clients: &clients,
-        spec: &spec,
+        clients,
+        spec,
         names: &observation.names,
         artifacts: None,
-        report: &report,
+        report,
     }
     .apply(&plan, &observation)
     .await?;
-    println!("Deleted {} resource(s) of stack {name}.", plan.steps.len());
-    Ok(ExitCode::SUCCESS)
+    Ok(plan.steps.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifacts::TriggerKind;
+    use crate::model::ResourceId;
+    use crate::plan::FieldChange;
+
+    fn drifted_plan() -> Plan {
+        Plan {
+            steps: vec![
+                Step {
+                    id: ResourceId {
+                        kind: ResourceKind::AppClient,
+                        name: "acme-app".to_owned(),
+                    },
+                    action: Action::Update(vec![FieldChange {
+                        field: "explicit_auth_flows",
+                        old: Some("ALLOW_CUSTOM_AUTH, ALLOW_USER_PASSWORD_AUTH".to_owned()),
+                        new: Some("ALLOW_CUSTOM_AUTH".to_owned()),
+                    }]),
+                    desired: Default::default(),
+                },
+                Step {
+                    id: ResourceId {
+                        kind: ResourceKind::Function(TriggerKind::Create),
+                        name: "acme-create-auth-challenge".to_owned(),
+                    },
+                    action: Action::Create,
+                    desired: Default::default(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_json_report_has_the_documented_fields() {
+        let report = drift_report("acme", &drifted_plan());
+        let json: serde_json::Value =
+            serde_json::from_str(&render_drift(&report, DriftFormat::Json)).unwrap();
+        assert_eq!(json["stack"], "acme");
+        assert_eq!(json["in_sync"], false);
+        assert_eq!(
+            json["differences"][0],
+            serde_json::json!({
+                "resource": "app client acme-app",
+                "field": "explicit_auth_flows",
+                "expected": "ALLOW_CUSTOM_AUTH",
+                "actual": "ALLOW_CUSTOM_AUTH, ALLOW_USER_PASSWORD_AUTH",
+                "kind": "changed"
+            })
+        );
+        assert_eq!(json["differences"][1]["kind"], "missing");
+        assert_eq!(json["differences"][1]["field"], "(resource)");
+    }
+
+    #[test]
+    fn the_markdown_report_is_a_table_with_escaped_cells() {
+        let mut plan = drifted_plan();
+        if let Action::Update(changes) = &mut plan.steps[0].action {
+            changes[0].old = Some("a|b".to_owned());
+        }
+        let markdown = render_drift(&drift_report("acme", &plan), DriftFormat::Markdown);
+        assert!(
+            markdown.contains("| Resource | Field | Expected | Actual | Kind |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("`a\\|b`"), "{markdown}");
+        let in_sync = render_drift(
+            &drift_report("acme", &Plan::default()),
+            DriftFormat::Markdown,
+        );
+        assert!(in_sync.contains("In sync"), "{in_sync}");
+    }
 }

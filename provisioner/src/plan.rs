@@ -174,3 +174,144 @@ pub fn render_text(plan: &Plan) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::Names;
+    use crate::model::{DesiredResource, ResourceKind};
+
+    fn resource(
+        kind: ResourceKind,
+        fields: &[(&'static str, &str)],
+        may_use_unowned: bool,
+    ) -> DesiredResource {
+        DesiredResource {
+            id: ResourceId {
+                kind,
+                name: format!("{kind:?}"),
+            },
+            fields: fields.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            replace_on: &["username_attributes"],
+            may_use_unowned,
+        }
+    }
+
+    fn desired(resources: Vec<DesiredResource>) -> DesiredState {
+        DesiredState {
+            names: Names {
+                stack: "acme".into(),
+                region: "us-east-1".into(),
+                account: "123456789012".into(),
+                partition: "aws",
+            },
+            resources,
+        }
+    }
+
+    fn observed(entries: Vec<(&DesiredResource, Observed)>) -> ObservedState {
+        ObservedState {
+            resources: entries
+                .into_iter()
+                .map(|(r, o)| (r.id.clone(), o))
+                .collect(),
+        }
+    }
+
+    fn live(fields: &[(&'static str, &str)]) -> Observed {
+        Observed::Owned(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    #[test]
+    fn each_resource_gets_the_action_its_live_state_calls_for() {
+        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
+        let pool = resource(
+            ResourceKind::UserPool,
+            &[("username_attributes", "email"), ("tags", "a=1")],
+            false,
+        );
+        let client = resource(ResourceKind::AppClient, &[("flows", "CUSTOM")], false);
+        let identity = resource(ResourceKind::EmailIdentity, &[("tags", "a=1")], true);
+        let state = observed(vec![
+            (
+                &pool,
+                live(&[("username_attributes", "phone_number"), ("tags", "a=1")]),
+            ),
+            (&client, live(&[("flows", "CUSTOM, PASSWORD")])),
+            (&identity, Observed::Unowned),
+        ]);
+        let plan = plan(&desired(vec![role, pool, client, identity]), &state).unwrap();
+        let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
+        assert_eq!(actions[0], &Action::Create);
+        assert!(
+            matches!(actions[1], Action::Replace(changes) if changes.len() == 1 && changes[0].field == "username_attributes")
+        );
+        assert_eq!(
+            actions[2],
+            &Action::Update(vec![FieldChange {
+                field: "flows",
+                old: Some("CUSTOM, PASSWORD".into()),
+                new: Some("CUSTOM".into()),
+            }])
+        );
+        assert_eq!(actions[3], &Action::UseUnowned);
+        assert_eq!(
+            plan.summary(),
+            Summary {
+                create: 1,
+                update: 1,
+                replace: 1,
+                delete: 0,
+                unchanged: 1
+            }
+        );
+    }
+
+    #[test]
+    fn matching_live_state_plans_nothing() {
+        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
+        let state = observed(vec![(
+            &role,
+            live(&[("trust", "lambda"), ("unmanaged", "x")]),
+        )]);
+        let plan = plan(&desired(vec![role]), &state).unwrap();
+        assert!(!plan.has_changes());
+        assert!(render_text(&plan).starts_with("Plan: 0 to create, 0 to update"));
+    }
+
+    #[test]
+    fn an_unowned_resource_stops_the_plan() {
+        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
+        let state = observed(vec![(&role, Observed::Unowned)]);
+        assert!(matches!(
+            plan(&desired(vec![role]), &state),
+            Err(PlanError::NotOwned(_))
+        ));
+    }
+
+    #[test]
+    fn a_value_known_only_after_apply_is_always_a_change() {
+        let permission = resource(ResourceKind::Role, &[("source", KNOWN_AFTER_APPLY)], false);
+        let state = observed(vec![(&permission, live(&[("source", KNOWN_AFTER_APPLY)]))]);
+        assert!(
+            plan(&desired(vec![permission]), &state)
+                .unwrap()
+                .has_changes()
+        );
+    }
+
+    #[test]
+    fn text_output_marks_each_action_terraform_style() {
+        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
+        let client = resource(ResourceKind::AppClient, &[("flows", "CUSTOM")], false);
+        let state = observed(vec![(&client, live(&[("flows", "PASSWORD")]))]);
+        let text = render_text(&plan(&desired(vec![role.clone(), client]), &state).unwrap());
+        assert!(text.contains("+ iam role Role\n"), "{text}");
+        assert!(
+            text.contains("~ app client AppClient\n    flows: PASSWORD → CUSTOM\n"),
+            "{text}"
+        );
+        let teardown = plan_teardown(&[role.id.clone()], &observed(vec![(&role, live(&[]))]));
+        assert!(render_text(&teardown).starts_with("- iam role Role\n"));
+    }
+}

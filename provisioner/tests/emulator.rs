@@ -558,3 +558,267 @@ async fn teardown_removes_the_stack_and_spares_a_bystander() {
         .await
         .expect("the bystander pool must survive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_catches_every_kind_of_out_of_band_change() {
+    use aws_sdk_cognitoidentityprovider::types::{
+        DeletionProtectionType, LambdaConfigType, PreventUserExistenceErrorTypes,
+    };
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let outputs = commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let session = Session::open(&stack.args()).await.unwrap();
+    let names = &session.observation.names;
+    let (cognito, lambda, iam, ses) = (
+        &session.clients.cognito,
+        &session.clients.lambda,
+        &session.clients.iam,
+        &session.clients.ses,
+    );
+    let define = names.function(provisioner::artifacts::TriggerKind::Define);
+    let create = names.function(provisioner::artifacts::TriggerKind::Create);
+    let verify = names.function(provisioner::artifacts::TriggerKind::Verify);
+
+    cognito
+        .update_user_pool_client()
+        .user_pool_id(&outputs.user_pool_id)
+        .client_id(&outputs.app_client_id)
+        .client_name(names.app_client())
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowCustomAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Legacy)
+        .access_token_validity(120)
+        .token_validity_units(
+            aws_sdk_cognitoidentityprovider::types::TokenValidityUnitsType::builder()
+                .access_token(aws_sdk_cognitoidentityprovider::types::TimeUnitsType::Minutes)
+                .id_token(aws_sdk_cognitoidentityprovider::types::TimeUnitsType::Minutes)
+                .refresh_token(aws_sdk_cognitoidentityprovider::types::TimeUnitsType::Days)
+                .build(),
+        )
+        .id_token_validity(60)
+        .refresh_token_validity(30)
+        .auth_session_validity(10)
+        .enable_token_revocation(true)
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .update_user_pool()
+        .user_pool_id(&outputs.user_pool_id)
+        .deletion_protection(DeletionProtectionType::Active)
+        .lambda_config(
+            LambdaConfigType::builder()
+                .define_auth_challenge(
+                    names.function_arn(provisioner::artifacts::TriggerKind::Define),
+                )
+                .create_auth_challenge(
+                    names.function_arn(provisioner::artifacts::TriggerKind::Create),
+                )
+                .build(),
+        )
+        .user_pool_tags(provisioner::desired::OWNER_TAG, stack.name.as_str())
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .update_function_configuration()
+        .function_name(&create)
+        .timeout(3)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("OTP_CODE_LENGTH", "4")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .update_function_configuration()
+        .function_name(&define)
+        .runtime(aws_sdk_lambda::types::Runtime::Nodejs20x)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .remove_permission()
+        .function_name(&verify)
+        .statement_id("cognito-idp-invoke")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .add_permission()
+        .function_name(&verify)
+        .statement_id("cognito-idp-invoke")
+        .action("lambda:InvokeFunction")
+        .principal("cognito-idp.amazonaws.com")
+        .source_arn("arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_someoneElse")
+        .source_account(&names.account)
+        .send()
+        .await
+        .unwrap();
+    let mut trust = provisioner::desired::trust_policy();
+    trust["Statement"][0]["Principal"]["Service"] = serde_json::json!("ec2.amazonaws.com");
+    iam.update_assume_role_policy()
+        .role_name(names.role())
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let spec = StackSpec::load(&stack.path).unwrap();
+    let mut widened = provisioner::desired::role_policy(&spec, names);
+    widened["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"
+        }));
+    iam.put_role_policy()
+        .role_name(names.role())
+        .policy_name(names.role_policy())
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .unwrap();
+    ses.delete_email_identity()
+        .email_identity(spec.ses_identity())
+        .send()
+        .await
+        .unwrap();
+
+    let drifted = Session::open(&stack.args()).await.unwrap();
+    let report = commands::drift_report(&stack.name, &drifted.plan(&env.artifacts).unwrap());
+    let client = format!("app client {}", names.app_client());
+    let pool = format!("user pool {}", names.user_pool());
+    let role = format!("iam role {}", names.role());
+    for (resource, field) in [
+        (client.as_str(), "prevent_user_existence_errors"),
+        (client.as_str(), "access_token_validity"),
+        (client.as_str(), "auth_session_validity_minutes"),
+        (pool.as_str(), "deletion_protection"),
+        (pool.as_str(), "lambda_triggers"),
+        (&format!("lambda function {create}"), "timeout_seconds"),
+        (&format!("lambda function {create}"), "environment"),
+        (&format!("lambda function {define}"), "runtime"),
+        (&format!("invoke permission {verify}"), "statements"),
+        (role.as_str(), "trust_policy"),
+        (role.as_str(), "inline_policies"),
+        (
+            &format!("ses identity {}", spec.ses_identity()),
+            "(resource)",
+        ),
+    ] {
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.resource == resource && d.field == field),
+            "drift missed {resource} {field}: {report:#?}"
+        );
+    }
+    let policy = report
+        .differences
+        .iter()
+        .find(|d| d.field == "inline_policies")
+        .unwrap();
+    assert!(policy.actual.contains("s3:GetObject") && !policy.expected.contains("s3:GetObject"));
+
+    let other_build = std::env::temp_dir().join(format!("{}-zips", stack.name));
+    std::fs::create_dir_all(&other_build).unwrap();
+    for kind in provisioner::artifacts::TriggerKind::ALL {
+        let mut zip = env.artifacts.zip(kind).to_vec();
+        if kind == provisioner::artifacts::TriggerKind::Verify {
+            zip.extend_from_slice(b"a different build");
+        }
+        std::fs::write(other_build.join(kind.zip_name()), zip).unwrap();
+    }
+    let rebuilt = Artifacts::load(&other_build).unwrap();
+    let report = commands::drift_report(&stack.name, &drifted.plan(&rebuilt).unwrap());
+    assert!(
+        report
+            .differences
+            .iter()
+            .any(|d| d.resource == format!("lambda function {verify}") && d.field == "code_sha256"),
+        "{report:#?}"
+    );
+    std::fs::remove_dir_all(&other_build).unwrap();
+
+    commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let repaired = Session::open(&stack.args()).await.unwrap();
+    let report = commands::drift_report(&stack.name, &repaired.plan(&env.artifacts).unwrap());
+    assert!(report.in_sync, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let outputs = commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let session = Session::open(&stack.args()).await.unwrap();
+    let names = &session.observation.names;
+    session
+        .clients
+        .cognito
+        .delete_user_pool()
+        .user_pool_id(&outputs.user_pool_id)
+        .send()
+        .await
+        .unwrap();
+    let iam = &session.clients.iam;
+    iam.delete_role_policy()
+        .role_name(names.role())
+        .policy_name(names.role_policy())
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role()
+        .role_name(names.role())
+        .send()
+        .await
+        .unwrap();
+
+    let drifted = Session::open(&stack.args()).await.unwrap();
+    let args = commands::DriftArgs {
+        stack: stack.args(),
+        format: commands::DriftFormat::Json,
+    };
+    assert_eq!(
+        commands::drift(&args, &env.artifacts).await.unwrap(),
+        std::process::ExitCode::from(2)
+    );
+    let report = commands::drift_report(&stack.name, &drifted.plan(&env.artifacts).unwrap());
+    for resource in [
+        format!("user pool {}", names.user_pool()),
+        format!("app client {}", names.app_client()),
+        format!("iam role {}", names.role()),
+    ] {
+        assert!(
+            report
+                .differences
+                .iter()
+                .any(|d| d.resource == resource && d.kind == "missing"),
+            "{resource} not reported missing: {report:#?}"
+        );
+    }
+
+    commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    assert_eq!(
+        commands::drift(&args, &env.artifacts).await.unwrap(),
+        std::process::ExitCode::SUCCESS
+    );
+    let _ = commands::teardown_with(
+        &session.spec,
+        &session.clients,
+        true,
+        &|_: &provisioner::plan::Step, _: provisioner::apply::Outcome| {},
+    )
+    .await;
+}

@@ -162,6 +162,11 @@ fn highest_glibc_minor(bytes: &[u8]) -> u32 {
 /// One entry, `bootstrap`, mode 755, with a fixed timestamp and compression level: the
 /// same binary always gives the same bytes, hence the same CodeSha256, hence no update.
 pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
+    zip_entry("bootstrap", binary)
+}
+
+/// A deterministic zip of one executable file.
+pub fn zip_entry(name: &str, contents: &[u8]) -> Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -169,8 +174,8 @@ pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
         .last_modified_time(zip::DateTime::DEFAULT)
         .unix_permissions(0o755);
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file("bootstrap", options)?;
-    writer.write_all(binary)?;
+    writer.start_file(name, options)?;
+    writer.write_all(contents)?;
     Ok(writer.finish()?.into_inner())
 }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds the triggers, runs the emulator, and drives the provisioner.
 //! Each task lives in its own file; this one only parses arguments and dispatches.
 
+mod bench;
 mod build;
 mod demo;
 mod emulator;
@@ -55,6 +56,8 @@ enum Task {
     Demo,
     /// Run every test, the emulator ones included (installs and starts the emulator).
     Test,
+    /// Measure deploy, drift, teardown and sign-in on the local emulator; writes bench/.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +85,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Emulator { action } => emulator::run(action),
         Task::Demo => demo::run(),
         Task::Test => test::run(),
+        Task::Bench(args) => bench::run(&args),
     }
 }
 

@@ -1,0 +1,7 @@
+// Do-nothing CreateAuthChallenge: a fixed code, no email. The emulator's floor.
+export const handler = async (event) => {
+  event.response.publicChallengeParameters = { hint: "000000" };
+  event.response.privateChallengeParameters = { code: "000000" };
+  event.response.challengeMetadata = "CODE-000000";
+  return event;
+};
