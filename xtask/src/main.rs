@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod demo;
 mod emulator;
+mod newcomer;
 mod progress;
 mod python;
 mod stack;
@@ -58,6 +59,8 @@ enum Task {
     Test,
     /// Measure deploy, drift, teardown and sign-in on the local emulator; writes bench/.
     Bench(bench::BenchArgs),
+    /// Clone the committed repository to a temporary folder and run the README's two commands there.
+    Newcomer,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Demo => demo::run(),
         Task::Test => test::run(),
         Task::Bench(args) => bench::run(&args),
+        Task::Newcomer => newcomer::run(),
     }
 }
 
