@@ -35,11 +35,10 @@ pub fn code_sha256(zip: &[u8]) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("trigger package {} is missing or unreadable ({source}); run `cargo xtask build` first", path.display())]
+#[error("trigger package {} is missing or unreadable ({error}); run `cargo xtask build` first", path.display())]
 pub struct ArtifactError {
     pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// One zip per trigger, read once.
@@ -55,8 +54,7 @@ impl Artifacts {
             .into_iter()
             .map(|kind| {
                 let path = dir.join(kind.zip_name());
-                let bytes =
-                    std::fs::read(&path).map_err(|source| ArtifactError { path, source })?;
+                let bytes = std::fs::read(&path).map_err(|error| ArtifactError { path, error })?;
                 let sha = code_sha256(&bytes);
                 Ok((kind, bytes, sha))
             })

@@ -79,7 +79,18 @@ pub fn print_outcome(step: &Step, outcome: Outcome) {
 }
 
 pub async fn deploy(args: &StackArgs, artifacts: &Artifacts) -> Result<Outputs, ProvisionError> {
-    deploy_in(&Session::open(args).await?, artifacts, &print_outcome).await
+    let session = Session::open(args).await?;
+    let outputs = deploy_in(&session, artifacts, &print_outcome).await?;
+    // An emulator verifies identities at once; AWS waits for the owner of the address or domain.
+    if session.spec.endpoint.is_none() && session.observation.identity_verified != Some(true) {
+        eprintln!(
+            "note: SES has not verified {} yet, so it will refuse to send sign-in codes. Confirm the email AWS sent to that \
+             address, or publish the domain's DKIM records. While the account is in the SES sandbox, verify each recipient \
+             too, or request production access.",
+            session.spec.ses_identity()
+        );
+    }
+    Ok(outputs)
 }
 
 /// Plans against an open session and applies the plan.
@@ -111,7 +122,11 @@ pub async fn plan_command(
     args: &StackArgs,
     artifacts: &Artifacts,
 ) -> Result<ExitCode, ProvisionError> {
-    let session = Session::open(args).await?;
+    plan_in(&Session::open(args).await?, artifacts)
+}
+
+/// Prints the plan against an open session; exit 2 when it has changes.
+pub fn plan_in(session: &Session, artifacts: &Artifacts) -> Result<ExitCode, ProvisionError> {
     let plan = session.plan(artifacts)?;
     print!("{}", render_text(&plan));
     Ok(exit_for(plan.has_changes()))
@@ -242,10 +257,17 @@ pub fn render_drift(report: &DriftReport, format: DriftFormat) -> String {
 }
 
 pub async fn drift(args: &DriftArgs, artifacts: &Artifacts) -> Result<ExitCode, ProvisionError> {
-    let session = Session::open(&args.stack).await?;
-    let plan = session.plan(artifacts)?;
-    let report = drift_report(session.spec.name.as_str(), &plan);
-    print!("{}", render_drift(&report, args.format));
+    drift_in(&Session::open(&args.stack).await?, artifacts, args.format)
+}
+
+/// Prints the drift report against an open session; exit 2 on drift.
+pub fn drift_in(
+    session: &Session,
+    artifacts: &Artifacts,
+    format: DriftFormat,
+) -> Result<ExitCode, ProvisionError> {
+    let report = drift_report(session.spec.name.as_str(), &session.plan(artifacts)?);
+    print!("{}", render_drift(&report, format));
     Ok(exit_for(!report.in_sync))
 }
 

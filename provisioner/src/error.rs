@@ -101,11 +101,19 @@ where
             };
             format!("{code}: {message}{hint}")
         }
+        _ if chain.contains("credentials") => {
+            let profile = std::env::var("AWS_PROFILE").map_or_else(
+                |_| String::new(),
+                |p| {
+                    format!(" AWS_PROFILE is {p:?}: check that ~/.aws/config defines that profile;")
+                },
+            );
+            format!(
+                "no usable AWS credentials ({chain});{profile} set AWS_PROFILE (then `aws sso login` if it uses SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
             "could not reach the endpoint ({chain}); if the spec has an `endpoint`, start the emulator with `cargo xtask emulator start`, otherwise check the network and the spec's region"
-        ),
-        SdkError::ConstructionFailure(_) if chain.contains("credentials") => format!(
-            "no usable AWS credentials ({chain}); set AWS_PROFILE (then `aws sso login` if it uses SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         ),
         _ => chain,
     }

@@ -20,6 +20,8 @@ use crate::spec::StackSpec;
 pub struct Observation {
     pub names: Names,
     pub state: ObservedState,
+    /// Whether SES will send from the identity; `None` while it does not exist.
+    pub identity_verified: Option<bool>,
     pub user_pool: Option<PoolRef>,
     pub app_client_id: Option<String>,
 }
@@ -49,6 +51,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         Box::pin(observe_pool(clients, &lookup, owner)),
     )?;
     let names = Names::new(spec, &account);
+    let (identity, identity_verified) = identity;
     let mut state = ObservedState::default();
     state.resources.insert(names.id(ResourceKind::Role), role);
     state.resources.insert(identity_id, identity);
@@ -70,6 +73,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     Ok(Observation {
         names,
         state,
+        identity_verified,
         user_pool,
         app_client_id,
     })
@@ -204,11 +208,12 @@ async fn observe_role(
     ])))
 }
 
+/// The identity as observed, and whether SES will send from it (when it exists).
 async fn observe_identity(
     clients: &Clients,
     identity: &str,
     owner: &str,
-) -> Result<Observed, ProvisionError> {
+) -> Result<(Observed, Option<bool>), ProvisionError> {
     match clients
         .ses
         .get_email_identity()
@@ -219,15 +224,16 @@ async fn observe_identity(
         Ok(output) => {
             let tags: BTreeMap<&str, &str> =
                 output.tags().iter().map(|t| (t.key(), t.value())).collect();
-            Ok(owned_or_not(tags.get(OWNER_TAG).copied(), owner, || {
+            let observed = owned_or_not(tags.get(OWNER_TAG).copied(), owner, || {
                 Fields::from([("tags", map_field(&tags))])
-            }))
+            });
+            Ok((observed, Some(output.verified_for_sending_status())))
         }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_not_found_exception()) =>
         {
-            Ok(Observed::Absent)
+            Ok((Observed::Absent, None))
         }
         Err(e) => Err(aws_error(
             format!("ses identity {identity}"),

@@ -12,11 +12,11 @@ use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read the stack spec {}: {source}; check the path passed to --stack", path.display())]
+    // The io error is part of the message, not a `source`, so it is printed once.
+    #[error("cannot read the stack spec {}: {error}; check the path passed to --stack", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
@@ -351,9 +351,9 @@ impl EmailAddress {
 
 impl StackSpec {
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| SpecError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(path, &text)
     }

@@ -58,8 +58,12 @@ fn is_ours(round: &Round) -> bool {
 }
 
 pub fn respond(config: &DefineConfig, event: &Event) -> Response {
+    response_for(decide(config, event))
+}
+
+pub fn response_for(decision: Decision) -> Response {
     let mut response = Response::default();
-    match decide(config, event) {
+    match decision {
         Decision::Present => response.challenge_name = Some(CUSTOM_CHALLENGE.to_owned()),
         Decision::IssueTokens => response.issue_tokens = true,
         Decision::Fail => response.fail_authentication = true,

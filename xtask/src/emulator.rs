@@ -153,6 +153,7 @@ impl Emulator {
             .context("starting MiniStack")?;
         std::fs::write(self.pid_file(), child.id().to_string())?;
         let started = Instant::now();
+        let _spinner = progress::spinner(&format!("waiting for the emulator on {endpoint}"));
         while !self.healthy() {
             if let Some(status) = child.try_wait()? {
                 let _ = std::fs::remove_file(self.pid_file());

@@ -36,6 +36,12 @@ fn build_for(args: &StackArgs) -> Result<Artifacts> {
     })
 }
 
+/// Reads the live stack under a spinner; nothing else prints meanwhile.
+fn open_quietly(args: &StackArgs) -> Result<Session> {
+    let _spinner = progress::spinner("reading the live stack");
+    Ok(runtime()?.block_on(Session::open(args))?)
+}
+
 pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
     let artifacts = build_for(args)?;
     progress::step(&format!("deploying {}", args.stack.display()));
@@ -46,12 +52,16 @@ pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
 
 pub fn plan(args: &StackArgs) -> Result<ExitCode> {
     let artifacts = build_for(args)?;
-    Ok(runtime()?.block_on(commands::plan_command(args, &artifacts))?)
+    Ok(commands::plan_in(&open_quietly(args)?, &artifacts)?)
 }
 
 pub fn drift(args: &DriftArgs) -> Result<ExitCode> {
     let artifacts = build_for(&args.stack)?;
-    Ok(runtime()?.block_on(commands::drift(args, &artifacts))?)
+    Ok(commands::drift_in(
+        &open_quietly(&args.stack)?,
+        &artifacts,
+        args.format,
+    )?)
 }
 
 pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {

@@ -68,7 +68,10 @@ async fn handle(
         context,
     } = event;
     payload.response = match triggers::create::classify(&payload)? {
-        Round::Later(state) => triggers::create::respond(config, &payload, &state),
+        Round::Later(state) => {
+            eprintln!("later round: the session's code is presented again, nothing sent");
+            triggers::create::respond(config, &payload, &state)
+        }
         Round::First => {
             let code = OneTimeCode::generate(config.code_length)?;
             let first = triggers::create::first_round(
@@ -79,9 +82,16 @@ async fn handle(
                 triggers::unix_now(),
             )?;
             let budget = remaining_budget(context.deadline);
+            // One line per invocation: what happened, never the code or the address.
             match first.delivery {
-                Some(delivery) => mailer.send(delivery, budget).await?,
-                None => mailer.imitate_send(budget).await,
+                Some(delivery) => {
+                    mailer.send(delivery, budget).await?;
+                    eprintln!("first round: a new code was emailed");
+                }
+                None => {
+                    mailer.imitate_send(budget).await;
+                    eprintln!("first round: unknown user, nothing sent");
+                }
             }
             first.response
         }

@@ -10,7 +10,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(DefineConfig::from_lookup(process_env));
     lambda_runtime::run(service_fn(
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| async move {
-            payload.response = triggers::define::respond(&config, &payload);
+            let decision = triggers::define::decide(&config, &payload);
+            // One line per invocation: what was decided, never what was typed.
+            eprintln!(
+                "{decision:?} after {} round(s)",
+                payload.request.session.len()
+            );
+            payload.response = triggers::define::response_for(decision);
             Ok::<_, TriggerError>(payload)
         },
     ))
