@@ -822,3 +822,34 @@ async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let session = Session::open(&stack.args()).await.unwrap();
+    let not_deployed = provisioner::users::list(&session).await.unwrap_err();
+    assert!(
+        not_deployed.to_string().contains("cargo xtask deploy"),
+        "{not_deployed}"
+    );
+
+    commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let session = Session::open(&stack.args()).await.unwrap();
+    let email = format!("carol@{}.example", stack.name);
+    provisioner::users::add(&session, &email).await.unwrap();
+    provisioner::users::add(&session, &email)
+        .await
+        .expect("adding an existing user is reported, not an error");
+    assert_eq!(
+        provisioner::users::list(&session).await.unwrap(),
+        vec![(email.clone(), "CONFIRMED".to_owned())]
+    );
+    provisioner::users::remove(&session, &email).await.unwrap();
+    provisioner::users::remove(&session, &email)
+        .await
+        .expect("removing a user who is not there is no error");
+    assert!(provisioner::users::list(&session).await.unwrap().is_empty());
+}

@@ -12,5 +12,7 @@ export const handler = async (event) => {
   } else {
     event.response.challengeName = "CUSTOM_CHALLENGE";
   }
+  // One line per call, like the Rust triggers (MiniStack waits for a function's output).
+  console.log(event.triggerSource);
   return event;
 };

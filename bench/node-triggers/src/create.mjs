@@ -34,5 +34,7 @@ export const handler = async (event) => {
   event.response.publicChallengeParameters = { email: event.request.userAttributes.email ?? "" };
   event.response.privateChallengeParameters = { code };
   event.response.challengeMetadata = `CODE-${code}`;
+  // One line per call, like the Rust triggers (MiniStack waits for a function's output).
+  console.log(event.triggerSource);
   return event;
 };
