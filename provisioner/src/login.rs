@@ -4,6 +4,13 @@
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
+use aws_sdk_cognitoidentityprovider::error::SdkError;
+use aws_sdk_cognitoidentityprovider::operation::initiate_auth::{
+    InitiateAuthError, InitiateAuthOutput,
+};
+use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
+    RespondToAuthChallengeError, RespondToAuthChallengeOutput,
+};
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 
 use crate::commands::{Outputs, Session};
@@ -49,12 +56,7 @@ pub async fn sign_in(
         }
         CodeSource::Prompt => Vec::new(),
     };
-    let started = cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", email)
-        .send()
+    let started = start_custom_auth(cognito, &outputs, email)
         .await
         .map_err(|e| aws_error(&resource, "cognito-idp:InitiateAuth", e))?;
     let mut challenge_session = started.session;
@@ -70,15 +72,8 @@ pub async fn sign_in(
             }
             CodeSource::Prompt => prompt("Code: ")?,
         };
-        let responded = cognito
-            .respond_to_auth_challenge()
-            .client_id(&outputs.app_client_id)
-            .challenge_name(ChallengeNameType::CustomChallenge)
-            .set_session(challenge_session.clone())
-            .challenge_responses("USERNAME", email)
-            .challenge_responses("ANSWER", answer)
-            .send()
-            .await;
+        let responded =
+            answer_challenge(cognito, &outputs, challenge_session.clone(), email, answer).await;
         let responded = match responded {
             Ok(r) => r,
             Err(e)
@@ -118,6 +113,42 @@ pub async fn sign_in(
             ));
         }
     }
+}
+
+type CognitoError<E> = SdkError<E, aws_smithy_runtime_api::http::Response>;
+
+/// InitiateAuth with CUSTOM_AUTH for `email` on the stack's app client.
+pub async fn start_custom_auth(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    outputs: &Outputs,
+    email: &str,
+) -> Result<InitiateAuthOutput, CognitoError<InitiateAuthError>> {
+    cognito
+        .initiate_auth()
+        .client_id(&outputs.app_client_id)
+        .auth_flow(AuthFlowType::CustomAuth)
+        .auth_parameters("USERNAME", email)
+        .send()
+        .await
+}
+
+/// RespondToAuthChallenge with `code` as the answer to the session's CUSTOM_CHALLENGE.
+pub async fn answer_challenge(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    outputs: &Outputs,
+    session: Option<String>,
+    email: &str,
+    code: impl Into<String>,
+) -> Result<RespondToAuthChallengeOutput, CognitoError<RespondToAuthChallengeError>> {
+    cognito
+        .respond_to_auth_challenge()
+        .client_id(&outputs.app_client_id)
+        .challenge_name(ChallengeNameType::CustomChallenge)
+        .set_session(session)
+        .challenge_responses("USERNAME", email)
+        .challenge_responses("ANSWER", code)
+        .send()
+        .await
 }
 
 fn prompt(label: &str) -> Result<String, ProvisionError> {

@@ -4,17 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_cognitoidentityprovider::operation::initiate_auth::{
-    InitiateAuthError, InitiateAuthOutput,
-};
-use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
-    RespondToAuthChallengeError, RespondToAuthChallengeOutput,
-};
-use aws_sdk_cognitoidentityprovider::types::{
-    AuthFlowType, ChallengeNameType, ExplicitAuthFlowsType,
-};
+use aws_sdk_cognitoidentityprovider::types::{ChallengeNameType, ExplicitAuthFlowsType};
 use provisioner::artifacts::Artifacts;
 use provisioner::commands::{self, Session, StackArgs};
+use provisioner::login::{answer_challenge, start_custom_auth};
 use provisioner::mailbox;
 use provisioner::plan::{Action, render_text};
 use provisioner::spec::StackSpec;
@@ -101,42 +94,6 @@ fn sent_to(endpoint: &str, account: &str, email: &str) -> Vec<mailbox::SentMessa
         .collect()
 }
 
-type Cognito = aws_sdk_cognitoidentityprovider::Client;
-type CognitoError<E> =
-    aws_sdk_cognitoidentityprovider::error::SdkError<E, aws_smithy_runtime_api::http::Response>;
-
-async fn start_sign_in(
-    cognito: &Cognito,
-    outputs: &commands::Outputs,
-    email: &str,
-) -> Result<InitiateAuthOutput, CognitoError<InitiateAuthError>> {
-    cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", email)
-        .send()
-        .await
-}
-
-async fn answer(
-    cognito: &Cognito,
-    outputs: &commands::Outputs,
-    session: Option<String>,
-    email: &str,
-    code: impl Into<String>,
-) -> Result<RespondToAuthChallengeOutput, CognitoError<RespondToAuthChallengeError>> {
-    cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(session)
-        .challenge_responses("USERNAME", email)
-        .challenge_responses("ANSWER", code)
-        .send()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_sign_in_and_redeploy_without_changes() {
     let env = env();
@@ -150,7 +107,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
     let session = Session::open(&stack.args()).await.unwrap();
     let account = session.observation.names.account.clone();
     let cognito = &session.clients.cognito;
-    let started = start_sign_in(cognito, &outputs, &email).await.unwrap();
+    let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
     assert_eq!(
         started.challenge_name,
         Some(ChallengeNameType::CustomChallenge)
@@ -178,7 +135,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
     );
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let retry = answer(cognito, &outputs, started.session.clone(), &email, wrong)
+    let retry = answer_challenge(cognito, &outputs, started.session.clone(), &email, wrong)
         .await
         .unwrap();
     assert!(retry.authentication_result.is_none());
@@ -192,7 +149,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
         "a retry round must not send a second email"
     );
 
-    let done = answer(
+    let done = answer_challenge(
         cognito,
         &outputs,
         retry.session,
@@ -261,7 +218,7 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     add_user(&stack, &email).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let cognito = &session.clients.cognito;
-    let started = start_sign_in(cognito, &outputs, &email).await.unwrap();
+    let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
     let code = provisioner::login::wait_for_code(
         &env.endpoint,
         &session.observation.names.account,
@@ -270,10 +227,10 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     )
     .unwrap();
     let wrong = if code == "999999" { "888888" } else { "999999" };
-    let first = answer(cognito, &outputs, started.session, &email, wrong)
+    let first = answer_challenge(cognito, &outputs, started.session, &email, wrong)
         .await
         .unwrap();
-    let second = answer(cognito, &outputs, first.session, &email, wrong).await;
+    let second = answer_challenge(cognito, &outputs, first.session, &email, wrong).await;
     let error = second.expect_err("the second wrong answer of two allowed must end the sign-in");
     assert!(
         error
@@ -287,7 +244,7 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     // UserNotFoundException instead. Either way nothing may be sent; the trigger side of
     // userNotFound is covered by the fixture tests.
     let stranger = format!("nobody@{}.example", stack.name);
-    match start_sign_in(cognito, &outputs, &stranger).await {
+    match start_custom_auth(cognito, &outputs, &stranger).await {
         Ok(unknown) => {
             assert_eq!(
                 unknown.challenge_name,

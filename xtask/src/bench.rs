@@ -9,7 +9,6 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 use provisioner::artifacts::{Artifacts, TriggerKind};
 use provisioner::aws::{ConnectOptions, connect_with};
 use provisioner::commands::{self, Outputs, Session, StackArgs};
@@ -471,13 +470,7 @@ async fn sign_in(
         .map(|m| m.message_id)
         .collect();
     let started = Instant::now();
-    let challenge = cognito
-        .initiate_auth()
-        .client_id(&outputs.app_client_id)
-        .auth_flow(AuthFlowType::CustomAuth)
-        .auth_parameters("USERNAME", BENCH_USER)
-        .send()
-        .await?;
+    let challenge = provisioner::login::start_custom_auth(cognito, outputs, BENCH_USER).await?;
     let initiate = started.elapsed();
     let code = match variant.fixed_code() {
         Some(code) => code.to_owned(),
@@ -486,15 +479,9 @@ async fn sign_in(
         }
     };
     let started = Instant::now();
-    let answered = cognito
-        .respond_to_auth_challenge()
-        .client_id(&outputs.app_client_id)
-        .challenge_name(ChallengeNameType::CustomChallenge)
-        .set_session(challenge.session)
-        .challenge_responses("USERNAME", BENCH_USER)
-        .challenge_responses("ANSWER", code)
-        .send()
-        .await?;
+    let answered =
+        provisioner::login::answer_challenge(cognito, outputs, challenge.session, BENCH_USER, code)
+            .await?;
     let respond = started.elapsed();
     if answered.authentication_result.is_none() {
         bail!("{}: the sign-in did not end in tokens", variant.label());
