@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use provisioner::artifacts::{Artifacts, TriggerKind, code_sha256};
+use provisioner::artifacts::{Artifacts, TriggerKind};
 use provisioner::spec::Architecture;
 
 use crate::python::{PythonEnv, run_checked, which};
@@ -81,22 +81,37 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     for kind in TriggerKind::ALL {
         let binary = binary_dir.join(kind.binary_name());
+        let zip_path = out_dir.join(kind.zip_name());
+        // Cargo writes a new file whenever it relinks; the same length and modification
+        // time mean the same binary, whose zip (a pure function of it) is already there.
+        let stamp_path = out_dir.join(format!("{}.zipped-from", kind.binary_name()));
+        let metadata =
+            std::fs::metadata(&binary).with_context(|| format!("reading {}", binary.display()))?;
+        let stamp = format!("{} {:?}", metadata.len(), metadata.modified()?);
+        if zip_path.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|old| old == stamp)
+        {
+            continue;
+        }
         let bytes =
             std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
         if target.contains("-gnu") {
             check_glibc(&binary, &bytes, args.arch)?;
         }
         let zip = zip_bootstrap(&bytes)?;
-        let path = out_dir.join(kind.zip_name());
-        std::fs::write(&path, &zip).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&zip_path, &zip)
+            .with_context(|| format!("writing {}", zip_path.display()))?;
+        std::fs::write(&stamp_path, stamp)?;
+    }
+    let artifacts = Artifacts::load(&out_dir)?;
+    for kind in TriggerKind::ALL {
         println!(
             "  {:<28} {:>8.1} KiB  CodeSha256 {}",
             kind.zip_name(),
-            zip.len() as f64 / 1024.0,
-            code_sha256(&zip)
+            artifacts.zip(kind).len() as f64 / 1024.0,
+            artifacts.code_sha256(kind)
         );
     }
-    Artifacts::load(&out_dir).map_err(Into::into)
+    Ok(artifacts)
 }
 
 fn target_triple(args: &BuildArgs) -> Result<String> {
