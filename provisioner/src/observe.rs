@@ -37,7 +37,7 @@ pub struct PoolRef {
 pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
     // Resource names do not depend on the account; only ARNs do, and those are built after.
     let lookup = Names::new(spec, "");
-    let owner = spec.name.as_str();
+    let tagging = &Tagging::for_spec(spec);
     let identity_id = ResourceId {
         kind: ResourceKind::EmailIdentity,
         name: spec.ses_identity().to_owned(),
@@ -45,10 +45,10 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
     let (account, role, identity, functions, pool) = tokio::try_join!(
         Box::pin(account_id(clients)),
-        Box::pin(observe_role(clients, &lookup, owner)),
-        Box::pin(observe_identity(clients, &identity_id.name, owner)),
-        Box::pin(observe_functions(clients, &lookup, owner)),
-        Box::pin(observe_pool(clients, &lookup, owner)),
+        Box::pin(observe_role(clients, &lookup, tagging)),
+        Box::pin(observe_identity(clients, &identity_id.name, tagging)),
+        Box::pin(observe_functions(clients, &lookup, tagging)),
+        Box::pin(observe_pool(clients, &lookup, tagging)),
     )?;
     let names = Names::new(spec, &account);
     let (identity, identity_verified) = identity;
@@ -92,8 +92,44 @@ pub async fn account_id(clients: &Clients) -> Result<String, ProvisionError> {
         .ok_or_else(|| ProvisionError::state("the caller's account", "STS returned no account id"))
 }
 
-fn owned_or_not(tags: Option<&str>, owner: &str, fields: impl FnOnce() -> Fields) -> Observed {
-    if tags == Some(owner) {
+/// Which tags are ours: the ownership tag tells whether a resource is this stack's, and
+/// only the keys the spec sets are compared. Tags others add (cost allocation, tag
+/// policies) are not this stack's configuration, so they are neither drift nor removed.
+pub struct Tagging {
+    owner: String,
+    managed: std::collections::BTreeSet<String>,
+}
+
+impl Tagging {
+    pub fn for_spec(spec: &StackSpec) -> Self {
+        Self {
+            owner: spec.name.as_str().to_owned(),
+            managed: crate::desired::resource_tags(spec).into_keys().collect(),
+        }
+    }
+
+    fn owns(&self, owner_tag: Option<&str>) -> bool {
+        owner_tag == Some(self.owner.as_str())
+    }
+
+    /// The `tags` field: the managed keys only.
+    fn field<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> String {
+        map_field(
+            tags.into_iter()
+                .filter(|(key, _)| self.managed.contains(key.as_ref())),
+        )
+    }
+}
+
+fn owned_or_not(
+    tags: Option<&str>,
+    tagging: &Tagging,
+    fields: impl FnOnce() -> Fields,
+) -> Observed {
+    if tagging.owns(tags) {
         Observed::Owned(fields())
     } else {
         Observed::Unowned
@@ -109,7 +145,7 @@ fn decode_policy(encoded: &str) -> String {
 async fn observe_role(
     clients: &Clients,
     names: &Names,
-    owner: &str,
+    tagging: &Tagging,
 ) -> Result<Observed, ProvisionError> {
     let role_name = names.role();
     let our_policy = names.role_policy();
@@ -144,7 +180,7 @@ async fn observe_role(
         .iter()
         .map(|t| (t.key().to_owned(), t.value().to_owned()))
         .collect();
-    if tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+    if !tagging.owns(tags.get(OWNER_TAG).map(String::as_str)) {
         return Ok(Observed::Unowned);
     }
     let inline = inline.map_err(|e| aws_error(&resource, "iam:ListRolePolicies", e))?;
@@ -204,7 +240,7 @@ async fn observe_role(
                     .filter_map(|p| p.policy_arn()),
             ),
         ),
-        ("tags", map_field(&tags)),
+        ("tags", tagging.field(&tags)),
     ])))
 }
 
@@ -212,7 +248,7 @@ async fn observe_role(
 async fn observe_identity(
     clients: &Clients,
     identity: &str,
-    owner: &str,
+    tagging: &Tagging,
 ) -> Result<(Observed, Option<bool>), ProvisionError> {
     match clients
         .ses
@@ -224,8 +260,8 @@ async fn observe_identity(
         Ok(output) => {
             let tags: BTreeMap<&str, &str> =
                 output.tags().iter().map(|t| (t.key(), t.value())).collect();
-            let observed = owned_or_not(tags.get(OWNER_TAG).copied(), owner, || {
-                Fields::from([("tags", map_field(&tags))])
+            let observed = owned_or_not(tags.get(OWNER_TAG).copied(), tagging, || {
+                Fields::from([("tags", tagging.field(&tags))])
             });
             Ok((observed, Some(output.verified_for_sending_status())))
         }
@@ -246,11 +282,11 @@ async fn observe_identity(
 async fn observe_functions(
     clients: &Clients,
     names: &Names,
-    owner: &str,
+    tagging: &Tagging,
 ) -> Result<Vec<(TriggerKind, Observed, Observed)>, ProvisionError> {
     let lookups = TriggerKind::ALL.map(|kind| async move {
         let (function, permission) = tokio::try_join!(
-            observe_function(clients, names, kind, owner),
+            observe_function(clients, names, kind, tagging),
             observe_permission(clients, names, kind),
         )?;
         // A permission is ours exactly when its function is.
@@ -270,7 +306,7 @@ async fn observe_function(
     clients: &Clients,
     names: &Names,
     kind: TriggerKind,
-    owner: &str,
+    tagging: &Tagging,
 ) -> Result<Observed, ProvisionError> {
     let name = names.function(kind);
     let output = match clients
@@ -306,7 +342,7 @@ async fn observe_function(
     };
     Ok(owned_or_not(
         tags.get(OWNER_TAG).map(String::as_str),
-        owner,
+        tagging,
         || {
             let environment: BTreeMap<String, String> = config
                 .environment()
@@ -345,7 +381,7 @@ async fn observe_function(
                     "code_sha256",
                     config.code_sha256().unwrap_or_default().to_owned(),
                 ),
-                ("tags", map_field(&tags)),
+                ("tags", tagging.field(&tags)),
             ])
         },
     ))
@@ -416,7 +452,7 @@ type PoolObservation = (Observed, Option<PoolRef>, Observed, Option<String>);
 async fn observe_pool(
     clients: &Clients,
     names: &Names,
-    owner: &str,
+    tagging: &Tagging,
 ) -> Result<PoolObservation, ProvisionError> {
     let pool_name = names.user_pool();
     let resource = format!("user pool {pool_name}");
@@ -467,7 +503,7 @@ async fn observe_pool(
     for (pool, listed) in looked_up.into_iter() {
         let Some(pool) = pool else { continue };
         let tag = pool.user_pool_tags().and_then(|tags| tags.get(OWNER_TAG));
-        if tag.map(String::as_str) == Some(owner) {
+        if tagging.owns(tag.map(String::as_str)) {
             ours.push((pool, listed));
         } else {
             foreign = true;
@@ -504,14 +540,14 @@ async fn observe_pool(
         None => (Observed::Absent, None),
     };
     Ok((
-        Observed::Owned(pool_fields(&pool)),
+        Observed::Owned(pool_fields(&pool, tagging)),
         Some(pool_ref),
         client,
         client_id,
     ))
 }
 
-pub fn pool_fields(pool: &UserPoolType) -> Fields {
+fn pool_fields(pool: &UserPoolType, tagging: &Tagging) -> Fields {
     let lambda = pool.lambda_config();
     let arn = |kind: TriggerKind| {
         lambda
@@ -536,7 +572,7 @@ pub fn pool_fields(pool: &UserPoolType) -> Fields {
                 .map_or("INACTIVE", |d| d.as_str())
                 .to_owned(),
         ),
-        ("tags", map_field(&tags)),
+        ("tags", tagging.field(&tags)),
     ])
 }
 

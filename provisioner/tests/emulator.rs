@@ -810,3 +810,68 @@ async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
         .expect("removing a user who is not there is no error");
     assert!(provisioner::users::list(&session).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
+    let env = env();
+    let stack = TestStack::new(&env, &format!("{UNPROTECTED}tags:\n  team: identity\n"));
+    let outputs = commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let session = Session::open(&stack.args()).await.unwrap();
+    let define = session
+        .observation
+        .names
+        .function_arn(provisioner::artifacts::TriggerKind::Define);
+    session
+        .clients
+        .lambda
+        .tag_resource()
+        .resource(&define)
+        .tags("cost-center", "42")
+        .send()
+        .await
+        .unwrap();
+    session
+        .clients
+        .cognito
+        .tag_resource()
+        .resource_arn(&outputs.user_pool_arn)
+        .tags("team", "someone-else")
+        .send()
+        .await
+        .unwrap();
+
+    let drifted = Session::open(&stack.args()).await.unwrap();
+    let report = commands::drift_report(&stack.name, &drifted.plan(&env.artifacts).unwrap());
+    let fields: Vec<(&str, &str)> = report
+        .differences
+        .iter()
+        .map(|d| (d.resource.as_str(), d.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![(format!("user pool {}", stack.name).as_str(), "tags")],
+        "{report:#?}"
+    );
+
+    commands::deploy(&stack.args(), &env.artifacts)
+        .await
+        .unwrap();
+    let repaired = Session::open(&stack.args()).await.unwrap();
+    assert!(commands::drift_report(&stack.name, &repaired.plan(&env.artifacts).unwrap()).in_sync);
+    let tags = repaired
+        .clients
+        .lambda
+        .list_tags()
+        .resource(&define)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags()
+            .and_then(|t| t.get("cost-center"))
+            .map(String::as_str),
+        Some("42")
+    );
+}
