@@ -12,8 +12,8 @@ use futures_util::future::try_join_all;
 use crate::artifacts::{Artifacts, TriggerKind};
 use crate::aws::Clients;
 use crate::desired::{
-    AUTH_FLOWS, COGNITO_PRINCIPAL, HANDLER, Names, PERMISSION_STATEMENT_ID, function_environment,
-    resource_tags, role_policy, trust_policy,
+    AUTH_FLOWS, CLIENT_LOCATOR_TAG, COGNITO_PRINCIPAL, HANDLER, Names, PERMISSION_STATEMENT_ID,
+    client_locator, function_environment, resource_tags, role_policy, trust_policy,
 };
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
 use crate::model::ResourceKind;
@@ -134,6 +134,7 @@ impl Applier<'_> {
                 .create_client(live)
                 .await
                 .map(|id| Some(Produced::Client(id))),
+            ResourceKind::ClientLocator => self.tag_client_locator(live).await.map(|()| None),
         }
     }
 
@@ -171,6 +172,7 @@ impl Applier<'_> {
                 self.grant_invoke(kind, old, live).await?;
             }
             ResourceKind::AppClient => self.update_client(live).await?,
+            ResourceKind::ClientLocator => self.tag_client_locator(live).await?,
         }
         Ok(None)
     }
@@ -180,8 +182,8 @@ impl Applier<'_> {
             ResourceKind::Role => self.delete_role().await?,
             ResourceKind::EmailIdentity => self.delete_identity(&step.id.name).await?,
             ResourceKind::Function(kind) => self.delete_function(kind).await?,
-            // Deleting the function deletes its resource policy with it.
-            ResourceKind::Permission(_) => {}
+            // Deleting the function deletes its resource policy and its tags with it.
+            ResourceKind::Permission(_) | ResourceKind::ClientLocator => {}
             ResourceKind::UserPool => {
                 self.delete_pool(live).await?;
                 return Ok(Some(Produced::PoolGone));
@@ -901,6 +903,28 @@ impl Applier<'_> {
             .send()
             .await
             .map_err(|e| aws_error(&resource, "cognito-idp:UpdateUserPoolClient", e))?;
+        Ok(())
+    }
+
+    async fn tag_client_locator(&self, live: &Live) -> Result<(), ProvisionError> {
+        let resource = format!(
+            "app client locator on {}",
+            self.names.function(TriggerKind::Define)
+        );
+        let (Some(pool), Some(client_id)) = (&live.user_pool, &live.app_client_id) else {
+            return Err(ProvisionError::state(
+                resource,
+                "the app client does not exist yet; deploy the whole stack",
+            ));
+        };
+        self.clients
+            .lambda
+            .tag_resource()
+            .resource(self.names.function_arn(TriggerKind::Define))
+            .tags(CLIENT_LOCATOR_TAG, client_locator(&pool.id, client_id))
+            .send()
+            .await
+            .map_err(|e| aws_error(resource, "lambda:TagResource", e))?;
         Ok(())
     }
 

@@ -64,6 +64,12 @@ impl Session {
                 account: &self.observation.names.account,
                 code_sha256: &code_sha256,
                 user_pool_arn: self.observation.user_pool.as_ref().map(|p| p.arn.as_str()),
+                app_client: self
+                    .observation
+                    .user_pool
+                    .as_ref()
+                    .zip(self.observation.app_client_id.as_ref())
+                    .map(|(pool, client)| (pool.id.as_str(), client.as_str())),
             },
         )
     }

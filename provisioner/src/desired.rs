@@ -11,6 +11,10 @@ use crate::spec::StackSpec;
 
 /// The tag that marks a resource as this stack's; its value is the stack name.
 pub const OWNER_TAG: &str = "emailcode:stack";
+/// Tag keys under this prefix are the provisioner's own; a spec may not set them.
+pub const RESERVED_TAG_PREFIX: &str = "emailcode:";
+/// The Define function's tag that holds the client locator, `<pool id>/<client id>`.
+pub const CLIENT_LOCATOR_TAG: &str = "emailcode:app-client";
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
 pub const PERMISSION_STATEMENT_ID: &str = "cognito-idp-invoke";
@@ -111,6 +115,7 @@ impl Names {
             ResourceKind::Function(trigger) | ResourceKind::Permission(trigger) => {
                 self.function(trigger)
             }
+            ResourceKind::ClientLocator => self.function(TriggerKind::Define),
             ResourceKind::UserPool => self.user_pool(),
             ResourceKind::AppClient => self.app_client(),
         };
@@ -133,6 +138,8 @@ pub struct Context<'a> {
     pub code_sha256: &'a BTreeMap<TriggerKind, String>,
     /// The pool's ARN when it exists already; permissions name it.
     pub user_pool_arn: Option<&'a str>,
+    /// The pool and app client ids when both exist already; the client locator names them.
+    pub app_client: Option<(&'a str, &'a str)>,
 }
 
 pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
@@ -267,7 +274,31 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         replace_on: &[],
         may_use_unowned: false,
     });
+    resources.push(DesiredResource {
+        id: names.id(ResourceKind::ClientLocator),
+        fields: Fields::from([(
+            "app_client",
+            context.app_client.map_or_else(
+                || KNOWN_AFTER_APPLY.to_owned(),
+                |(pool, client)| client_locator(pool, client),
+            ),
+        )]),
+        replace_on: &[],
+        may_use_unowned: false,
+    });
     DesiredState { names, resources }
+}
+
+/// The locator tag's value. Both ids are made of characters tag values allow.
+pub fn client_locator(pool_id: &str, client_id: &str) -> String {
+    format!("{pool_id}/{client_id}")
+}
+
+/// The pool and client ids a locator names, if it is well formed.
+pub fn parse_client_locator(locator: &str) -> Option<(&str, &str)> {
+    locator
+        .split_once('/')
+        .filter(|(pool, client)| !pool.is_empty() && !client.is_empty())
 }
 
 /// Every tag the spec asks for, plus the ownership tag.
@@ -396,4 +427,56 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
         }
     }
     sorted(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn locator_of(app_client: Option<(&str, &str)>) -> String {
+        let spec = StackSpec::parse(
+            Path::new("stack.yaml"),
+            "name: acme\nregion: us-east-1\nemail:\n  from: no-reply@acme.example\n",
+        )
+        .unwrap();
+        let desired = desired_state(
+            &spec,
+            Context {
+                account: "123456789012",
+                code_sha256: &BTreeMap::new(),
+                user_pool_arn: None,
+                app_client,
+            },
+        );
+        let last = desired.resources.last().unwrap();
+        assert_eq!(
+            last.id.kind,
+            ResourceKind::ClientLocator,
+            "the locator comes last"
+        );
+        last.fields["app_client"].clone()
+    }
+
+    #[test]
+    fn the_locator_names_an_existing_client_and_waits_for_a_new_one() {
+        assert_eq!(
+            locator_of(Some(("us-east-1_AbC", "3nx8q"))),
+            "us-east-1_AbC/3nx8q"
+        );
+        assert_eq!(locator_of(None), KNOWN_AFTER_APPLY);
+    }
+
+    #[test]
+    fn a_locator_reads_back_as_written_and_a_malformed_one_as_nothing() {
+        let written = client_locator("us-east-1_AbC", "3nx8q");
+        assert_eq!(
+            parse_client_locator(&written),
+            Some(("us-east-1_AbC", "3nx8q"))
+        );
+        for malformed in ["", "us-east-1_AbC", "/3nx8q", "us-east-1_AbC/"] {
+            assert_eq!(parse_client_locator(malformed), None, "{malformed:?}");
+        }
+    }
 }

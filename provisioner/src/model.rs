@@ -15,6 +15,9 @@ pub enum ResourceKind {
     UserPool,
     Permission(TriggerKind),
     AppClient,
+    /// A tag on the Define function naming the pool and app client ids, so observation can
+    /// describe the client in the same round as the pool instead of listing clients first.
+    ClientLocator,
 }
 
 impl ResourceKind {
@@ -25,6 +28,7 @@ impl ResourceKind {
             Self::Function(_) => 1,
             Self::UserPool => 2,
             Self::Permission(_) | Self::AppClient => 3,
+            Self::ClientLocator => 4,
         }
     }
 
@@ -36,6 +40,7 @@ impl ResourceKind {
             Self::UserPool => "user pool",
             Self::Permission(_) => "invoke permission",
             Self::AppClient => "app client",
+            Self::ClientLocator => "app client locator on",
         }
     }
 }

@@ -9,7 +9,8 @@ use futures_util::future::try_join_all;
 use crate::artifacts::TriggerKind;
 use crate::aws::Clients;
 use crate::desired::{
-    Names, OWNER_TAG, canonical_json, lambda_triggers_field, list_field, map_field,
+    CLIENT_LOCATOR_TAG, Names, OWNER_TAG, canonical_json, lambda_triggers_field, list_field,
+    map_field, parse_client_locator,
 };
 use crate::error::{ProvisionError, aws_error};
 use crate::model::{Fields, Observed, ObservedState, ResourceId, ResourceKind};
@@ -32,8 +33,9 @@ pub struct PoolRef {
     pub arn: String,
 }
 
-/// Every lookup starts in the first round, so the chain of sequential calls is as short as
-/// the pool's (list, then describe pool and list clients, then describe the client).
+/// Every lookup starts in the first round. The longest chain is the pool's: list pools, then
+/// describe the pool, list its clients and describe the client the locator names, all in
+/// the second round. Only without a valid locator does describing the client take a third.
 pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
     // Resource names do not depend on the account; only ARNs do, and those are built after.
     let lookup = Names::new(spec, "");
@@ -43,19 +45,21 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let (account, role, identity, functions, pool) = tokio::try_join!(
+    let (account, role, identity, (functions, pool)) = tokio::try_join!(
         Box::pin(account_id(clients)),
         Box::pin(observe_role(clients, &lookup, tagging)),
         Box::pin(observe_identity(clients, &identity_id.name, tagging)),
-        Box::pin(observe_functions(clients, &lookup, tagging)),
-        Box::pin(observe_pool(clients, &lookup, tagging)),
+        Box::pin(observe_functions_and_pool(clients, &lookup, tagging)),
     )?;
     let names = Names::new(spec, &account);
     let (identity, identity_verified) = identity;
     let mut state = ObservedState::default();
     state.resources.insert(names.id(ResourceKind::Role), role);
     state.resources.insert(identity_id, identity);
-    for (kind, function, permission) in functions {
+    state
+        .resources
+        .insert(names.id(ResourceKind::ClientLocator), functions.locator);
+    for (kind, function, permission) in functions.triggers {
         state
             .resources
             .insert(names.id(ResourceKind::Function(kind)), function);
@@ -279,13 +283,45 @@ async fn observe_identity(
     }
 }
 
+/// The functions in the first round, alongside the pool list; the Define function's
+/// locator tag then lets the pool's second round describe the client too.
+async fn observe_functions_and_pool(
+    clients: &Clients,
+    names: &Names,
+    tagging: &Tagging,
+) -> Result<(FunctionsObserved, PoolObservation), ProvisionError> {
+    let (functions, candidates) = tokio::try_join!(
+        observe_functions(clients, names, tagging),
+        list_pool_candidates(clients, names),
+    )?;
+    let locator = match &functions.locator {
+        Observed::Owned(fields) => fields.get("app_client").map(String::as_str),
+        Observed::Absent | Observed::Unowned => None,
+    };
+    let pool = observe_pool(
+        clients,
+        names,
+        tagging,
+        &candidates,
+        locator.and_then(parse_client_locator),
+    )
+    .await?;
+    Ok((functions, pool))
+}
+
+struct FunctionsObserved {
+    /// Each trigger's function and its invoke permission.
+    triggers: Vec<(TriggerKind, Observed, Observed)>,
+    locator: Observed,
+}
+
 async fn observe_functions(
     clients: &Clients,
     names: &Names,
     tagging: &Tagging,
-) -> Result<Vec<(TriggerKind, Observed, Observed)>, ProvisionError> {
+) -> Result<FunctionsObserved, ProvisionError> {
     let lookups = TriggerKind::ALL.map(|kind| async move {
-        let (function, permission) = tokio::try_join!(
+        let ((function, locator), permission) = tokio::try_join!(
             observe_function(clients, names, kind, tagging),
             observe_permission(clients, names, kind),
         )?;
@@ -295,11 +331,22 @@ async fn observe_functions(
             (Observed::Owned(_), None) | (Observed::Absent, _) => Observed::Absent,
             (Observed::Unowned, _) => Observed::Unowned,
         };
-        Ok::<_, ProvisionError>((kind, function, permission))
+        // Like the permission, the locator is ours exactly when its function is.
+        let locator = match (&function, locator) {
+            (Observed::Owned(_), Some(value)) => {
+                Observed::Owned(Fields::from([("app_client", value)]))
+            }
+            (Observed::Owned(_) | Observed::Absent, _) => Observed::Absent,
+            (Observed::Unowned, _) => Observed::Unowned,
+        };
+        Ok::<_, ProvisionError>(((kind, function, permission), locator))
     });
     let [define, create, verify] = lookups;
-    let (define, create, verify) = tokio::try_join!(define, create, verify)?;
-    Ok(vec![define, create, verify])
+    let ((define, locator), (create, _), (verify, _)) = tokio::try_join!(define, create, verify)?;
+    Ok(FunctionsObserved {
+        triggers: vec![define, create, verify],
+        locator,
+    })
 }
 
 async fn observe_function(
@@ -307,7 +354,7 @@ async fn observe_function(
     names: &Names,
     kind: TriggerKind,
     tagging: &Tagging,
-) -> Result<Observed, ProvisionError> {
+) -> Result<(Observed, Option<String>), ProvisionError> {
     let name = names.function(kind);
     let output = match clients
         .lambda
@@ -321,7 +368,7 @@ async fn observe_function(
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            return Ok(Observed::Absent);
+            return Ok((Observed::Absent, None));
         }
         Err(e) => {
             return Err(aws_error(
@@ -338,53 +385,51 @@ async fn observe_function(
         .into_iter()
         .collect();
     let Some(config) = output.configuration() else {
-        return Ok(Observed::Absent);
+        return Ok((Observed::Absent, None));
     };
-    Ok(owned_or_not(
-        tags.get(OWNER_TAG).map(String::as_str),
-        tagging,
-        || {
-            let environment: BTreeMap<String, String> = config
-                .environment()
-                .and_then(|e| e.variables())
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            Fields::from([
-                (
-                    "runtime",
-                    config
-                        .runtime()
-                        .map(|r| r.as_str().to_owned())
-                        .unwrap_or_default(),
-                ),
-                ("handler", config.handler().unwrap_or_default().to_owned()),
-                (
-                    "architecture",
-                    list_field(config.architectures().iter().map(|a| a.as_str())),
-                ),
-                (
-                    "memory_mb",
-                    config
-                        .memory_size()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                ),
-                (
-                    "timeout_seconds",
-                    config.timeout().map(|t| t.to_string()).unwrap_or_default(),
-                ),
-                ("role", config.role().unwrap_or_default().to_owned()),
-                ("environment", map_field(&environment)),
-                (
-                    "code_sha256",
-                    config.code_sha256().unwrap_or_default().to_owned(),
-                ),
-                ("tags", tagging.field(&tags)),
-            ])
-        },
-    ))
+    let locator = tags.get(CLIENT_LOCATOR_TAG).cloned();
+    let function = owned_or_not(tags.get(OWNER_TAG).map(String::as_str), tagging, || {
+        let environment: BTreeMap<String, String> = config
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Fields::from([
+            (
+                "runtime",
+                config
+                    .runtime()
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            ("handler", config.handler().unwrap_or_default().to_owned()),
+            (
+                "architecture",
+                list_field(config.architectures().iter().map(|a| a.as_str())),
+            ),
+            (
+                "memory_mb",
+                config
+                    .memory_size()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "timeout_seconds",
+                config.timeout().map(|t| t.to_string()).unwrap_or_default(),
+            ),
+            ("role", config.role().unwrap_or_default().to_owned()),
+            ("environment", map_field(&environment)),
+            (
+                "code_sha256",
+                config.code_sha256().unwrap_or_default().to_owned(),
+            ),
+            ("tags", tagging.field(&tags)),
+        ])
+    });
+    Ok((function, locator))
 }
 
 /// The function's resource policy, reduced to the fields we manage per statement.
@@ -449,11 +494,11 @@ fn summarize_statement(statement: &serde_json::Value) -> serde_json::Value {
 
 type PoolObservation = (Observed, Option<PoolRef>, Observed, Option<String>);
 
-async fn observe_pool(
+/// The ids of every pool with the stack's pool name; ownership is decided once described.
+async fn list_pool_candidates(
     clients: &Clients,
     names: &Names,
-    tagging: &Tagging,
-) -> Result<PoolObservation, ProvisionError> {
+) -> Result<Vec<String>, ProvisionError> {
     let pool_name = names.user_pool();
     let resource = format!("user pool {pool_name}");
     let mut candidates = Vec::new();
@@ -478,12 +523,26 @@ async fn observe_pool(
             break;
         }
     }
-    // Listing a candidate's clients alongside describing it saves a round for our pool,
-    // at the price of one wasted list for a same-named pool that is not ours.
+    Ok(candidates)
+}
+
+async fn observe_pool(
+    clients: &Clients,
+    names: &Names,
+    tagging: &Tagging,
+    candidates: &[String],
+    locator: Option<(&str, &str)>,
+) -> Result<PoolObservation, ProvisionError> {
+    let resource = &format!("user pool {}", names.user_pool());
     let client_name = names.app_client();
-    let resource = &resource;
+    // Listing a candidate's clients, and describing the client the locator names, alongside
+    // describing the pool saves rounds for our pool, at the price of one wasted list for a
+    // same-named pool that is not ours.
     let looked_up = try_join_all(candidates.iter().map(|id| async move {
-        let (described, listed) = tokio::join!(
+        let located = locator
+            .filter(|(pool, _)| pool == id)
+            .map(|(_, client)| client);
+        let (described, listed, located) = tokio::join!(
             clients.cognito.describe_user_pool().user_pool_id(id).send(),
             clients
                 .cognito
@@ -491,25 +550,26 @@ async fn observe_pool(
                 .user_pool_id(id)
                 .max_results(60)
                 .send(),
+            describe_located_client(clients, id, located),
         );
         let pool = described
             .map_err(|e| aws_error(resource, "cognito-idp:DescribeUserPool", e))?
             .user_pool;
-        Ok::<_, ProvisionError>((pool, listed))
+        Ok::<_, ProvisionError>((pool, listed, located))
     }))
     .await?;
     let mut ours = Vec::new();
     let mut foreign = false;
-    for (pool, listed) in looked_up.into_iter() {
+    for (pool, listed, located) in looked_up.into_iter() {
         let Some(pool) = pool else { continue };
         let tag = pool.user_pool_tags().and_then(|tags| tags.get(OWNER_TAG));
         if tagging.owns(tag.map(String::as_str)) {
-            ours.push((pool, listed));
+            ours.push((pool, listed, located));
         } else {
             foreign = true;
         }
     }
-    let (pool, listed) = match ours.len() {
+    let (pool, listed, located) = match ours.len() {
         0 if foreign => return Ok((Observed::Unowned, None, Observed::Absent, None)),
         0 => return Ok((Observed::Absent, None, Observed::Absent, None)),
         1 => ours.remove(0),
@@ -535,8 +595,12 @@ async fn observe_pool(
         .find(|c| c.client_name() == Some(client_name.as_str()))
         .and_then(|c| c.client_id())
         .map(str::to_owned);
+    // The list decides which client is ours; the located one saves a round when it agrees.
     let (client, client_id) = match client_id {
-        Some(id) => observe_client(clients, &client_resource, &pool_ref.id, id).await?,
+        Some(id) => match located.filter(|c| c.client_id() == Some(id.as_str())) {
+            Some(client) => (Observed::Owned(client_fields(&client)), Some(id)),
+            None => observe_client(clients, &client_resource, &pool_ref.id, id).await?,
+        },
         None => (Observed::Absent, None),
     };
     Ok((
@@ -574,6 +638,23 @@ fn pool_fields(pool: &UserPoolType, tagging: &Tagging) -> Fields {
         ),
         ("tags", tagging.field(&tags)),
     ])
+}
+
+/// A read on speculation: a stale or missing locator only costs the round it would have saved.
+async fn describe_located_client(
+    clients: &Clients,
+    pool_id: &str,
+    client_id: Option<&str>,
+) -> Option<UserPoolClientType> {
+    clients
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(client_id?)
+        .send()
+        .await
+        .ok()?
+        .user_pool_client
 }
 
 async fn observe_client(

@@ -311,7 +311,10 @@ mod tests {
             text.contains("~ app client AppClient\n    flows: PASSWORD → CUSTOM\n"),
             "{text}"
         );
-        let teardown = plan_teardown(&[role.id.clone()], &observed(vec![(&role, live(&[]))]));
+        let teardown = plan_teardown(
+            std::slice::from_ref(&role.id),
+            &observed(vec![(&role, live(&[]))]),
+        );
         assert!(render_text(&teardown).starts_with("- iam role Role\n"));
     }
 }

@@ -395,25 +395,26 @@ impl StackSpec {
                 ),
             ));
         }
-        if let Some(identity) = &self.email.identity {
-            if identity != self.email.from.as_str() && identity != self.email.from.domain() {
-                return Some((
-                    vec!["email", "identity"],
-                    format!(
-                        "{identity:?} must be the sender address ({}) or its domain ({})",
-                        self.email.from.as_str(),
-                        self.email.from.domain()
-                    ),
-                ));
-            }
+        if let Some(identity) = &self.email.identity
+            && identity != self.email.from.as_str()
+            && identity != self.email.from.domain()
+        {
+            return Some((
+                vec!["email", "identity"],
+                format!(
+                    "{identity:?} must be the sender address ({}) or its domain ({})",
+                    self.email.from.as_str(),
+                    self.email.from.domain()
+                ),
+            ));
         }
-        if let Some(subject) = &self.email.subject {
-            if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
-                return Some((
-                    vec!["email", "subject"],
-                    "must be one non-empty line".to_owned(),
-                ));
-            }
+        if let Some(subject) = &self.email.subject
+            && (subject.trim().is_empty() || subject.contains(['\r', '\n']))
+        {
+            return Some((
+                vec!["email", "subject"],
+                "must be one non-empty line".to_owned(),
+            ));
         }
         for (key, value) in &self.tags {
             if key.is_empty() || key.len() > 128 || value.len() > 256 || key.starts_with("aws:") {
@@ -424,10 +425,13 @@ impl StackSpec {
                     ),
                 ));
             }
-            if key == crate::desired::OWNER_TAG {
+            if key.starts_with(crate::desired::RESERVED_TAG_PREFIX) {
                 return Some((
                     vec!["tags"],
-                    format!("tag {key:?} is reserved: the provisioner sets it to the stack name"),
+                    format!(
+                        "tag {key:?} is reserved: keys starting with {:?} are the provisioner's own; choose another key",
+                        crate::desired::RESERVED_TAG_PREFIX
+                    ),
                 ));
             }
         }
@@ -622,12 +626,14 @@ mod tests {
     }
 
     #[test]
-    fn the_ownership_tag_cannot_be_set_by_hand() {
-        let message = error(&format!(
-            "{MINIMAL}tags:\n  {}: someone-else\n",
-            crate::desired::OWNER_TAG
-        ));
-        assert!(message.contains("is reserved"), "{message}");
+    fn the_provisioners_own_tags_cannot_be_set_by_hand() {
+        for key in [
+            crate::desired::OWNER_TAG,
+            crate::desired::CLIENT_LOCATOR_TAG,
+        ] {
+            let message = error(&format!("{MINIMAL}tags:\n  {key}: someone-else\n"));
+            assert!(message.contains("is reserved"), "{message}");
+        }
     }
 
     #[test]
