@@ -85,17 +85,23 @@ impl Applier<'_> {
         {
             stages.reverse();
         }
+        let mut role_policy_due = false;
         for stage in stages {
             let steps = plan.steps.iter().filter(|s| s.id.kind.stage() == stage);
-            let results = try_join_all(steps.map(|step| self.run(step, &live))).await?;
+            let (results, ()) = tokio::try_join!(
+                try_join_all(steps.map(|step| self.run(step, &live))),
+                self.put_role_policy_if(std::mem::take(&mut role_policy_due)),
+            )?;
             for produced in results.into_iter().flatten() {
                 match produced {
                     Produced::Pool(pool) => live.user_pool = Some(pool),
                     Produced::Client(id) => live.app_client_id = Some(id),
                     Produced::PoolGone => live.user_pool = None,
+                    Produced::RoleWithoutPolicy => role_policy_due = true,
                 }
             }
         }
+        self.put_role_policy_if(role_policy_due).await?;
         Ok(live)
     }
 
@@ -120,7 +126,10 @@ impl Applier<'_> {
 
     async fn create(&self, step: &Step, live: &Live) -> Result<Option<Produced>, ProvisionError> {
         match step.id.kind {
-            ResourceKind::Role => self.create_role().await.map(|()| None),
+            ResourceKind::Role => self
+                .create_role()
+                .await
+                .map(|()| Some(Produced::RoleWithoutPolicy)),
             ResourceKind::EmailIdentity => self.create_identity(&step.id.name).await.map(|()| None),
             ResourceKind::Function(kind) => self.create_function(kind).await.map(|()| None),
             ResourceKind::UserPool => self
@@ -198,6 +207,10 @@ enum Produced {
     Pool(PoolRef),
     Client(String),
     PoolGone,
+    /// The role exists, its inline policy is still to be put. Creating the functions needs
+    /// only the role, and the policy only their invocations, so the policy goes alongside the
+    /// next stage instead of delaying it by a round.
+    RoleWithoutPolicy,
 }
 
 fn pool_of<'l>(live: &'l Live, what: &str) -> Result<&'l PoolRef, ProvisionError> {
@@ -240,7 +253,14 @@ impl Applier<'_> {
             .send()
             .await
             .map_err(|e| aws_error(&resource, "iam:CreateRole", e))?;
-        self.put_role_policy().await
+        Ok(())
+    }
+
+    async fn put_role_policy_if(&self, due: bool) -> Result<(), ProvisionError> {
+        if due {
+            self.put_role_policy().await?;
+        }
+        Ok(())
     }
 
     async fn put_role_policy(&self) -> Result<(), ProvisionError> {
