@@ -33,7 +33,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50)]
     sign_ins: usize,
     /// Cold sign-ins (each on fresh function environments) per trigger variant.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 50)]
     cold_sign_ins: usize,
     /// Skip the clean builds (several minutes on two cores).
     #[arg(long)]
@@ -86,6 +86,16 @@ struct Results {
     emulator: &'static str,
     figures: Vec<Figure>,
     calls: BTreeMap<String, Calls>,
+    targets: Vec<Target>,
+}
+
+/// One of the targets against the figure that measures it. Reported, never enforced.
+#[derive(Debug, Serialize)]
+struct Target {
+    what: String,
+    target: String,
+    measured: String,
+    met: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -99,7 +109,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if matches!(started, Started::Now) {
         emulator.stop()?;
     }
-    let results = outcome?;
+    let mut results = outcome?;
+    results.targets = targets(&results)?;
     write_results(&results)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -132,6 +143,18 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
         results.figures.push(figure);
         results.calls.insert(name, calls);
     }
+
+    progress::step(&format!(
+        "whole `cargo xtask deploy` commands, {} runs",
+        args.runs
+    ));
+    let (from_nothing, unchanged) = runtime.block_on(whole_deploy_commands(&stacks, args.runs))?;
+    results
+        .figures
+        .push(Figure::new(WHOLE_DEPLOY_FROM_NOTHING, "s", from_nothing));
+    results
+        .figures
+        .push(Figure::new(WHOLE_DEPLOY_UNCHANGED, "s", unchanged));
 
     progress::step(&format!(
         "critical path: {} ms added to every request",
@@ -270,6 +293,43 @@ impl StackFiles {
 }
 
 type Scenarios = Vec<(String, (Vec<Duration>, Calls))>;
+
+const WHOLE_DEPLOY_FROM_NOTHING: &str = "whole `cargo xtask deploy`, from nothing";
+const WHOLE_DEPLOY_UNCHANGED: &str = "whole `cargo xtask deploy`, unchanged";
+
+/// The command a user types, as a child process: cargo's freshness check, the trigger build
+/// check, the zips and the deploy. Seconds per run, from nothing and then unchanged.
+async fn whole_deploy_commands(stacks: &StackFiles, runs: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let deploy = |args: &StackArgs| -> Result<f64> {
+        let started = Instant::now();
+        let output = cargo()
+            .current_dir(project_root())
+            .args(["xtask", "deploy", "--stack"])
+            .arg(&args.stack)
+            .output()
+            .context("running cargo xtask deploy")?;
+        let elapsed = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            bail!(
+                "cargo xtask deploy --stack {} failed:\n{}",
+                args.stack.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(elapsed)
+    };
+    let quiet = |_: &provisioner::plan::Step, _: provisioner::apply::Outcome| {};
+    let (mut from_nothing, mut unchanged) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let args = stacks.fresh(128)?;
+        from_nothing.push(deploy(&args)?);
+        unchanged.push(deploy(&args)?);
+        let spec = StackSpec::load(&args.stack)?;
+        commands::teardown_with(&spec, &provisioner::aws::connect(&spec).await, true, &quiet)
+            .await?;
+    }
+    Ok((from_nothing, unchanged))
+}
 
 /// Each run: deploy from nothing, no-op deploy, one-field update, plan, drift, teardown.
 async fn provisioner_scenarios(
@@ -561,7 +621,7 @@ fn peak_memory(stack: &str) -> Vec<(String, f64)> {
 }
 
 fn criterion_figures() -> Result<Vec<Figure>> {
-    let status = Command::new(cargo())
+    let status = cargo()
         .current_dir(project_root())
         .args([
             "bench",
@@ -612,7 +672,7 @@ fn clean_build(name: &str, args: &[&str]) -> Result<Figure> {
     let target = project_root().join("target").join("bench-clean-build");
     let _ = std::fs::remove_dir_all(&target);
     let started = Instant::now();
-    let status = Command::new(cargo())
+    let status = cargo()
         .current_dir(project_root())
         .args(args)
         .env("CARGO_TARGET_DIR", &target)
@@ -623,6 +683,98 @@ fn clean_build(name: &str, args: &[&str]) -> Result<Figure> {
         bail!("the clean build for {name:?} failed");
     }
     Ok(Figure::new(name, "s", vec![elapsed.as_secs_f64()]))
+}
+
+/// The CDK anchors on this emulator, whole `cdk deploy` commands, seconds.
+const CDK_DEPLOY_FROM_NOTHING_S: f64 = 3.05;
+const CDK_DEPLOY_UNCHANGED_S: f64 = 2.71;
+
+fn targets(results: &Results) -> Result<Vec<Target>> {
+    let median = |name: &str| -> Result<f64> {
+        results
+            .figures
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.median)
+            .with_context(|| format!("the benchmark has no figure {name:?}"))
+    };
+    let writes = |scenario: &str| -> usize {
+        results
+            .calls
+            .get(scenario)
+            .map_or(0, |calls| calls.values().map(|(_, writes)| writes).sum())
+    };
+    let at_most = |what: &str, figure: f64, limit: f64, unit: &str| Target {
+        what: what.to_owned(),
+        target: format!("≤ {limit} {unit}"),
+        measured: format!("{figure:.1} {unit}"),
+        met: figure <= limit,
+    };
+    let rust = Variant::Rust.label();
+    let cold = |label: &str| median(&format!("sign-in cold, {label}: whole sign-in"));
+    let warm = |label: &str| median(&format!("sign-in warm, {label}: whole sign-in"));
+    let cold_speedup = cold(Variant::NodeTutorial.label())? / cold(rust)?;
+    let warm_overhead = (warm(rust)? / warm(Variant::NodeNoop.label())? - 1.0) * 100.0;
+    let speedup_over_cdk = |what: &str, figure: &str, cdk: f64| -> Result<Target> {
+        let speedup = cdk / median(figure)?;
+        Ok(Target {
+            what: format!("{what}, against CDK's {cdk} s"),
+            target: "≥ 5 times faster".to_owned(),
+            measured: format!("{speedup:.1} times"),
+            met: speedup >= 5.0,
+        })
+    };
+    Ok(vec![
+        at_most(
+            "deploy from nothing",
+            median("deploy from nothing")?,
+            150.0,
+            "ms",
+        ),
+        at_most(
+            "deploy from nothing, sequential round trips",
+            median("deploy from nothing: sequential round trips")?,
+            8.0,
+            "rounds",
+        ),
+        at_most("no-op deploy", median("no-op deploy")?, 100.0, "ms"),
+        at_most(
+            "no-op deploy, writes",
+            writes("no-op deploy") as f64,
+            0.0,
+            "calls",
+        ),
+        at_most(
+            "no-op deploy, sequential round trips",
+            median("no-op deploy: sequential round trips")?,
+            2.0,
+            "rounds",
+        ),
+        at_most("drift", median("drift")?, 100.0, "ms"),
+        at_most("drift, writes", writes("drift") as f64, 0.0, "calls"),
+        speedup_over_cdk(
+            "whole `cargo xtask deploy` from nothing",
+            WHOLE_DEPLOY_FROM_NOTHING,
+            CDK_DEPLOY_FROM_NOTHING_S,
+        )?,
+        speedup_over_cdk(
+            "whole `cargo xtask deploy` unchanged",
+            WHOLE_DEPLOY_UNCHANGED,
+            CDK_DEPLOY_UNCHANGED_S,
+        )?,
+        Target {
+            what: "cold sign-in, Rust against Node.js tutorial triggers".to_owned(),
+            target: "≥ 5 times faster".to_owned(),
+            measured: format!("{cold_speedup:.1} times"),
+            met: cold_speedup >= 5.0,
+        },
+        Target {
+            what: "warm sign-in, Rust against do-nothing triggers".to_owned(),
+            target: "within 10 %".to_owned(),
+            measured: format!("{warm_overhead:+.1} %"),
+            met: warm_overhead <= 10.0,
+        },
+    ])
 }
 
 fn machine() -> BTreeMap<&'static str, String> {
@@ -692,6 +844,16 @@ fn write_results(results: &Results) -> Result<()> {
             f.name, f.unit, f.samples, f.min, f.median, f.p95, f.max
         ));
     }
+    md.push_str("\n## Targets\n\n| What | Target | Measured (median) | Met |\n|---|---|---|---|\n");
+    for t in &results.targets {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            t.what,
+            t.target,
+            t.measured,
+            if t.met { "yes" } else { "no" }
+        ));
+    }
     md.push_str("\n## API calls per run (reads / writes)\n\n| Scenario | Service | Reads | Writes |\n|---|---|---|---|\n");
     for (scenario, calls) in &results.calls {
         for (service, (reads, writes)) in calls {
@@ -703,4 +865,77 @@ fn write_results(results: &Results) -> Result<()> {
     std::fs::File::create(dir.join("RESULTS.md"))?.write_all(md.as_bytes())?;
     println!("wrote bench/results.json and bench/RESULTS.md");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_figure_picks_its_quantiles_from_the_sorted_samples() {
+        let figure = Figure::new("f", "ms", (1..=100).rev().map(f64::from).collect());
+        assert_eq!(
+            (figure.min, figure.median, figure.p95, figure.max),
+            (1.0, 51.0, 95.0, 100.0)
+        );
+    }
+
+    fn results_with(medians: &[(String, f64)], no_op_writes: usize) -> Results {
+        Results {
+            figures: medians
+                .iter()
+                .map(|(name, median)| Figure::new(name.clone(), "ms", vec![*median]))
+                .collect(),
+            calls: BTreeMap::from([(
+                "no-op deploy".to_owned(),
+                Calls::from([("Lambda".to_owned(), (6, no_op_writes))]),
+            )]),
+            ..Results::default()
+        }
+    }
+
+    fn whole_sign_in(phase: &str, variant: Variant, median: f64) -> (String, f64) {
+        (
+            format!("sign-in {phase}, {}: whole sign-in", variant.label()),
+            median,
+        )
+    }
+
+    #[test]
+    fn targets_report_what_is_missed_without_failing() {
+        let figures = vec![
+            ("deploy from nothing".to_owned(), 120.0),
+            (
+                "deploy from nothing: sequential round trips".to_owned(),
+                6.0,
+            ),
+            ("no-op deploy".to_owned(), 40.0),
+            ("no-op deploy: sequential round trips".to_owned(), 2.4),
+            ("drift".to_owned(), 40.0),
+            (WHOLE_DEPLOY_FROM_NOTHING.to_owned(), 0.5),
+            (WHOLE_DEPLOY_UNCHANGED.to_owned(), 0.5),
+            whole_sign_in("cold", Variant::Rust, 50.0),
+            whole_sign_in("cold", Variant::NodeTutorial, 300.0),
+            whole_sign_in("warm", Variant::Rust, 32.0),
+            whole_sign_in("warm", Variant::NodeNoop, 30.0),
+        ];
+        let reported = targets(&results_with(&figures, 1)).unwrap();
+        let missed: Vec<&str> = reported
+            .iter()
+            .filter(|t| !t.met)
+            .map(|t| t.what.as_str())
+            .collect();
+        assert_eq!(
+            missed,
+            [
+                "no-op deploy, writes",
+                "no-op deploy, sequential round trips"
+            ]
+        );
+        assert_eq!(reported.len(), 11);
+
+        let incomplete = results_with(&figures[1..], 0);
+        let error = targets(&incomplete).unwrap_err().to_string();
+        assert!(error.contains("\"deploy from nothing\""), "{error}");
+    }
 }

@@ -41,7 +41,7 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
     if rust_target != HOST_TARGET {
         ensure_rust_target(rust_target)?;
     }
-    let mut build = Command::new(cargo());
+    let mut build = cargo();
     build.current_dir(project_root());
     if args.arch == Architecture::Arm64 {
         let tools = cross_tools();

@@ -100,7 +100,29 @@ pub fn project_root() -> PathBuf {
         .to_owned()
 }
 
-/// The cargo that runs us, so toolchain overrides carry over.
-pub fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+/// A command for the cargo that runs us, so toolchain overrides carry over, without the
+/// variables `cargo run` set for xtask itself. Build scripts such as ring's declare
+/// `rerun-if-env-changed` on `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`; inherited, they would
+/// make every nested build recompile the TLS stack and the AWS SDK that a plain `cargo`
+/// invocation had compiled already, and the other way round.
+pub fn cargo() -> std::process::Command {
+    let mut command =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_MANIFEST_LINKS",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref())
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }

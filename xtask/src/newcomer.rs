@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::emulator::{DEFAULT_PORT, Emulator};
-use crate::{progress, project_root};
+use crate::{cargo, progress, project_root};
 
 /// The README's commands, in its order.
 const README_COMMANDS: [&[&str]; 2] = [&["xtask", "demo"], &["xtask", "test"]];
@@ -29,7 +29,7 @@ pub fn run() -> Result<ExitCode> {
     ));
     run_in(
         &workdir,
-        "git",
+        Command::new("git"),
         &[
             "clone",
             "--quiet",
@@ -43,7 +43,7 @@ pub fn run() -> Result<ExitCode> {
         let shown = format!("cargo {}", args.join(" "));
         progress::step(&format!("running `{shown}` in the clone"));
         let started = Instant::now();
-        let result = run_in(&clone, "cargo", args);
+        let result = run_in(&clone, cargo(), args);
         timings.push((shown, started.elapsed()));
         if result.is_err() {
             outcome = result;
@@ -51,7 +51,7 @@ pub fn run() -> Result<ExitCode> {
         }
     }
     // The demo leaves the emulator running, as the README says; this clone started it.
-    let _ = run_in(&clone, "cargo", &["xtask", "emulator", "stop"]);
+    let _ = run_in(&clone, cargo(), &["xtask", "emulator", "stop"]);
     for (command, elapsed) in &timings {
         println!("{command}: {:.0} s", elapsed.as_secs_f64());
     }
@@ -61,8 +61,9 @@ pub fn run() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<()> {
-    let status = Command::new(program)
+fn run_in(dir: &Path, mut command: Command, args: &[&str]) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let status = command
         .args(args)
         .current_dir(dir)
         // A newcomer's shell carries no settings of ours.

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every test, the emulator ones included. Installs and starts the
 //! emulator when needed, builds the triggers it runs, and stops what it started.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
@@ -18,7 +18,7 @@ pub fn run() -> Result<ExitCode> {
     progress::step("starting the local emulator");
     let started = emulator.start()?;
     progress::step("running the tests");
-    let status = Command::new(cargo())
+    let status = cargo()
         .current_dir(project_root())
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("EMULATOR_ENDPOINT", emulator.endpoint())
