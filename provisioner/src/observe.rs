@@ -325,20 +325,11 @@ async fn observe_functions(
             observe_function(clients, names, kind, tagging),
             observe_permission(clients, names, kind),
         )?;
-        // A permission is ours exactly when its function is.
-        let permission = match (&function, permission) {
-            (Observed::Owned(_), Some(fields)) => Observed::Owned(fields),
-            (Observed::Owned(_), None) | (Observed::Absent, _) => Observed::Absent,
-            (Observed::Unowned, _) => Observed::Unowned,
-        };
-        // Like the permission, the locator is ours exactly when its function is.
-        let locator = match (&function, locator) {
-            (Observed::Owned(_), Some(value)) => {
-                Observed::Owned(Fields::from([("app_client", value)]))
-            }
-            (Observed::Owned(_) | Observed::Absent, _) => Observed::Absent,
-            (Observed::Unowned, _) => Observed::Unowned,
-        };
+        let permission = part_of(&function, permission);
+        let locator = part_of(
+            &function,
+            locator.map(|value| Fields::from([("app_client", value)])),
+        );
         Ok::<_, ProvisionError>(((kind, function, permission), locator))
     });
     let [define, create, verify] = lookups;
@@ -347,6 +338,15 @@ async fn observe_functions(
         triggers: vec![define, create, verify],
         locator,
     })
+}
+
+/// A function's permission and its locator tag are ours exactly when the function is.
+fn part_of(function: &Observed, part: Option<Fields>) -> Observed {
+    match (function, part) {
+        (Observed::Owned(_), Some(fields)) => Observed::Owned(fields),
+        (Observed::Owned(_), None) | (Observed::Absent, _) => Observed::Absent,
+        (Observed::Unowned, _) => Observed::Unowned,
+    }
 }
 
 async fn observe_function(
