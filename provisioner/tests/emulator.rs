@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_cognitoidentityprovider::types::{ChallengeNameType, ExplicitAuthFlowsType};
 use provisioner::artifacts::Artifacts;
-use provisioner::commands::{self, Session, StackArgs};
+use provisioner::commands::{self, Outputs, Session, StackArgs};
 use provisioner::login::{answer_challenge, start_custom_auth};
 use provisioner::mailbox;
 use provisioner::plan::{Action, render_text};
@@ -71,6 +71,12 @@ impl TestStack {
             stack: self.path.clone(),
         }
     }
+
+    async fn deploy(&self, env: &Env) -> Outputs {
+        commands::deploy(&self.args(), &env.artifacts)
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestStack {
@@ -98,9 +104,7 @@ fn sent_to(endpoint: &str, account: &str, email: &str) -> Vec<mailbox::SentMessa
 async fn deploy_sign_in_and_redeploy_without_changes() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let email = format!("alice@{}.example", stack.name);
     add_user(&stack, &email).await;
 
@@ -172,9 +176,7 @@ async fn deploy_sign_in_and_redeploy_without_changes() {
         "a redeploy with nothing changed planned:\n{}",
         render_text(&plan)
     );
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let counted = Session::open(&stack.args()).await.unwrap();
     let applier_log = counted.clients.requests.clone();
     let plan = counted.plan(&env.artifacts).unwrap();
@@ -211,9 +213,7 @@ fn tamper(token: &str) -> String {
 async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     let env = env();
     let stack = TestStack::new(&env, &format!("{UNPROTECTED}otp:\n  max_attempts: 2\n"));
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let email = format!("bob@{}.example", stack.name);
     add_user(&stack, &email).await;
     let session = Session::open(&stack.args()).await.unwrap();
@@ -269,9 +269,7 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
 async fn a_spec_change_plans_exactly_that_change_and_apply_makes_it() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     stack.write(&format!("{UNPROTECTED}otp:\n  length: 8\n"));
     let with_memory = std::fs::read_to_string(&stack.path).unwrap().replace(
         "  architecture: x86_64\n",
@@ -302,9 +300,7 @@ async fn a_spec_change_plans_exactly_that_change_and_apply_makes_it() {
     expected.sort();
     assert_eq!(changed, expected, "{}", render_text(&plan));
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let after = Session::open(&stack.args()).await.unwrap();
     let plan = after.plan(&env.artifacts).unwrap();
     assert!(
@@ -351,9 +347,7 @@ fn project_stack(name: &str) -> PathBuf {
 async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let cognito = &session.clients.cognito;
     let lambda = &session.clients.lambda;
@@ -445,9 +439,7 @@ async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
         "the drift check wrote something"
     );
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let repaired = Session::open(&stack.args()).await.unwrap();
     let report = commands::drift_report(&stack.name, &repaired.plan(&env.artifacts).unwrap());
     assert!(report.in_sync, "{report:#?}");
@@ -457,9 +449,7 @@ async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
 async fn teardown_removes_the_stack_and_spares_a_bystander() {
     let env = env();
     let stack = TestStack::new(&env, "");
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let bystander = session
         .clients
@@ -523,9 +513,7 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
     };
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let names = &session.observation.names;
     let (cognito, lambda, iam, ses) = (
@@ -702,9 +690,7 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
     );
     std::fs::remove_dir_all(&other_build).unwrap();
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let repaired = Session::open(&stack.args()).await.unwrap();
     let report = commands::drift_report(&stack.name, &repaired.plan(&env.artifacts).unwrap());
     assert!(report.in_sync, "{report:#?}");
@@ -714,9 +700,7 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
 async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let names = &session.observation.names;
     session
@@ -764,9 +748,7 @@ async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
         );
     }
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     assert_eq!(
         commands::drift(&args, &env.artifacts).await.unwrap(),
         std::process::ExitCode::SUCCESS
@@ -791,9 +773,7 @@ async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
         "{not_deployed}"
     );
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let email = format!("carol@{}.example", stack.name);
     provisioner::users::add(&session, &email).await.unwrap();
@@ -815,9 +795,7 @@ async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
 async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
     let env = env();
     let stack = TestStack::new(&env, &format!("{UNPROTECTED}tags:\n  team: identity\n"));
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let session = Session::open(&stack.args()).await.unwrap();
     let define = session
         .observation
@@ -855,9 +833,7 @@ async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
         "{report:#?}"
     );
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let repaired = Session::open(&stack.args()).await.unwrap();
     assert!(commands::drift_report(&stack.name, &repaired.plan(&env.artifacts).unwrap()).in_sync);
     let tags = repaired
@@ -880,9 +856,7 @@ async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
 async fn the_client_locator_spares_a_lookup_and_a_stale_one_is_repaired() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    let outputs = stack.deploy(&env).await;
     let describes = |session: &Session| {
         session
             .clients
@@ -947,9 +921,7 @@ async fn the_client_locator_spares_a_lookup_and_a_stale_one_is_repaired() {
         }])
     );
 
-    commands::deploy(&stack.args(), &env.artifacts)
-        .await
-        .unwrap();
+    stack.deploy(&env).await;
     let repaired = Session::open(&stack.args()).await.unwrap();
     assert_eq!(describes(&repaired), 1);
     assert!(!repaired.plan(&env.artifacts).unwrap().has_changes());
