@@ -15,6 +15,8 @@ pub const OWNER_TAG: &str = "emailcode:stack";
 pub const RESERVED_TAG_PREFIX: &str = "emailcode:";
 /// The Define function's tag that holds the client locator, `<pool id>/<client id>`.
 pub const CLIENT_LOCATOR_TAG: &str = "emailcode:app-client";
+/// The locator resource's one field; observation reads it back to find the client.
+pub const CLIENT_LOCATOR_FIELD: &str = "app_client";
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
 pub const PERMISSION_STATEMENT_ID: &str = "cognito-idp-invoke";
@@ -277,7 +279,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
     resources.push(DesiredResource {
         id: names.id(ResourceKind::ClientLocator),
         fields: Fields::from([(
-            "app_client",
+            CLIENT_LOCATOR_FIELD,
             context.app_client.map_or_else(
                 || KNOWN_AFTER_APPLY.to_owned(),
                 |(pool, client)| client_locator(pool, client),
@@ -456,7 +458,7 @@ mod tests {
             ResourceKind::ClientLocator,
             "the locator comes last"
         );
-        last.fields["app_client"].clone()
+        last.fields[CLIENT_LOCATOR_FIELD].clone()
     }
 
     #[test]

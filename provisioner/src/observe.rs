@@ -9,8 +9,8 @@ use futures_util::future::try_join_all;
 use crate::artifacts::TriggerKind;
 use crate::aws::Clients;
 use crate::desired::{
-    CLIENT_LOCATOR_TAG, Names, OWNER_TAG, canonical_json, lambda_triggers_field, list_field,
-    map_field, parse_client_locator,
+    CLIENT_LOCATOR_FIELD, CLIENT_LOCATOR_TAG, Names, OWNER_TAG, canonical_json,
+    lambda_triggers_field, list_field, map_field, parse_client_locator,
 };
 use crate::error::{ProvisionError, aws_error};
 use crate::model::{Fields, Observed, ObservedState, ResourceId, ResourceKind};
@@ -295,7 +295,7 @@ async fn observe_functions_and_pool(
         list_pool_candidates(clients, names),
     )?;
     let locator = match &functions.locator {
-        Observed::Owned(fields) => fields.get("app_client").map(String::as_str),
+        Observed::Owned(fields) => fields.get(CLIENT_LOCATOR_FIELD).map(String::as_str),
         Observed::Absent | Observed::Unowned => None,
     };
     let pool = observe_pool(
@@ -328,7 +328,7 @@ async fn observe_functions(
         let permission = part_of(&function, permission);
         let locator = part_of(
             &function,
-            locator.map(|value| Fields::from([("app_client", value)])),
+            locator.map(|value| Fields::from([(CLIENT_LOCATOR_FIELD, value)])),
         );
         Ok::<_, ProvisionError>(((kind, function, permission), locator))
     });

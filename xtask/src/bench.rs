@@ -302,6 +302,9 @@ impl StackFiles {
 
 type Scenarios = Vec<(String, (Vec<Duration>, Calls))>;
 
+/// Deploy's and teardown's per-resource progress, unwanted while timing.
+fn silent(_: &provisioner::plan::Step, _: provisioner::apply::Outcome) {}
+
 const WHOLE_DEPLOY_FROM_NOTHING: &str = "whole `cargo xtask deploy`, from nothing";
 const WHOLE_DEPLOY_UNCHANGED: &str = "whole `cargo xtask deploy`, unchanged";
 
@@ -329,15 +332,19 @@ async fn whole_deploy_commands(
         }
         Ok(elapsed)
     };
-    let quiet = |_: &provisioner::plan::Step, _: provisioner::apply::Outcome| {};
     let (mut from_nothing, mut unchanged) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let args = stacks.fresh(128)?;
         from_nothing.push(deploy(&args)?);
         unchanged.push(deploy(&args)?);
         let spec = StackSpec::load(&args.stack)?;
-        commands::teardown_with(&spec, &provisioner::aws::connect(&spec).await, true, &quiet)
-            .await?;
+        commands::teardown_with(
+            &spec,
+            &provisioner::aws::connect(&spec).await,
+            true,
+            &silent,
+        )
+        .await?;
     }
     Ok((from_nothing, unchanged))
 }
@@ -359,7 +366,6 @@ async fn provisioner_scenarios(
     ];
     let mut collected: Vec<(Vec<Duration>, Calls)> =
         names.iter().map(|_| (Vec::new(), Calls::new())).collect();
-    let quiet = |_: &provisioner::plan::Step, _: provisioner::apply::Outcome| {};
     for _ in 0..runs {
         let args = stacks.fresh(128)?;
         let mut record = |index: usize, elapsed: Duration, calls: Calls| {
@@ -372,7 +378,7 @@ async fn provisioner_scenarios(
             }
             let started = Instant::now();
             let session = Session::open_with(&args, options).await?;
-            commands::deploy_in(&session, artifacts, &quiet).await?;
+            commands::deploy_in(&session, artifacts, &silent).await?;
             record(index, started.elapsed(), session.clients.requests.counts());
         }
         let started = Instant::now();
@@ -392,7 +398,7 @@ async fn provisioner_scenarios(
         let started = Instant::now();
         let spec = StackSpec::load(&args.stack)?;
         let clients = connect_with(&spec, options).await;
-        commands::teardown_with(&spec, &clients, true, &quiet).await?;
+        commands::teardown_with(&spec, &clients, true, &silent).await?;
         record(5, started.elapsed(), clients.requests.counts());
     }
     Ok(names.iter().map(|n| n.to_string()).zip(collected).collect())
@@ -476,10 +482,9 @@ async fn sign_in_figures(
     args: &BenchArgs,
     emulator: &Emulator,
 ) -> Result<(Vec<SignInSample>, Vec<SignInSample>, Vec<(String, f64)>)> {
-    let quiet = |_: &provisioner::plan::Step, _: provisioner::apply::Outcome| {};
     let stack = stacks.fresh(128)?;
     let session = Session::open(&stack).await?;
-    let outputs = commands::deploy_in(&session, artifacts, &quiet).await?;
+    let outputs = commands::deploy_in(&session, artifacts, &silent).await?;
     let session = Session::open(&stack).await?;
     if variant != Variant::Rust {
         swap_to_node(&session, node, variant).await?;
@@ -502,7 +507,7 @@ async fn sign_in_figures(
     } else {
         Vec::new()
     };
-    commands::teardown_with(&session.spec, &session.clients, true, &quiet).await?;
+    commands::teardown_with(&session.spec, &session.clients, true, &silent).await?;
     Ok((cold, warm, peaks))
 }
 
