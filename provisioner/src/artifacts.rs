@@ -5,29 +5,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TriggerKind {
-    Define,
-    Create,
-    Verify,
-}
-
-impl TriggerKind {
-    pub const ALL: [TriggerKind; 3] = [Self::Define, Self::Create, Self::Verify];
-
-    /// The binary in the `triggers` crate, and the suffix of the function name.
-    pub fn binary_name(self) -> &'static str {
-        match self {
-            Self::Define => "define-auth-challenge",
-            Self::Create => "create-auth-challenge",
-            Self::Verify => "verify-auth-challenge",
-        }
-    }
-
-    pub fn zip_name(self) -> String {
-        format!("{}.zip", self.binary_name())
-    }
-}
+use crate::naming::TriggerKind;
 
 /// Lambda's CodeSha256: the base64 of the SHA-256 of the deployment package.
 pub fn code_sha256(zip: &[u8]) -> String {

@@ -1,21 +1,24 @@
 //! Deploys, plans, checks drift of and tears down an email-code sign-in stack on Cognito.
 //!
-//! The pipeline: [`spec`] (YAML to a validated spec) → [`desired`] (what should exist) and
-//! [`observe`] (read-only AWS calls: what exists) → [`plan`] (a pure diff) → [`apply`]
-//! (executes the plan). `spec`, `desired`, `model` and `plan` never touch the AWS SDK.
+//! The pipeline: [`spec`] (YAML to a validated spec) → [`resources::desired_state`] (what
+//! should exist) and [`observe`] (read-only AWS calls: what exists) → [`plan`] (a pure
+//! diff whose steps carry typed desired values) → [`apply`] (sends exactly those).
+//! [`session`] ties them into commands that return values; printing is the caller's.
 
 pub mod apply;
 pub mod artifacts;
 pub mod aws;
-pub mod desired;
 pub mod error;
-pub mod model;
-pub mod observe;
-pub mod plan;
-pub mod spec;
-
-pub use error::ProvisionError;
-pub mod commands;
+pub mod fields;
 pub mod login;
 pub mod mailbox;
+pub mod naming;
+pub mod observe;
+pub mod plan;
+pub mod report;
+pub mod resources;
+pub mod session;
+pub mod spec;
 pub mod users;
+
+pub use error::ProvisionError;

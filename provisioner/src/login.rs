@@ -1,7 +1,6 @@
 //! `login`: the backend side of the sign-in as a CLI, and the ID token check against the
 //! pool's JWKS. Tokens are verified, then only their claims are printed.
 
-use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentityprovider::error::SdkError;
@@ -13,16 +12,25 @@ use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
 };
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 
-use crate::commands::{Outputs, Session};
+use crate::session::{Outputs, Session};
 use crate::error::{ProvisionError, aws_error};
 use crate::mailbox;
 
 /// Where the code comes from.
-pub enum CodeSource {
-    /// Asked for on the terminal.
-    Prompt,
+pub enum CodeSource<'a> {
+    /// Asked of the person signing in, through the caller's `ask`.
+    Person(&'a mut dyn FnMut(Ask<'_>) -> Result<String, ProvisionError>),
     /// Read from the local emulator's outbox.
     Mailbox { endpoint: String },
+}
+
+/// Why a code is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask<'a> {
+    /// A code was sent to this masked address.
+    CodeSent(&'a str),
+    /// The last code was wrong; the session allows another try.
+    TryAgain,
 }
 
 /// What a finished sign-in yields. `Debug` leaves the tokens out.
@@ -44,33 +52,40 @@ impl std::fmt::Debug for SignedIn {
 pub async fn sign_in(
     session: &Session,
     email: &str,
-    source: &CodeSource,
+    mut source: CodeSource<'_>,
 ) -> Result<SignedIn, ProvisionError> {
-    let outputs = crate::commands::deployed_outputs(session)?;
+    let outputs = session.outputs()?;
     let cognito = &session.clients.cognito;
     let resource = format!("sign-in of {email}");
     // Messages already in the outbox are not this sign-in's.
-    let seen = match source {
+    let seen = match &source {
         CodeSource::Mailbox { endpoint } => {
             message_ids(endpoint, &session.observation.names.account)?
         }
-        CodeSource::Prompt => Vec::new(),
+        CodeSource::Person(_) => Vec::new(),
     };
     let started = start_custom_auth(cognito, &outputs, email)
         .await
         .map_err(|e| aws_error(&resource, "cognito-idp:InitiateAuth", e))?;
     let mut challenge_session = started.session;
     let mut parameters = started.challenge_parameters.unwrap_or_default();
+    let mut retry = false;
     loop {
-        if let Some(where_to) = parameters.get(triggers::create::PUBLIC_DESTINATION) {
-            eprintln!("A code was sent to {where_to}.");
-        }
         // A refused mailbox code ends the loop below, so the outbox is read once.
-        let answer = match source {
+        let answer = match &mut source {
             CodeSource::Mailbox { endpoint } => {
                 wait_for_code(endpoint, &session.observation.names.account, email, &seen)?
             }
-            CodeSource::Prompt => prompt("Code: ")?,
+            CodeSource::Person(ask) => {
+                let destination = parameters
+                    .get(triggers::create::PUBLIC_DESTINATION)
+                    .map_or("your inbox", String::as_str);
+                ask(if retry {
+                    Ask::TryAgain
+                } else {
+                    Ask::CodeSent(destination)
+                })?
+            }
         };
         let responded =
             answer_challenge(cognito, &outputs, challenge_session.clone(), email, answer).await;
@@ -103,9 +118,9 @@ pub async fn sign_in(
                 claims,
             });
         }
-        eprintln!("That code was not right; try again.");
         challenge_session = responded.session;
         parameters = responded.challenge_parameters.unwrap_or_default();
+        retry = true;
         if matches!(source, CodeSource::Mailbox { .. }) {
             return Err(ProvisionError::state(
                 resource,
@@ -149,17 +164,6 @@ pub async fn answer_challenge(
         .challenge_responses("ANSWER", code)
         .send()
         .await
-}
-
-fn prompt(label: &str) -> Result<String, ProvisionError> {
-    eprint!("{label}");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| ProvisionError::state("terminal", format!("could not read the code: {e}")))?;
-    Ok(line.trim().to_owned())
 }
 
 fn message_ids(endpoint: &str, account: &str) -> Result<Vec<String>, ProvisionError> {

@@ -1,19 +1,11 @@
 //! `plan(desired, observed)`: a pure, synchronous diff into explicit steps, in dependency
-//! order. Apply executes exactly these steps; drift is a plan that is not all no-ops.
+//! order. Each step carries the kind's typed desired value, which apply sends as it is;
+//! drift is a plan that is not all no-ops.
 
 use std::fmt;
 
-use crate::desired::DesiredState;
-use crate::model::{Fields, KNOWN_AFTER_APPLY, Observed, ObservedState, ResourceId};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldChange {
-    pub field: &'static str,
-    /// `None` when the resource does not exist.
-    pub old: Option<String>,
-    /// `None` when the resource is to be deleted.
-    pub new: Option<String>,
-}
+use crate::fields::{FieldChange, Fields, KNOWN_AFTER_APPLY};
+use crate::resources::{Desired, DesiredState, Observed, ObservedState, ResourceId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -31,13 +23,15 @@ pub enum Action {
 pub struct Step {
     pub id: ResourceId,
     pub action: Action,
-    /// The fields the resource should end up with; empty for deletions.
-    pub desired: Fields,
+    /// What the resource should end up as; `None` for deletions.
+    pub desired: Option<Desired>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Choices made from the account rather than the spec, for the reader of the plan.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,23 +41,28 @@ pub enum PlanError {
          rename the stack (spec `name`) or remove that resource yourself"
     )]
     NotOwned(ResourceId),
+    #[error(
+        "{id} must be replaced ({fields} cannot change in place), which would delete it and, for a user pool, \
+         all its users; nothing was changed. Run `cargo xtask teardown` and deploy again if that is what you want, \
+         or undo the change"
+    )]
+    MustReplace { id: ResourceId, fields: String },
 }
 
 pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, PlanError> {
     let mut steps = Vec::with_capacity(desired.resources.len());
     for resource in &desired.resources {
-        let action = match observed.get(&resource.id) {
+        let id = resource.id();
+        let action = match observed.get(&id) {
             Observed::Absent => Action::Create,
-            Observed::Unowned if resource.may_use_unowned => Action::UseUnowned,
-            Observed::Unowned => return Err(PlanError::NotOwned(resource.id.clone())),
+            Observed::Unowned if resource.may_use_unowned() => Action::UseUnowned,
+            Observed::Unowned => return Err(PlanError::NotOwned(id)),
             Observed::Owned(live) => {
-                let changes = diff(live, &resource.fields);
+                let changes = diff(live, &resource.fields());
+                let replace_on = resource.replace_on();
                 if changes.is_empty() {
                     Action::NoOp
-                } else if changes
-                    .iter()
-                    .any(|c| resource.replace_on.contains(&c.field))
-                {
+                } else if changes.iter().any(|c| replace_on.contains(&c.field)) {
                     Action::Replace(changes)
                 } else {
                     Action::Update(changes)
@@ -71,12 +70,15 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Pl
             }
         };
         steps.push(Step {
-            id: resource.id.clone(),
+            id,
             action,
-            desired: resource.fields.clone(),
+            desired: Some(resource.clone()),
         });
     }
-    Ok(Plan { steps })
+    Ok(Plan {
+        steps,
+        notes: desired.notes.clone(),
+    })
 }
 
 /// Deletes every resource of ours that exists, dependants first. Unowned ones are skipped.
@@ -88,10 +90,13 @@ pub fn plan_teardown(ids_in_dependency_order: &[ResourceId], observed: &Observed
         .map(|id| Step {
             id: id.clone(),
             action: Action::Delete,
-            desired: Fields::new(),
+            desired: None,
         })
         .collect();
-    Plan { steps }
+    Plan {
+        steps,
+        notes: Vec::new(),
+    }
 }
 
 fn diff(live: &Fields, desired: &Fields) -> Vec<FieldChange> {
@@ -113,6 +118,22 @@ impl Plan {
         self.steps
             .iter()
             .any(|s| !matches!(s.action, Action::NoOp | Action::UseUnowned))
+    }
+
+    /// The first change no deploy can carry out. Deploy checks this before its first write,
+    /// so a refused plan leaves nothing half-applied.
+    pub fn refusal(&self) -> Option<PlanError> {
+        self.steps.iter().find_map(|step| match &step.action {
+            Action::Replace(changes) => Some(PlanError::MustReplace {
+                id: step.id.clone(),
+                fields: changes
+                    .iter()
+                    .map(|c| c.field)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            _ => None,
+        })
     }
 
     pub fn summary(&self) -> Summary {
@@ -149,172 +170,121 @@ impl fmt::Display for Summary {
     }
 }
 
-/// Terraform-style text: `+` create, `~` update, `-/+` replace, `-` delete.
-pub fn render_text(plan: &Plan) -> String {
-    let mut out = String::new();
-    for step in &plan.steps {
-        let (symbol, changes) = match &step.action {
-            Action::Create => ("+", None),
-            Action::Update(changes) => ("~", Some(changes)),
-            Action::Replace(changes) => ("-/+", Some(changes)),
-            Action::Delete => ("-", None),
-            Action::NoOp | Action::UseUnowned => continue,
-        };
-        out.push_str(&format!("{symbol} {}\n", step.id));
-        for change in changes.into_iter().flatten() {
-            out.push_str(&format!(
-                "    {}: {} → {}\n",
-                change.field,
-                change.old.as_deref().unwrap_or("(none)"),
-                change.new.as_deref().unwrap_or("(none)")
-            ));
-        }
-    }
-    out.push_str(&plan.summary().to_string());
-    out.push('\n');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::Names;
-    use crate::model::{DesiredResource, ResourceKind};
+    use crate::naming::{Names, Partition};
+    use crate::resources::{ResourceKind, app_client, identity, role, tests::fixture_context};
 
-    fn resource(
-        kind: ResourceKind,
-        fields: &[(&'static str, &str)],
-        may_use_unowned: bool,
-    ) -> DesiredResource {
-        DesiredResource {
-            id: ResourceId {
-                kind,
-                name: format!("{kind:?}"),
-            },
-            fields: fields.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            replace_on: &["username_attributes"],
-            may_use_unowned,
-        }
+    fn names() -> Names {
+        Names::new("acme", "us-east-1", "123456789012", Partition::default())
     }
 
-    fn desired(resources: Vec<DesiredResource>) -> DesiredState {
+    fn client() -> Desired {
+        Desired::AppClient(app_client::Desired {
+            name: "acme-app".into(),
+            auth_session_minutes: 3,
+            access_token_minutes: 60,
+            id_token_minutes: 60,
+            refresh_token_days: 30,
+        })
+    }
+
+    fn desired(resources: Vec<Desired>) -> DesiredState {
         DesiredState {
-            names: Names {
-                stack: "acme".into(),
-                region: "us-east-1".into(),
-                account: "123456789012".into(),
-                partition: "aws",
-            },
+            names: names(),
             resources,
+            notes: Vec::new(),
         }
     }
 
-    fn observed(entries: Vec<(&DesiredResource, Observed)>) -> ObservedState {
+    fn observed(entries: Vec<(&Desired, Observed)>) -> ObservedState {
         ObservedState {
-            resources: entries
-                .into_iter()
-                .map(|(r, o)| (r.id.clone(), o))
-                .collect(),
+            resources: entries.into_iter().map(|(r, o)| (r.id(), o)).collect(),
         }
     }
 
-    fn live(fields: &[(&'static str, &str)]) -> Observed {
-        Observed::Owned(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    fn live_with(resource: &Desired, field: &'static str, value: &str) -> Observed {
+        let mut fields = resource.fields();
+        fields.insert(field, value.to_owned());
+        Observed::Owned(fields)
     }
 
     #[test]
     fn each_resource_gets_the_action_its_live_state_calls_for() {
-        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
-        let pool = resource(
-            ResourceKind::UserPool,
-            &[("username_attributes", "email"), ("tags", "a=1")],
-            false,
-        );
-        let client = resource(ResourceKind::AppClient, &[("flows", "CUSTOM")], false);
-        let identity = resource(ResourceKind::EmailIdentity, &[("tags", "a=1")], true);
+        let (names, _, tags, ses) = fixture_context();
+        let role = Desired::Role(role::Desired::new(&names, "no-reply@acme.example", &ses, &tags));
+        let identity = Desired::EmailIdentity(identity::Desired {
+            identity: "acme.example".into(),
+            arn: names.identity_arn("acme.example"),
+            tags,
+        });
+        let (client, secret_client) = (client(), client());
         let state = observed(vec![
-            (
-                &pool,
-                live(&[("username_attributes", "phone_number"), ("tags", "a=1")]),
-            ),
-            (&client, live(&[("flows", "CUSTOM, PASSWORD")])),
+            (&client, live_with(&client, "explicit_auth_flows", "ALLOW_USER_PASSWORD_AUTH")),
             (&identity, Observed::Unowned),
         ]);
-        let plan = plan(&desired(vec![role, pool, client, identity]), &state).unwrap();
+        let plan = plan(&desired(vec![role, client.clone(), identity]), &state).unwrap();
         let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
         assert_eq!(actions[0], &Action::Create);
-        assert!(
-            matches!(actions[1], Action::Replace(changes) if changes.len() == 1 && changes[0].field == "username_attributes")
-        );
-        assert_eq!(
-            actions[2],
-            &Action::Update(vec![FieldChange {
-                field: "flows",
-                old: Some("CUSTOM, PASSWORD".into()),
-                new: Some("CUSTOM".into()),
-            }])
-        );
-        assert_eq!(actions[3], &Action::UseUnowned);
-        assert_eq!(
-            plan.summary(),
-            Summary {
-                create: 1,
-                update: 1,
-                replace: 1,
-                delete: 0,
-                unchanged: 1
-            }
-        );
-    }
+        assert!(matches!(actions[1], Action::Update(c) if c.len() == 1 && c[0].field == "explicit_auth_flows"));
+        assert_eq!(actions[2], &Action::UseUnowned);
+        assert_eq!(plan.steps[1].desired.as_ref(), Some(&client));
+        assert!(plan.refusal().is_none());
 
-    #[test]
-    fn matching_live_state_plans_nothing() {
-        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
-        let state = observed(vec![(
-            &role,
-            live(&[("trust", "lambda"), ("unmanaged", "x")]),
-        )]);
-        let plan = plan(&desired(vec![role]), &state).unwrap();
-        assert!(!plan.has_changes());
-        assert!(render_text(&plan).starts_with("Plan: 0 to create, 0 to update"));
-    }
-
-    #[test]
-    fn an_unowned_resource_stops_the_plan() {
-        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
-        let state = observed(vec![(&role, Observed::Unowned)]);
+        let state = observed(vec![(&secret_client, live_with(&secret_client, "generate_secret", "true"))]);
+        let replace = super::plan(&desired(vec![secret_client]), &state).unwrap();
+        assert!(matches!(&replace.steps[0].action, Action::Replace(_)));
         assert!(matches!(
-            plan(&desired(vec![role]), &state),
+            replace.refusal(),
+            Some(PlanError::MustReplace { fields, .. }) if fields == "generate_secret"
+        ));
+        assert_eq!(
+            replace.summary(),
+            Summary { replace: 1, ..Summary::default() }
+        );
+    }
+
+    #[test]
+    fn matching_live_state_plans_nothing_and_an_unowned_resource_stops_the_plan() {
+        let client = client();
+        let state = observed(vec![(&client, Observed::Owned(client.fields()))]);
+        let plan = plan(&desired(vec![client.clone()]), &state).unwrap();
+        assert!(!plan.has_changes());
+        let state = observed(vec![(&client, Observed::Unowned)]);
+        assert!(matches!(
+            super::plan(&desired(vec![client]), &state),
             Err(PlanError::NotOwned(_))
         ));
     }
 
     #[test]
     fn a_value_known_only_after_apply_is_always_a_change() {
-        let permission = resource(ResourceKind::Role, &[("source", KNOWN_AFTER_APPLY)], false);
-        let state = observed(vec![(&permission, live(&[("source", KNOWN_AFTER_APPLY)]))]);
-        assert!(
-            plan(&desired(vec![permission]), &state)
-                .unwrap()
-                .has_changes()
-        );
+        let locator = Desired::ClientLocator(crate::resources::client_locator::Desired {
+            function: "acme-define-auth-challenge".into(),
+            function_arn: "arn".into(),
+            value: None,
+        });
+        let state = observed(vec![(&locator, Observed::Owned(locator.fields()))]);
+        assert!(plan(&desired(vec![locator]), &state).unwrap().has_changes());
     }
 
     #[test]
-    fn text_output_marks_each_action_terraform_style() {
-        let role = resource(ResourceKind::Role, &[("trust", "lambda")], false);
-        let client = resource(ResourceKind::AppClient, &[("flows", "CUSTOM")], false);
-        let state = observed(vec![(&client, live(&[("flows", "PASSWORD")]))]);
-        let text = render_text(&plan(&desired(vec![role.clone(), client]), &state).unwrap());
-        assert!(text.contains("+ iam role Role\n"), "{text}");
-        assert!(
-            text.contains("~ app client AppClient\n    flows: PASSWORD → CUSTOM\n"),
-            "{text}"
-        );
-        let teardown = plan_teardown(
-            std::slice::from_ref(&role.id),
-            &observed(vec![(&role, live(&[]))]),
-        );
-        assert!(render_text(&teardown).starts_with("- iam role Role\n"));
+    fn teardown_deletes_what_is_ours_dependants_first() {
+        let ids = [ResourceKind::Role, ResourceKind::UserPool, ResourceKind::AppClient].map(|kind| ResourceId {
+            kind,
+            name: format!("{kind:?}"),
+        });
+        let state = ObservedState {
+            resources: [
+                (ids[0].clone(), Observed::Owned(Fields::new())),
+                (ids[1].clone(), Observed::Unowned),
+                (ids[2].clone(), Observed::Owned(Fields::new())),
+            ]
+            .into(),
+        };
+        let plan = plan_teardown(&ids, &state);
+        let deleted: Vec<_> = plan.steps.iter().map(|s| s.id.kind).collect();
+        assert_eq!(deleted, vec![ResourceKind::AppClient, ResourceKind::Role]);
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::naming::RESERVED_TAG_PREFIX;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     // The io error is part of the message, not a `source`, so it is printed once.
@@ -72,6 +74,30 @@ pub struct OtpSpec {
 pub struct UserPoolSpec {
     #[serde(default = "default_true")]
     pub deletion_protection: bool,
+    #[serde(default)]
+    pub tier: PoolTier,
+}
+
+/// Cognito's feature plans. CUSTOM_AUTH needs nothing above Lite, and new pools would
+/// otherwise default to Essentials, which costs more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolTier {
+    #[default]
+    Lite,
+    Essentials,
+    Plus,
+}
+
+impl PoolTier {
+    /// The name Cognito uses.
+    pub fn as_cognito(self) -> &'static str {
+        match self {
+            Self::Lite => "LITE",
+            Self::Essentials => "ESSENTIALS",
+            Self::Plus => "PLUS",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -98,15 +124,13 @@ pub struct TriggersSpec {
     pub timeout_seconds: Bounded<1, 5>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum Architecture {
     /// Graviton: the cheaper default on AWS.
     #[default]
     #[serde(rename = "arm64")]
-    #[value(name = "arm64")]
     Arm64,
     #[serde(rename = "x86_64")]
-    #[value(name = "x86_64")]
     X86_64,
 }
 
@@ -144,6 +168,7 @@ impl Default for UserPoolSpec {
     fn default() -> Self {
         Self {
             deletion_protection: true,
+            tier: PoolTier::default(),
         }
     }
 }
@@ -425,12 +450,19 @@ impl StackSpec {
                     ),
                 ));
             }
-            if key.starts_with(crate::desired::RESERVED_TAG_PREFIX) {
+            if key.starts_with(RESERVED_TAG_PREFIX) {
                 return Some((
                     vec!["tags"],
                     format!(
-                        "tag {key:?} is reserved: keys starting with {:?} are the provisioner's own; choose another key",
-                        crate::desired::RESERVED_TAG_PREFIX
+                        "tag {key:?} is reserved: keys starting with {RESERVED_TAG_PREFIX:?} are the provisioner's own; choose another key"
+                    ),
+                ));
+            }
+            if let Some(bad) = key.chars().chain(value.chars()).find(|c| !tag_character(*c)) {
+                return Some((
+                    vec!["tags"],
+                    format!(
+                        "tag {key:?}: {bad:?} is not allowed in tags; IAM, Lambda, Cognito and SES take letters, digits, spaces and _ . : / = + - @"
                     ),
                 ));
             }
@@ -445,6 +477,11 @@ impl StackSpec {
             .as_deref()
             .unwrap_or(self.email.from.as_str())
     }
+}
+
+/// The characters every tagging service of the stack accepts (IAM's set is the narrowest).
+fn tag_character(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
 }
 
 /// serde_yaml names the map that holds a rejected value (`otp: 12 is out of range`); the
@@ -532,6 +569,7 @@ mod tests {
         assert_eq!(spec.otp.ttl_seconds.get(), 180);
         assert_eq!(spec.otp.max_attempts.get(), 3);
         assert!(spec.user_pool.deletion_protection);
+        assert_eq!(spec.user_pool.tier, PoolTier::Lite);
         assert_eq!(spec.app_client.auth_session_minutes.get(), 3);
         assert_eq!(spec.triggers.architecture, Architecture::Arm64);
         assert_eq!(spec.triggers.memory_mb.get(), 128);
@@ -628,12 +666,33 @@ mod tests {
     #[test]
     fn the_provisioners_own_tags_cannot_be_set_by_hand() {
         for key in [
-            crate::desired::OWNER_TAG,
-            crate::desired::CLIENT_LOCATOR_TAG,
+            crate::naming::OWNER_TAG,
+            crate::naming::CLIENT_LOCATOR_TAG,
         ] {
             let message = error(&format!("{MINIMAL}tags:\n  {key}: someone-else\n"));
             assert!(message.contains("is reserved"), "{message}");
         }
+    }
+
+    #[test]
+    fn tags_with_characters_iam_refuses_are_named() {
+        let message = error(&format!("{MINIMAL}tags:\n  team: \"a;b\"\n"));
+        assert!(
+            message.contains("tags: tag \"team\": ';' is not allowed"),
+            "{message}"
+        );
+        assert!(parse(&format!("{MINIMAL}tags:\n  cost-center: \"team/x:1 @a+b=c\"\n")).is_ok());
+    }
+
+    #[test]
+    fn the_pool_tier_is_one_of_cognitos_plans() {
+        let spec = parse(&format!("{MINIMAL}user_pool:\n  tier: essentials\n")).unwrap();
+        assert_eq!(spec.user_pool.tier.as_cognito(), "ESSENTIALS");
+        let message = error(&format!("{MINIMAL}user_pool:\n  tier: gold\n"));
+        assert!(
+            message.contains("user_pool.tier: unknown variant `gold`, expected one of `lite`, `essentials`, `plus`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -2,11 +2,19 @@
 
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 
-use crate::commands::Session;
+use crate::session::Session;
 use crate::error::{ProvisionError, aws_error};
 
-pub async fn add(session: &Session, email: &str) -> Result<(), ProvisionError> {
-    let outputs = crate::commands::deployed_outputs(session)?;
+/// What `add` and `remove` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    /// Already so: the user existed (add) or did not (remove).
+    AlreadySo,
+}
+
+pub async fn add(session: &Session, email: &str) -> Result<Change, ProvisionError> {
+    let outputs = session.outputs()?;
     let cognito = &session.clients.cognito;
     let resource = format!("user {email}");
     let attribute = |name: &str, value: &str| {
@@ -32,8 +40,7 @@ pub async fn add(session: &Session, email: &str) -> Result<(), ProvisionError> {
             if e.as_service_error()
                 .is_some_and(|e| e.is_username_exists_exception()) =>
         {
-            println!("{email} already exists in stack {}", session.spec.name);
-            return Ok(());
+            return Ok(Change::AlreadySo);
         }
         Err(e) => return Err(aws_error(resource, "cognito-idp:AdminCreateUser", e)),
     }
@@ -48,8 +55,7 @@ pub async fn add(session: &Session, email: &str) -> Result<(), ProvisionError> {
         .send()
         .await
         .map_err(|e| aws_error(&resource, "cognito-idp:AdminSetUserPassword", e))?;
-    println!("added {email} to stack {}", session.spec.name);
-    Ok(())
+    Ok(Change::Done)
 }
 
 /// 32 random bytes in hex, plus one character of each class Cognito's default policy asks for.
@@ -68,7 +74,7 @@ fn unusable_password() -> Result<String, ProvisionError> {
 }
 
 pub async fn list(session: &Session) -> Result<Vec<(String, String)>, ProvisionError> {
-    let outputs = crate::commands::deployed_outputs(session)?;
+    let outputs = session.outputs()?;
     let mut users = Vec::new();
     let mut token = None;
     loop {
@@ -107,8 +113,8 @@ pub async fn list(session: &Session) -> Result<Vec<(String, String)>, ProvisionE
     Ok(users)
 }
 
-pub async fn remove(session: &Session, email: &str) -> Result<(), ProvisionError> {
-    let outputs = crate::commands::deployed_outputs(session)?;
+pub async fn remove(session: &Session, email: &str) -> Result<Change, ProvisionError> {
+    let outputs = session.outputs()?;
     match session
         .clients
         .cognito
@@ -118,23 +124,17 @@ pub async fn remove(session: &Session, email: &str) -> Result<(), ProvisionError
         .send()
         .await
     {
-        Ok(_) => println!("removed {email} from stack {}", session.spec.name),
+        Ok(_) => Ok(Change::Done),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_user_not_found_exception()) =>
         {
-            println!(
-                "{email} is not a user of stack {}; nothing to remove",
-                session.spec.name
-            )
+            Ok(Change::AlreadySo)
         }
-        Err(e) => {
-            return Err(aws_error(
-                format!("user {email}"),
-                "cognito-idp:AdminDeleteUser",
-                e,
-            ));
-        }
+        Err(e) => Err(aws_error(
+            format!("user {email}"),
+            "cognito-idp:AdminDeleteUser",
+            e,
+        )),
     }
-    Ok(())
 }

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use provisioner::artifacts::{Artifacts, TriggerKind};
+use provisioner::artifacts::Artifacts;
+use provisioner::naming::TriggerKind;
 use provisioner::spec::Architecture;
+
+use crate::flags::BuildArgs;
 
 use crate::python::{PythonEnv, run_checked, which};
 use crate::{cargo, project_root};
@@ -15,17 +18,6 @@ const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Lambda's provided.al2023 runtime ships glibc 2.34; a binary needing more fails to start.
 const AL2023_GLIBC_MINOR: u32 = 34;
-
-#[derive(Debug, clap::Args)]
-pub struct BuildArgs {
-    /// CPU architecture of the functions.
-    #[arg(long, value_enum, default_value_t = Architecture::X86_64)]
-    pub arch: Architecture,
-    /// Link statically against musl, so the binary runs on any Linux, AWS Lambda included.
-    /// Without it, x86_64 builds for this machine's glibc, which is what the local emulator runs.
-    #[arg(long)]
-    pub musl: bool,
-}
 
 /// Where one build's zips land: separate per target so switching never mixes them.
 pub fn zip_dir(target: &str) -> PathBuf {
@@ -36,14 +28,19 @@ pub fn zip_dir(target: &str) -> PathBuf {
 }
 
 pub fn run(args: &BuildArgs) -> Result<Artifacts> {
-    let target = target_triple(args)?;
+    build(args.arch.into(), args.musl)
+}
+
+/// Builds the triggers for `arch` (statically against musl with `musl`) and zips each.
+pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
+    let target = target_triple(arch, musl)?;
     let rust_target = target_dir_name(&target);
     if rust_target != HOST_TARGET {
         ensure_rust_target(rust_target)?;
     }
     let mut build = cargo();
     build.current_dir(project_root());
-    if args.arch == Architecture::Arm64 {
+    if arch == Architecture::Arm64 {
         let tools = cross_tools();
         tools.ensure_installed()?;
         // cargo finds `cargo-zigbuild` on PATH, and cargo-zigbuild finds zig through the
@@ -64,7 +61,7 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
         "--target",
         &target,
     ]);
-    if args.musl && args.arch == Architecture::X86_64 && which("musl-gcc").is_none() {
+    if musl && arch == Architecture::X86_64 && which("musl-gcc").is_none() {
         // aws-lc-sys compiles C; plain gcc links fine into a static musl binary for it.
         build.env("CC_x86_64_unknown_linux_musl", "gcc");
     }
@@ -95,7 +92,7 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
         let bytes =
             std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
         if target.contains("-gnu") {
-            check_glibc(&binary, &bytes, args.arch)?;
+            check_glibc(&binary, &bytes, arch)?;
         }
         let zip = zip_bootstrap(&bytes)?;
         std::fs::write(&zip_path, &zip)
@@ -103,8 +100,9 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
         std::fs::write(&stamp_path, stamp)?;
     }
     let artifacts = Artifacts::load(&out_dir)?;
+    // Build lines go to stderr: stdout carries only a command's machine-readable output.
     for kind in TriggerKind::ALL {
-        println!(
+        eprintln!(
             "  {:<28} {:>8.1} KiB  CodeSha256 {}",
             kind.zip_name(),
             artifacts.zip(kind).len() as f64 / 1024.0,
@@ -114,8 +112,8 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
     Ok(artifacts)
 }
 
-fn target_triple(args: &BuildArgs) -> Result<String> {
-    Ok(match (args.arch, args.musl) {
+fn target_triple(arch: Architecture, musl: bool) -> Result<String> {
+    Ok(match (arch, musl) {
         (Architecture::X86_64, false) => {
             ensure!(
                 cfg!(all(target_arch = "x86_64", target_os = "linux")),

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use provisioner::commands::{Session, StackArgs};
 use provisioner::login::CodeSource;
+use provisioner::session::Session;
 
 use crate::emulator::Emulator;
+use crate::flags::StackArgs;
 use crate::{progress, project_root, stack};
 
 const DEMO_USER: &str = "demo@example.com";
@@ -19,17 +20,13 @@ pub fn run() -> Result<ExitCode> {
         stack: project_root().join("stacks").join("local.yaml"),
     };
     stack::deploy(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let session = Session::open(&args).await?;
+    stack::runtime()?.block_on(async {
+        let session = Session::open(&args.stack).await?;
         progress::step(&format!("adding user {DEMO_USER}"));
         provisioner::users::add(&session, DEMO_USER).await?;
         progress::step(&format!("signing in as {DEMO_USER} with the code from the emulator's outbox"));
         let endpoint = emulator.endpoint();
-        let signed_in = provisioner::login::sign_in(&session, DEMO_USER, &CodeSource::Mailbox { endpoint }).await?;
+        let signed_in = provisioner::login::sign_in(&session, DEMO_USER, CodeSource::Mailbox { endpoint }).await?;
         println!("Signed in. The ID token's signature checks out against the pool's JWKS; its claims:");
         println!("{}", serde_json::to_string_pretty(&signed_in.claims)?);
         println!("\nThe emulator keeps running: try `cargo xtask login --stack stacks/local.yaml --email {DEMO_USER} --from-mailbox`,");

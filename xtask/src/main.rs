@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod demo;
 mod emulator;
+mod flags;
 mod newcomer;
 mod progress;
 mod python;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use provisioner::commands::{DriftArgs, StackArgs, TeardownArgs};
+use flags::{BuildArgs, DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersArgs};
 
 /// Passwordless email sign-in on AWS Cognito, deployed from a YAML stack spec.
 ///
@@ -33,7 +34,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Build the three trigger binaries and zip each as a Lambda `bootstrap`.
-    Build(build::BuildArgs),
+    Build(BuildArgs),
     /// Build the triggers, then create or update every resource of the stack.
     Deploy(StackArgs),
     /// Show what deploy would change, without changing anything (exit 2 when it would).
@@ -45,9 +46,9 @@ enum Task {
     /// Print the deployed stack's identifiers as JSON.
     Outputs(StackArgs),
     /// Add, list or remove users of a deployed stack.
-    Users(stack::UsersArgs),
+    Users(UsersArgs),
     /// Sign in by email code through Cognito and print the verified ID token's claims.
-    Login(stack::LoginArgs),
+    Login(LoginArgs),
     /// Install, start or stop the local AWS emulator (MiniStack).
     Emulator {
         #[command(subcommand)]

@@ -1,17 +1,27 @@
-//! The stack commands: build what they need, then hand over to the provisioner.
+//! The stack commands: build what they need, hand over to the provisioner, print. Only
+//! machine-readable output goes to stdout; progress, build lines and notes go to stderr.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use provisioner::apply::Outcome;
 use provisioner::artifacts::Artifacts;
-use provisioner::commands::{self, DriftArgs, Session, StackArgs, TeardownArgs};
-use provisioner::login::CodeSource;
+use provisioner::login::{Ask, CodeSource};
+use provisioner::plan::Step;
+use provisioner::report::{DriftReport, plan_text};
+use provisioner::session::Session;
 use provisioner::spec::{Architecture, StackSpec};
+use provisioner::users::Change;
 
-use crate::build::{self, BuildArgs};
+use crate::build;
+use crate::flags::{DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersAction, UsersArgs};
 use crate::progress;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+/// Exit code for "changes to make" (plan) and "drift found" (drift).
+const EXIT_CHANGES: u8 = 2;
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -25,132 +35,152 @@ fn build_for(args: &StackArgs) -> Result<Artifacts> {
     let local = spec.endpoint.is_some();
     let arch = spec.triggers.architecture;
     if local && arch != Architecture::X86_64 {
-        anyhow::bail!(
+        bail!(
             "{}: the local emulator runs the triggers on this x86_64 machine; set triggers.architecture: x86_64",
             args.stack.display()
         );
     }
-    build::run(&BuildArgs {
-        arch,
-        musl: !local && arch == Architecture::X86_64,
-    })
+    build::build(arch, !local && arch == Architecture::X86_64)
 }
 
 /// Reads the live stack under a spinner; nothing else prints meanwhile.
 fn open_quietly(args: &StackArgs) -> Result<Session> {
     let _spinner = progress::spinner("reading the live stack");
-    Ok(runtime()?.block_on(Session::open(args))?)
+    Ok(runtime()?.block_on(Session::open(&args.stack))?)
+}
+
+/// The progress line deploy and teardown print for every resource.
+pub fn print_outcome(step: &Step, outcome: Outcome) {
+    eprintln!("  {:<9} {}", outcome.verb(), step.id);
+}
+
+fn exit_for(changes: bool) -> ExitCode {
+    if changes {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
     let artifacts = build_for(args)?;
     progress::step(&format!("deploying {}", args.stack.display()));
-    let outputs = runtime()?.block_on(commands::deploy(args, &artifacts))?;
-    println!("{}", serde_json::to_string_pretty(&outputs)?);
+    let deployed = runtime()?.block_on(async {
+        let session = Session::open(&args.stack).await?;
+        session.deploy(&artifacts, &print_outcome).await
+    })?;
+    for note in &deployed.notes {
+        eprintln!("note: {note}");
+    }
+    println!("{}", serde_json::to_string_pretty(&deployed.outputs)?);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn plan(args: &StackArgs) -> Result<ExitCode> {
     let artifacts = build_for(args)?;
-    Ok(commands::plan_in(&open_quietly(args)?, &artifacts)?)
+    let plan = open_quietly(args)?.plan(&artifacts)?;
+    print!("{}", plan_text(&plan));
+    Ok(exit_for(plan.has_changes()))
 }
 
 pub fn drift(args: &DriftArgs) -> Result<ExitCode> {
     let artifacts = build_for(&args.stack)?;
-    Ok(commands::drift_in(
-        &open_quietly(&args.stack)?,
-        &artifacts,
-        args.format,
-    )?)
+    let session = open_quietly(&args.stack)?;
+    let report = DriftReport::new(session.spec.name.as_str(), &session.plan(&artifacts)?);
+    print!("{}", report.render(args.format.into()));
+    Ok(exit_for(!report.in_sync))
 }
 
 pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {
-    Ok(runtime()?.block_on(commands::teardown(args))?)
-}
-
-pub fn outputs(args: &StackArgs) -> Result<ExitCode> {
-    let outputs = runtime()?.block_on(commands::outputs(args))?;
-    println!("{}", serde_json::to_string_pretty(&outputs)?);
+    let spec = StackSpec::load(&args.stack.stack)?;
+    let name = spec.name.as_str();
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "stack {name}: teardown needs confirmation and there is no terminal to ask on; pass --yes to confirm"
+            );
+        }
+        eprint!("This deletes stack {name} and all its users. Type the stack name to confirm: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != name {
+            bail!("stack {name}: confirmation did not match; nothing was deleted");
+        }
+    }
+    let deleted = runtime()?.block_on(async {
+        let session = Session::open(&args.stack.stack).await?;
+        session.teardown(args.force, &print_outcome).await
+    })?;
+    eprintln!("Deleted {deleted} resource(s) of stack {name}.");
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Debug, clap::Args)]
-pub struct UsersArgs {
-    #[command(subcommand)]
-    action: UsersAction,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum UsersAction {
-    /// Add a user with a verified email; no invitation is sent.
-    Add {
-        #[command(flatten)]
-        stack: StackArgs,
-        email: String,
-    },
-    /// List the stack's users and their status.
-    List {
-        #[command(flatten)]
-        stack: StackArgs,
-    },
-    /// Remove a user; a user who is not there is reported, not an error.
-    Remove {
-        #[command(flatten)]
-        stack: StackArgs,
-        email: String,
-    },
+pub fn outputs(args: &StackArgs) -> Result<ExitCode> {
+    let outputs = runtime()?.block_on(Session::open(&args.stack))?.outputs()?;
+    println!("{}", serde_json::to_string_pretty(&outputs)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn users(args: &UsersArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         match &args.action {
             UsersAction::Add { stack, email } => {
-                provisioner::users::add(&Session::open(stack).await?, email).await?
+                let session = Session::open(&stack.stack).await?;
+                let said = match provisioner::users::add(&session, email).await? {
+                    Change::Done => "added to",
+                    Change::AlreadySo => "already exists in",
+                };
+                eprintln!("{email} {said} stack {}", session.spec.name);
             }
             UsersAction::List { stack } => {
-                for (email, status) in
-                    provisioner::users::list(&Session::open(stack).await?).await?
-                {
+                let session = Session::open(&stack.stack).await?;
+                for (email, status) in provisioner::users::list(&session).await? {
                     println!("{email}\t{status}");
                 }
             }
             UsersAction::Remove { stack, email } => {
-                provisioner::users::remove(&Session::open(stack).await?, email).await?
+                let session = Session::open(&stack.stack).await?;
+                let said = match provisioner::users::remove(&session, email).await? {
+                    Change::Done => "removed from",
+                    Change::AlreadySo => "is not a user of, so nothing was removed from,",
+                };
+                eprintln!("{email} {said} stack {}", session.spec.name);
             }
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
-#[derive(Debug, clap::Args)]
-pub struct LoginArgs {
-    #[command(flatten)]
-    stack: StackArgs,
-    /// The user's email address.
-    #[arg(long)]
-    email: String,
-    /// Read the code from the local emulator's outbox instead of asking (local stacks only).
-    #[arg(long)]
-    from_mailbox: bool,
-    /// Also print the raw tokens, refresh token included. Treat the output as a secret.
-    #[arg(long)]
-    show_tokens: bool,
+/// Asks on the terminal: what happened goes to stderr, the code comes from stdin.
+fn ask_on_terminal(ask: Ask<'_>) -> Result<String, provisioner::ProvisionError> {
+    match ask {
+        Ask::CodeSent(destination) => eprintln!("A code was sent to {destination}."),
+        Ask::TryAgain => eprintln!("That code was not right; try again."),
+    }
+    eprint!("Code: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        provisioner::ProvisionError::state("terminal", format!("could not read the code: {e}"))
+    })?;
+    Ok(line.trim().to_owned())
 }
 
 pub fn login(args: &LoginArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let session = Session::open(&args.stack).await?;
+        let session = Session::open(&args.stack.stack).await?;
+        let mut ask = ask_on_terminal;
         let source = match (&session.spec.endpoint, args.from_mailbox) {
             (Some(endpoint), true) => CodeSource::Mailbox {
                 endpoint: endpoint.as_str().to_owned(),
             },
             (None, true) => {
-                anyhow::bail!("--from-mailbox works only for a stack with an emulator `endpoint`")
+                bail!("--from-mailbox works only for a stack with an emulator `endpoint`")
             }
-            (_, false) => CodeSource::Prompt,
+            (_, false) => CodeSource::Person(&mut ask),
         };
-        let signed_in = provisioner::login::sign_in(&session, &args.email, &source).await?;
-        println!("ID token verified against the pool's JWKS. Claims:");
+        let signed_in = provisioner::login::sign_in(&session, &args.email, source).await?;
+        eprintln!("ID token verified against the pool's JWKS. Claims:");
         println!("{}", serde_json::to_string_pretty(&signed_in.claims)?);
         if args.show_tokens {
             println!("id_token: {}", signed_in.id_token);

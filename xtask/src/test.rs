@@ -5,15 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::build::{self, BuildArgs};
+use crate::build;
 use crate::emulator::{Emulator, Started};
 use crate::{cargo, progress, project_root};
 
 pub fn run() -> Result<ExitCode> {
-    let artifacts = build::run(&BuildArgs {
-        arch: provisioner::spec::Architecture::X86_64,
-        musl: false,
-    })?;
+    let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
     let emulator = Emulator::from_env();
     progress::step("starting the local emulator");
     let started = emulator.start()?;

@@ -1,0 +1,188 @@
+//! Names, ARNs and the provisioner's own tag keys: pure functions of the stack name, the
+//! region and the caller's account and partition. Every phase derives names from here.
+
+use std::fmt;
+
+/// The tag that marks a resource as this stack's; its value is the stack name.
+pub const OWNER_TAG: &str = "emailcode:stack";
+/// Tag keys under this prefix are the provisioner's own; a spec may not set them.
+pub const RESERVED_TAG_PREFIX: &str = "emailcode:";
+/// The Define function's tag that holds the client locator, `<pool id>/<client id>`.
+pub const CLIENT_LOCATOR_TAG: &str = "emailcode:app-client";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TriggerKind {
+    Define,
+    Create,
+    Verify,
+}
+
+impl TriggerKind {
+    pub const ALL: [TriggerKind; 3] = [Self::Define, Self::Create, Self::Verify];
+
+    /// The binary in the `triggers` crate, and the suffix of the function name.
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Self::Define => "define-auth-challenge",
+            Self::Create => "create-auth-challenge",
+            Self::Verify => "verify-auth-challenge",
+        }
+    }
+
+    pub fn zip_name(self) -> String {
+        format!("{}.zip", self.binary_name())
+    }
+}
+
+impl fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.binary_name())
+    }
+}
+
+/// An AWS partition and the DNS suffix of its service endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub name: String,
+    pub dns_suffix: &'static str,
+}
+
+impl Partition {
+    /// The partition named in an ARN such as the caller's from `sts:GetCallerIdentity`.
+    /// Guessing it from the region would miss partitions added later; the ARN cannot.
+    pub fn from_arn(arn: &str) -> Option<Self> {
+        let name = arn.strip_prefix("arn:")?.split(':').next()?;
+        (!name.is_empty()).then(|| Self::named(name))
+    }
+
+    pub fn named(name: &str) -> Self {
+        // AWS's published partition table; an unknown partition keeps the commercial suffix
+        // and is named in every ARN as given.
+        let dns_suffix = match name {
+            "aws-cn" => "amazonaws.com.cn",
+            "aws-iso" => "c2s.ic.gov",
+            "aws-iso-b" => "sc2s.sgov.gov",
+            "aws-iso-e" => "cloud.adc-e.uk",
+            "aws-iso-f" => "csp.hci.ic.gov",
+            "aws-eusc" => "amazonaws.eu",
+            _ => "amazonaws.com",
+        };
+        Self {
+            name: name.to_owned(),
+            dns_suffix,
+        }
+    }
+}
+
+impl Default for Partition {
+    fn default() -> Self {
+        Self::named("aws")
+    }
+}
+
+/// Names and ARNs of one stack in one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+    pub partition: Partition,
+}
+
+impl Names {
+    pub fn new(stack: &str, region: &str, account: &str, partition: Partition) -> Self {
+        Self {
+            stack: stack.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            partition,
+        }
+    }
+
+    fn arn(&self, service: &str, region: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{region}:{}:{resource}",
+            self.partition.name, self.account
+        )
+    }
+
+    pub fn role(&self) -> String {
+        format!("{}-triggers", self.stack)
+    }
+
+    pub fn role_arn(&self) -> String {
+        self.arn("iam", "", &format!("role/{}", self.role()))
+    }
+
+    pub fn role_policy(&self) -> String {
+        format!("{}-triggers", self.stack)
+    }
+
+    pub fn function(&self, kind: TriggerKind) -> String {
+        format!("{}-{}", self.stack, kind.binary_name())
+    }
+
+    pub fn function_arn(&self, kind: TriggerKind) -> String {
+        self.arn(
+            "lambda",
+            &self.region,
+            &format!("function:{}", self.function(kind)),
+        )
+    }
+
+    pub fn user_pool(&self) -> String {
+        self.stack.clone()
+    }
+
+    pub fn app_client(&self) -> String {
+        format!("{}-app", self.stack)
+    }
+
+    pub fn identity_arn(&self, identity: &str) -> String {
+        self.arn("ses", &self.region, &format!("identity/{identity}"))
+    }
+
+    pub fn configuration_set_arn(&self, name: &str) -> String {
+        self.arn("ses", &self.region, &format!("configuration-set/{name}"))
+    }
+
+    pub fn log_group_arn(&self, kind: TriggerKind) -> String {
+        self.arn(
+            "logs",
+            &self.region,
+            &format!("log-group:/aws/lambda/{}:*", self.function(kind)),
+        )
+    }
+
+    /// The issuer Cognito writes into this pool's tokens.
+    pub fn issuer(&self, pool_id: &str) -> String {
+        format!(
+            "https://cognito-idp.{}.{}/{pool_id}",
+            self.region, self.partition.dns_suffix
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partition_comes_from_the_callers_arn() {
+        let china = Partition::from_arn("arn:aws-cn:sts::123456789012:assumed-role/ci/run").unwrap();
+        assert_eq!(china.name, "aws-cn");
+        assert_eq!(china.dns_suffix, "amazonaws.com.cn");
+        let names = Names::new("acme", "cn-north-1", "123456789012", china);
+        assert_eq!(
+            names.role_arn(),
+            "arn:aws-cn:iam::123456789012:role/acme-triggers"
+        );
+        assert_eq!(
+            names.issuer("cn-north-1_x"),
+            "https://cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_x"
+        );
+        let gov = Partition::from_arn("arn:aws-us-gov:iam::1:user/x").unwrap();
+        assert_eq!(gov.dns_suffix, "amazonaws.com");
+        assert_eq!(Partition::from_arn("not an arn"), None);
+    }
+}

@@ -1,0 +1,468 @@
+//! A trigger's Lambda function: `provided.al2023`, a `bootstrap` binary zipped by
+//! `cargo xtask build`, its environment from the spec, the stack's tags.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
+    State,
+};
+
+use super::{ApplyCx, Observed, ReadCx, Tagging};
+use crate::error::{ProvisionError, already_gone_is_done, aws_error};
+use crate::fields::{FieldChange, Fields, Tags, UpdateCall, list_field, map_field};
+use crate::naming::{OWNER_TAG, TriggerKind};
+
+pub const RUNTIME: &str = "provided.al2023";
+pub const HANDLER: &str = "bootstrap";
+
+/// How long a new role may take to become assumable by Lambda. IAM is eventually
+/// consistent; terraform-provider-aws allows two minutes for it.
+const ROLE_PROPAGATION_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a function may stay Pending or InProgress before apply gives up.
+const READY_DEADLINE: Duration = Duration::from_secs(300);
+/// The readiness poll starts early, since a function is often ready within a second, then
+/// backs off so a slow transition costs few requests.
+const FIRST_POLL: Duration = Duration::from_millis(25);
+const POLL_CAP: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub kind: TriggerKind,
+    pub name: String,
+    pub arn: String,
+    pub architecture: String,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub role_arn: String,
+    pub environment: BTreeMap<String, String>,
+    /// Lambda's CodeSha256 of the local build; apply uploads exactly that zip.
+    pub code_sha256: String,
+    pub tags: Tags,
+}
+
+const CODE: UpdateCall = UpdateCall {
+    operation: "lambda:UpdateFunctionCode",
+    fields: &["code_sha256", "architecture"],
+};
+const CONFIGURATION: UpdateCall = UpdateCall {
+    operation: "lambda:UpdateFunctionConfiguration",
+    fields: &[
+        "runtime",
+        "handler",
+        "memory_mb",
+        "timeout_seconds",
+        "role",
+        "environment",
+    ],
+};
+const TAGS: UpdateCall = UpdateCall {
+    operation: "lambda:TagResource",
+    fields: &["tags"],
+};
+pub const UPDATES: &[UpdateCall] = &[CODE, CONFIGURATION, TAGS];
+pub const REPLACE_ON: &[&str] = &[];
+
+impl Desired {
+    pub fn fields(&self) -> Fields {
+        Fields::from([
+            ("runtime", RUNTIME.to_owned()),
+            ("handler", HANDLER.to_owned()),
+            ("architecture", self.architecture.clone()),
+            ("memory_mb", self.memory_mb.to_string()),
+            ("timeout_seconds", self.timeout_seconds.to_string()),
+            ("role", self.role_arn.clone()),
+            ("environment", map_field(&self.environment)),
+            ("code_sha256", self.code_sha256.clone()),
+            ("tags", super::tags_field(&self.tags)),
+        ])
+    }
+
+    fn environment(&self) -> Environment {
+        Environment::builder()
+            .set_variables(Some(self.environment.clone().into_iter().collect()))
+            .build()
+    }
+}
+
+pub fn fields_of(config: &FunctionConfiguration, tags: &BTreeMap<String, String>, tagging: &Tagging) -> Fields {
+    let environment: BTreeMap<&String, &String> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    Fields::from([
+        (
+            "runtime",
+            config
+                .runtime()
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        ("handler", config.handler().unwrap_or_default().to_owned()),
+        (
+            "architecture",
+            list_field(config.architectures().iter().map(|a| a.as_str())),
+        ),
+        (
+            "memory_mb",
+            config
+                .memory_size()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "timeout_seconds",
+            config.timeout().map(|t| t.to_string()).unwrap_or_default(),
+        ),
+        ("role", config.role().unwrap_or_default().to_owned()),
+        ("environment", map_field(environment)),
+        (
+            "code_sha256",
+            config.code_sha256().unwrap_or_default().to_owned(),
+        ),
+        ("tags", tagging.field(tags)),
+    ])
+}
+
+/// A function as read, with all its tags: the client locator is one of them.
+pub struct FunctionRead {
+    pub observed: Observed,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub async fn read(cx: &ReadCx<'_>, kind: TriggerKind) -> Result<FunctionRead, ProvisionError> {
+    let name = cx.names.function(kind);
+    let resource = format!("lambda function {name}");
+    let absent = FunctionRead {
+        observed: Observed::Absent,
+        tags: BTreeMap::new(),
+    };
+    let output = match cx.clients.lambda.get_function().function_name(&name).send().await {
+        Ok(output) => output,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(absent);
+        }
+        Err(e) => return Err(aws_error(resource, "lambda:GetFunction", e)),
+    };
+    let tags = readable_tags(&output, &resource)?;
+    let Some(config) = output.configuration() else {
+        return Ok(absent);
+    };
+    let observed = if cx.tagging.owns(tags.get(OWNER_TAG).map(String::as_str)) {
+        Observed::Owned(fields_of(config, &tags, cx.tagging))
+    } else {
+        Observed::Unowned
+    };
+    Ok(FunctionRead { observed, tags })
+}
+
+/// GetFunction returns tags only to a caller allowed `lambda:ListTags`; otherwise it
+/// reports a TagsError, which must not read as "no ownership tag, so not ours".
+fn readable_tags(
+    output: &GetFunctionOutput,
+    resource: &str,
+) -> Result<BTreeMap<String, String>, ProvisionError> {
+    if let Some(error) = output.tags_error() {
+        return Err(ProvisionError::state(
+            resource,
+            format!(
+                "its tags could not be read ({}: {}), so its ownership is unknown; allow the deployer lambda:ListTags (see `cargo xtask deployer-policy`)",
+                error.error_code(),
+                error.message()
+            ),
+        ));
+    }
+    Ok(output
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
+}
+
+fn package(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Blob, ProvisionError> {
+    let artifacts = cx.artifacts.ok_or_else(|| {
+        ProvisionError::state(&desired.name, "no trigger build given; run `cargo xtask build`")
+    })?;
+    // The plan compared this hash; uploading anything else would deploy what nobody planned.
+    if artifacts.code_sha256(desired.kind) != desired.code_sha256 {
+        return Err(ProvisionError::state(
+            format!("lambda function {}", desired.name),
+            "the trigger build changed after the plan was made; run the command again",
+        ));
+    }
+    Ok(Blob::new(artifacts.zip(desired.kind)))
+}
+
+pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
+    let request = cx
+        .clients
+        .lambda
+        .create_function()
+        .function_name(&desired.name)
+        .runtime(Runtime::from(RUNTIME))
+        .handler(HANDLER)
+        .role(&desired.role_arn)
+        .architectures(Architecture::from(desired.architecture.as_str()))
+        .memory_size(desired.memory_mb as i32)
+        .timeout(desired.timeout_seconds as i32)
+        .environment(desired.environment())
+        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .code(FunctionCode::builder().zip_file(package(cx, desired)?).build());
+    retry_while_role_propagates(
+        || request.clone().send(),
+        |e| {
+            aws_error(
+                format!("lambda function {}", desired.name),
+                "lambda:CreateFunction",
+                e,
+            )
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Code, then configuration, then tags, each only when a field it carries changed. Lambda
+/// refuses an update while the previous one runs, so each waits for the function first.
+pub async fn update(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    changes: &[FieldChange],
+) -> Result<(), ProvisionError> {
+    let resource = format!("lambda function {}", desired.name);
+    if CODE.needed_for(changes) {
+        wait_until_ready(cx, &desired.name).await?;
+        cx.clients
+            .lambda
+            .update_function_code()
+            .function_name(&desired.name)
+            .zip_file(package(cx, desired)?)
+            .architectures(Architecture::from(desired.architecture.as_str()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "lambda:UpdateFunctionCode", e))?;
+    }
+    if CONFIGURATION.needed_for(changes) {
+        wait_until_ready(cx, &desired.name).await?;
+        let request = cx
+            .clients
+            .lambda
+            .update_function_configuration()
+            .function_name(&desired.name)
+            .runtime(Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .role(&desired.role_arn)
+            .memory_size(desired.memory_mb as i32)
+            .timeout(desired.timeout_seconds as i32)
+            .environment(desired.environment());
+        retry_while_role_propagates(
+            || request.clone().send(),
+            |e| aws_error(&resource, "lambda:UpdateFunctionConfiguration", e),
+        )
+        .await?;
+    }
+    if TAGS.needed_for(changes) {
+        tag(cx, &desired.name, &desired.arn, desired.tags.clone()).await?;
+    }
+    Ok(())
+}
+
+/// TagResource, retried while an update of the function is still running.
+pub async fn tag(
+    cx: &ApplyCx<'_>,
+    name: &str,
+    arn: &str,
+    tags: Tags,
+) -> Result<(), ProvisionError> {
+    let request = cx
+        .clients
+        .lambda
+        .tag_resource()
+        .resource(arn)
+        .set_tags(Some(tags.into_iter().collect()));
+    retry_while_conflicting(
+        || request.clone().send(),
+        |e| aws_error(format!("lambda function {name}"), "lambda:TagResource", e),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> {
+    already_gone_is_done(
+        cx.clients.lambda.delete_function().function_name(name).send().await,
+        |e| e.is_resource_not_found_exception(),
+        format!("lambda function {name}"),
+        "lambda:DeleteFunction",
+    )
+}
+
+/// Waits until the function is Active and no update runs: Lambda refuses invocations of a
+/// Pending function, and updates and permission changes while another update runs.
+pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> {
+    let resource = format!("lambda function {name}");
+    let started = Instant::now();
+    let mut pause = FIRST_POLL;
+    loop {
+        let config = cx
+            .clients
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "lambda:GetFunctionConfiguration", e))?;
+        match (config.state(), config.last_update_status()) {
+            (Some(State::Failed), _) | (_, Some(LastUpdateStatus::Failed)) => {
+                return Err(ProvisionError::state(
+                    resource,
+                    format!(
+                        "Lambda could not make it ready: {}; fix the cause and deploy again",
+                        config
+                            .last_update_status_reason()
+                            .or(config.state_reason())
+                            .unwrap_or("no reason given")
+                    ),
+                ));
+            }
+            (None | Some(State::Active), None | Some(LastUpdateStatus::Successful)) => {
+                return Ok(());
+            }
+            _ => {}
+        }
+        if started.elapsed() > READY_DEADLINE {
+            return Err(ProvisionError::state(
+                resource,
+                format!(
+                    "still not ready after {} s (state {:?}, last update {:?}); look at the function in the console and deploy again",
+                    READY_DEADLINE.as_secs(),
+                    config.state(),
+                    config.last_update_status()
+                ),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = pause.mul_f32(1.5).min(POLL_CAP);
+    }
+}
+
+type LambdaSdkError<E> = aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::http::Response>;
+
+/// Retries a call while `retryable` holds for its error, backing off, until `deadline`.
+async fn retry<T, E, F, Fut>(
+    mut call: F,
+    retryable: impl Fn(&LambdaSdkError<E>) -> bool,
+    deadline: Duration,
+    on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
+) -> Result<T, ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if retryable(&error) && started.elapsed() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(on_error(error)),
+        }
+    }
+}
+
+fn error_code<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
+    error: &LambdaSdkError<E>,
+) -> Option<&str> {
+    error.as_service_error().and_then(|e| e.code())
+}
+
+/// Lambda refuses a role IAM has not propagated yet with this message.
+pub fn is_role_propagating<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
+    error: &LambdaSdkError<E>,
+) -> bool {
+    error.as_service_error().is_some_and(|e| {
+        e.code() == Some("InvalidParameterValueException")
+            && e.message().is_some_and(|m| m.contains("cannot be assumed"))
+    })
+}
+
+pub async fn retry_while_role_propagates<T, E, F, Fut>(
+    call: F,
+    on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
+) -> Result<T, ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
+{
+    retry(call, is_role_propagating, ROLE_PROPAGATION_DEADLINE, on_error).await
+}
+
+/// ResourceConflictException: an update of the function still runs, or a just-removed
+/// permission statement lingers.
+pub async fn retry_while_conflicting<T, E, F, Fut>(
+    call: F,
+    on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
+) -> Result<T, ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
+{
+    retry(
+        call,
+        |e| error_code(e) == Some("ResourceConflictException"),
+        READY_DEADLINE,
+        on_error,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
+
+    #[test]
+    fn every_field_is_read_back_and_carried_by_an_update() {
+        let (names, tagging, tags, _) = fixture_context();
+        let desired = Desired {
+            kind: TriggerKind::Create,
+            name: names.function(TriggerKind::Create),
+            arn: names.function_arn(TriggerKind::Create),
+            architecture: "arm64".into(),
+            memory_mb: 256,
+            timeout_seconds: 5,
+            role_arn: names.role_arn(),
+            environment: BTreeMap::from([("OTP_CODE_LENGTH".into(), "6".into())]),
+            code_sha256: "c2hh".into(),
+            tags: tags.clone(),
+        };
+        let config = FunctionConfiguration::builder()
+            .runtime(Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .architectures(Architecture::Arm64)
+            .memory_size(256)
+            .timeout(5)
+            .role(names.role_arn())
+            .environment(
+                aws_sdk_lambda::types::EnvironmentResponse::builder()
+                    .set_variables(Some(desired.environment.clone().into_iter().collect()))
+                    .build(),
+            )
+            .code_sha256("c2hh")
+            .build();
+        let read = fields_of(&config, &tags, &tagging);
+        assert_eq!(read, desired.fields());
+        assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
+    }
+}

@@ -1,0 +1,526 @@
+//! One module per resource kind, each with the same parts: its typed `Desired` value built
+//! from the spec, `fields()` for the diff, `UPDATES` (the fields each update call carries)
+//! and `REPLACE_ON` beside them, `fields_of` (the pure half of its read), `read`, and its
+//! create, update and delete. This file holds the vocabulary they share and the one
+//! dispatch from a plan step to a kind.
+
+pub mod app_client;
+pub mod client_locator;
+pub mod function;
+pub mod identity;
+pub mod permission;
+pub mod role;
+pub mod user_pool;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::artifacts::Artifacts;
+use crate::aws::Clients;
+use crate::error::ProvisionError;
+use crate::fields::{FieldChange, Fields, Tags, map_field};
+use crate::naming::{Names, OWNER_TAG, TriggerKind};
+use crate::spec::StackSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKind {
+    Role,
+    EmailIdentity,
+    Function(TriggerKind),
+    UserPool,
+    Permission(TriggerKind),
+    AppClient,
+    ClientLocator,
+}
+
+impl ResourceKind {
+    /// Resources of one stage depend only on earlier stages, so a stage runs concurrently.
+    pub fn stage(self) -> u8 {
+        match self {
+            Self::Role | Self::EmailIdentity => 0,
+            Self::Function(_) => 1,
+            Self::UserPool => 2,
+            Self::Permission(_) | Self::AppClient => 3,
+            Self::ClientLocator => 4,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Role => "iam role",
+            Self::EmailIdentity => "ses identity",
+            Self::Function(_) => "lambda function",
+            Self::UserPool => "user pool",
+            Self::Permission(_) => "invoke permission",
+            Self::AppClient => "app client",
+            Self::ClientLocator => "app client locator on",
+        }
+    }
+
+    /// The function this kind lives on, if any: its steps must wait until that function
+    /// has settled from its own creation or update.
+    pub fn on_function(self) -> Option<TriggerKind> {
+        match self {
+            Self::Function(kind) | Self::Permission(kind) => Some(kind),
+            Self::ClientLocator => Some(TriggerKind::Define),
+            Self::Role | Self::EmailIdentity | Self::UserPool | Self::AppClient => None,
+        }
+    }
+}
+
+/// A resource as the user sees it: its kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceId {
+    pub kind: ResourceKind,
+    pub name: String,
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.label(), self.name)
+    }
+}
+
+/// What observation found under a resource's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Absent,
+    /// It exists and carries this stack's ownership tag.
+    Owned(Fields),
+    /// It exists without this stack's ownership tag: not ours to change.
+    Unowned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedState {
+    pub resources: BTreeMap<ResourceId, Observed>,
+}
+
+impl ObservedState {
+    pub fn get(&self, id: &ResourceId) -> &Observed {
+        self.resources.get(id).unwrap_or(&Observed::Absent)
+    }
+}
+
+/// What deploy wants one resource to be, typed per kind. Apply sends exactly this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    Role(role::Desired),
+    EmailIdentity(identity::Desired),
+    Function(function::Desired),
+    UserPool(user_pool::Desired),
+    Permission(permission::Desired),
+    AppClient(app_client::Desired),
+    ClientLocator(client_locator::Desired),
+}
+
+impl Desired {
+    pub fn id(&self) -> ResourceId {
+        let (kind, name) = match self {
+            Self::Role(d) => (ResourceKind::Role, &d.name),
+            Self::EmailIdentity(d) => (ResourceKind::EmailIdentity, &d.identity),
+            Self::Function(d) => (ResourceKind::Function(d.kind), &d.name),
+            Self::UserPool(d) => (ResourceKind::UserPool, &d.name),
+            Self::Permission(d) => (ResourceKind::Permission(d.kind), &d.function),
+            Self::AppClient(d) => (ResourceKind::AppClient, &d.name),
+            Self::ClientLocator(d) => (ResourceKind::ClientLocator, &d.function),
+        };
+        ResourceId {
+            kind,
+            name: name.clone(),
+        }
+    }
+
+    pub fn fields(&self) -> Fields {
+        match self {
+            Self::Role(d) => d.fields(),
+            Self::EmailIdentity(d) => d.fields(),
+            Self::Function(d) => d.fields(),
+            Self::UserPool(d) => d.fields(),
+            Self::Permission(d) => d.fields(),
+            Self::AppClient(d) => d.fields(),
+            Self::ClientLocator(d) => d.fields(),
+        }
+    }
+
+    /// Fields AWS cannot change in place: a difference there means delete and re-create.
+    pub fn replace_on(&self) -> &'static [&'static str] {
+        match self {
+            Self::Role(_) => role::REPLACE_ON,
+            Self::EmailIdentity(_) => identity::REPLACE_ON,
+            Self::Function(_) => function::REPLACE_ON,
+            Self::UserPool(_) => user_pool::REPLACE_ON,
+            Self::Permission(_) => permission::REPLACE_ON,
+            Self::AppClient(_) => app_client::REPLACE_ON,
+            Self::ClientLocator(_) => client_locator::REPLACE_ON,
+        }
+    }
+
+    /// Whether a same-named resource without our ownership tag may be used as it is (never
+    /// changed and never deleted). Only the SES identity: a verified domain is often shared.
+    pub fn may_use_unowned(&self) -> bool {
+        matches!(self, Self::EmailIdentity(_))
+    }
+}
+
+/// How widely the Create trigger may send, and why: decided from the SES account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesScope {
+    pub identity: String,
+    /// In the SES sandbox, sends are authorised against the recipients' identities too.
+    pub sandbox: bool,
+    /// The identity's default configuration set, which SES authorises sends against too.
+    pub configuration_set: Option<String>,
+}
+
+/// What desired state needs beyond the spec: facts only AWS or the build know.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub names: &'a Names,
+    /// Lambda's CodeSha256 of each local trigger build.
+    pub code_sha256: &'a BTreeMap<TriggerKind, String>,
+    /// The pool's ARN when it exists already; permissions name it.
+    pub user_pool_arn: Option<&'a str>,
+    /// The pool and app client ids when both exist already; the client locator names them.
+    pub app_client: Option<(&'a str, &'a str)>,
+    pub ses: &'a SesScope,
+}
+
+/// Everything deploy wants, in dependency order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredState {
+    pub names: Names,
+    pub resources: Vec<Desired>,
+    /// Choices made from the account rather than the spec, shown with the plan.
+    pub notes: Vec<String>,
+}
+
+pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
+    let names = context.names;
+    let tags = resource_tags(spec);
+    let mut resources = vec![
+        Desired::Role(role::Desired::new(
+            names,
+            spec.email.from.as_str(),
+            context.ses,
+            &tags,
+        )),
+        Desired::EmailIdentity(identity::Desired {
+            identity: spec.ses_identity().to_owned(),
+            arn: names.identity_arn(spec.ses_identity()),
+            tags: tags.clone(),
+        }),
+    ];
+    for kind in TriggerKind::ALL {
+        resources.push(Desired::Function(function::Desired {
+            kind,
+            name: names.function(kind),
+            arn: names.function_arn(kind),
+            architecture: spec.triggers.architecture.as_lambda().to_owned(),
+            memory_mb: spec.triggers.memory_mb.get(),
+            timeout_seconds: spec.triggers.timeout_seconds.get(),
+            role_arn: names.role_arn(),
+            environment: function_environment(spec, kind),
+            code_sha256: context.code_sha256.get(&kind).cloned().unwrap_or_default(),
+            tags: tags.clone(),
+        }));
+    }
+    resources.push(Desired::UserPool(user_pool_desired(spec, names)));
+    for kind in TriggerKind::ALL {
+        resources.push(Desired::Permission(permission::Desired {
+            kind,
+            function: names.function(kind),
+            source_arn: context.user_pool_arn.map(str::to_owned),
+            source_account: names.account.clone(),
+        }));
+    }
+    let client = &spec.app_client;
+    resources.push(Desired::AppClient(app_client::Desired {
+        name: names.app_client(),
+        auth_session_minutes: client.auth_session_minutes.get(),
+        access_token_minutes: client
+            .access_token_minutes
+            .map_or(app_client::DEFAULT_ACCESS_TOKEN_MINUTES, |m| m.get()),
+        id_token_minutes: client
+            .id_token_minutes
+            .map_or(app_client::DEFAULT_ID_TOKEN_MINUTES, |m| m.get()),
+        refresh_token_days: client
+            .refresh_token_days
+            .map_or(app_client::DEFAULT_REFRESH_TOKEN_DAYS, |d| d.get()),
+    }));
+    resources.push(Desired::ClientLocator(client_locator::Desired {
+        function: names.function(TriggerKind::Define),
+        function_arn: names.function_arn(TriggerKind::Define),
+        value: context
+            .app_client
+            .map(|(pool, client)| client_locator::locator(pool, client)),
+    }));
+    let notes = vec![if context.ses.sandbox {
+        "the SES account is in the sandbox, so the Create trigger may send to any verified identity of the account \
+         (SES authorises recipients there too), from the stack's sender address only"
+            .to_owned()
+    } else {
+        "the SES account has production access, so the Create trigger may send from the stack's identity only"
+            .to_owned()
+    }];
+    DesiredState {
+        names: names.clone(),
+        resources,
+        notes,
+    }
+}
+
+/// The pool as the spec wants it; teardown `--force` sends it with protection off.
+pub fn user_pool_desired(spec: &StackSpec, names: &Names) -> user_pool::Desired {
+    user_pool::Desired {
+        name: names.user_pool(),
+        triggers: TriggerKind::ALL.map(|kind| names.function_arn(kind)),
+        deletion_protection: spec.user_pool.deletion_protection,
+        tier: spec.user_pool.tier.as_cognito().to_owned(),
+        tags: resource_tags(spec),
+    }
+}
+
+/// The variables each trigger reads at cold start; the names are the triggers' contract.
+pub fn function_environment(spec: &StackSpec, kind: TriggerKind) -> BTreeMap<String, String> {
+    use triggers::config as env;
+    let otp = &spec.otp;
+    let pairs: Vec<(&str, String)> = match kind {
+        TriggerKind::Define => vec![(env::MAX_ATTEMPTS, otp.max_attempts.get().to_string())],
+        TriggerKind::Create => vec![
+            (env::CODE_LENGTH, otp.length.get().to_string()),
+            (env::TTL_SECONDS, otp.ttl_seconds.get().to_string()),
+            (env::EMAIL_FROM, spec.email.from.as_str().to_owned()),
+            (
+                env::EMAIL_SUBJECT,
+                spec.email
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| env::DEFAULT_SUBJECT.to_owned()),
+            ),
+        ],
+        TriggerKind::Verify => vec![(env::TTL_SECONDS, otp.ttl_seconds.get().to_string())],
+    };
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Every tag the spec asks for, plus the ownership tag.
+pub fn resource_tags(spec: &StackSpec) -> Tags {
+    let mut tags = spec.tags.clone();
+    tags.insert(OWNER_TAG.to_owned(), spec.name.as_str().to_owned());
+    tags
+}
+
+fn tags_field(tags: &Tags) -> String {
+    map_field(tags)
+}
+
+/// Which tags are ours: the ownership tag tells whether a resource is this stack's, and
+/// only the keys the spec sets are compared. Tags others add (cost allocation, tag
+/// policies) are not this stack's configuration, so they are neither drift nor removed.
+#[derive(Debug, Clone)]
+pub struct Tagging {
+    owner: String,
+    managed: BTreeSet<String>,
+}
+
+impl Tagging {
+    pub fn for_spec(spec: &StackSpec) -> Self {
+        Self {
+            owner: spec.name.as_str().to_owned(),
+            managed: resource_tags(spec).into_keys().collect(),
+        }
+    }
+
+    pub fn owns(&self, owner_tag: Option<&str>) -> bool {
+        owner_tag == Some(self.owner.as_str())
+    }
+
+    /// The `tags` field: the managed keys only.
+    pub fn field<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> String {
+        map_field(
+            tags.into_iter()
+                .filter(|(key, _)| self.managed.contains(key.as_ref())),
+        )
+    }
+}
+
+/// What every read needs.
+pub struct ReadCx<'a> {
+    pub clients: &'a Clients,
+    /// Names only: the account is not known yet in the first round, and reads need none.
+    pub names: &'a Names,
+    pub tagging: &'a Tagging,
+}
+
+/// What every write needs.
+pub struct ApplyCx<'a> {
+    pub clients: &'a Clients,
+    pub names: &'a Names,
+    /// The trigger zips; needed only when a function is created or its code updated.
+    pub artifacts: Option<&'a Artifacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRef {
+    pub id: String,
+    pub arn: String,
+}
+
+/// Identifiers one stage hands the next: the pool and client may be new.
+#[derive(Debug, Clone, Default)]
+pub struct Handover {
+    pub user_pool: Option<PoolRef>,
+    pub app_client_id: Option<String>,
+}
+
+impl Handover {
+    pub fn pool(&self, resource: &str) -> Result<&PoolRef, ProvisionError> {
+        self.user_pool.as_ref().ok_or_else(|| {
+            ProvisionError::state(
+                resource,
+                "the user pool does not exist yet; deploy the whole stack",
+            )
+        })
+    }
+}
+
+/// What a step leaves for later stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Produced {
+    Pool(PoolRef),
+    Client(String),
+    PoolGone,
+    /// The role exists, its inline policy is still to be put (alongside the next stage).
+    RoleWithoutPolicy,
+}
+
+pub async fn create(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    handover: &Handover,
+) -> Result<Option<Produced>, ProvisionError> {
+    Ok(match desired {
+        Desired::Role(d) => Some(role::create(cx, d).await?),
+        Desired::EmailIdentity(d) => identity::create(cx, d).await.map(|()| None)?,
+        Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
+        Desired::UserPool(d) => Some(user_pool::create(cx, d).await?),
+        Desired::Permission(d) => permission::put(cx, d, &[], handover).await.map(|()| None)?,
+        Desired::AppClient(d) => Some(app_client::create(cx, d, handover).await?),
+        Desired::ClientLocator(d) => client_locator::put(cx, d, handover).await.map(|()| None)?,
+    })
+}
+
+pub async fn update(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    changes: &[FieldChange],
+    handover: &Handover,
+) -> Result<(), ProvisionError> {
+    match desired {
+        Desired::Role(d) => role::update(cx, d, changes).await,
+        Desired::EmailIdentity(d) => identity::update(cx, d, changes).await,
+        Desired::Function(d) => function::update(cx, d, changes).await,
+        Desired::UserPool(d) => user_pool::update(cx, d, handover).await,
+        Desired::Permission(d) => permission::put(cx, d, changes, handover).await,
+        Desired::AppClient(d) => app_client::update(cx, d, handover).await,
+        Desired::ClientLocator(d) => client_locator::put(cx, d, handover).await,
+    }
+}
+
+pub async fn delete(
+    cx: &ApplyCx<'_>,
+    id: &ResourceId,
+    handover: &Handover,
+) -> Result<Option<Produced>, ProvisionError> {
+    match id.kind {
+        ResourceKind::Role => role::delete(cx, &id.name).await?,
+        ResourceKind::EmailIdentity => identity::delete(cx, &id.name).await?,
+        ResourceKind::Function(_) => function::delete(cx, &id.name).await?,
+        // Deleting the function deletes its resource policy and its tags with it.
+        ResourceKind::Permission(_) | ResourceKind::ClientLocator => {}
+        ResourceKind::UserPool => return Ok(Some(user_pool::delete(cx, handover).await?)),
+        ResourceKind::AppClient => app_client::delete(cx, handover).await?,
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::fields::UpdateCall;
+    use crate::naming::Partition;
+
+    /// Names, tagging, tags and an SES scope for a stack `acme` with one spec tag.
+    pub fn fixture_context() -> (Names, Tagging, Tags, SesScope) {
+        let spec = StackSpec::parse(
+            std::path::Path::new("stack.yaml"),
+            "name: acme\nregion: us-east-1\ntags:\n  team: identity\nemail:\n  from: no-reply@acme.example\n  identity: acme.example\n",
+        )
+        .unwrap();
+        let names = Names::new("acme", "us-east-1", "123456789012", Partition::default());
+        let ses = SesScope {
+            identity: "acme.example".into(),
+            sandbox: false,
+            configuration_set: None,
+        };
+        (names, Tagging::for_spec(&spec), resource_tags(&spec), ses)
+    }
+
+    /// The contract every kind keeps: what desired renders, read renders too (so a diff can
+    /// go away), and every field is carried by an update call or forces a replace (so apply
+    /// can make the diff go away).
+    pub fn assert_kind_is_consistent(
+        desired: &Fields,
+        read: &Fields,
+        updates: &[UpdateCall],
+        replace_on: &[&str],
+    ) {
+        let desired_keys: Vec<_> = desired.keys().collect();
+        let read_keys: Vec<_> = read.keys().collect();
+        assert_eq!(desired_keys, read_keys, "desired and read render different fields");
+        for field in desired.keys() {
+            let updated = updates.iter().any(|call| call.fields.contains(field));
+            let replaced = replace_on.contains(field);
+            assert!(
+                updated != replaced,
+                "{field} must be carried by exactly one of an update call or a replace"
+            );
+        }
+        for call in updates {
+            for field in call.fields {
+                assert!(desired.contains_key(field), "{} carries unknown field {field}", call.operation);
+            }
+        }
+    }
+
+    #[test]
+    fn the_desired_state_lists_every_kind_in_stage_order() {
+        let (names, _, _, ses) = fixture_context();
+        let spec = StackSpec::parse(
+            std::path::Path::new("stack.yaml"),
+            "name: acme\nregion: us-east-1\nemail:\n  from: no-reply@acme.example\n",
+        )
+        .unwrap();
+        let state = desired_state(
+            &spec,
+            Context {
+                names: &names,
+                code_sha256: &BTreeMap::new(),
+                user_pool_arn: None,
+                app_client: None,
+                ses: &ses,
+            },
+        );
+        let stages: Vec<u8> = state.resources.iter().map(|d| d.id().kind.stage()).collect();
+        assert!(stages.is_sorted(), "{stages:?}");
+        assert_eq!(state.resources.len(), 11);
+        assert_eq!(
+            state.resources.last().unwrap().id().kind,
+            ResourceKind::ClientLocator
+        );
+    }
+}

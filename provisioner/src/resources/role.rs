@@ -1,0 +1,469 @@
+//! The IAM role the triggers run as: trust policy, one inline policy of ours, no managed
+//! policies, the stack's tags.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::{AttachedPolicy, Role, Tag};
+use serde_json::{Value, json};
+
+use super::{ApplyCx, Observed, Produced, ReadCx, SesScope, Tagging};
+use crate::error::{ProvisionError, already_gone_is_done, aws_error};
+use crate::fields::{FieldChange, Fields, Tags, UpdateCall, canonical_json, list_field};
+use crate::naming::{Names, OWNER_TAG, TriggerKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub name: String,
+    pub description: String,
+    pub trust_policy: Value,
+    pub policy_name: String,
+    pub policy: Value,
+    pub tags: Tags,
+}
+
+pub const UPDATES: &[UpdateCall] = &[
+    UpdateCall {
+        operation: "iam:UpdateAssumeRolePolicy",
+        fields: &["trust_policy"],
+    },
+    UpdateCall {
+        operation: "iam:PutRolePolicy",
+        fields: &["inline_policies"],
+    },
+    UpdateCall {
+        operation: "iam:DetachRolePolicy",
+        fields: &["managed_policies"],
+    },
+    UpdateCall {
+        operation: "iam:TagRole",
+        fields: &["tags"],
+    },
+];
+pub const REPLACE_ON: &[&str] = &[];
+
+impl Desired {
+    pub fn new(names: &Names, from_address: &str, ses: &SesScope, tags: &Tags) -> Self {
+        Self {
+            name: names.role(),
+            description: format!("Runs the sign-in triggers of stack {}", names.stack),
+            trust_policy: trust_policy(),
+            policy_name: names.role_policy(),
+            policy: trigger_policy(names, from_address, ses),
+            tags: tags.clone(),
+        }
+    }
+
+    pub fn fields(&self) -> Fields {
+        Fields::from([
+            ("trust_policy", canonical_json(&self.trust_policy)),
+            (
+                "inline_policies",
+                canonical_json(&json!({ &self.policy_name: self.policy })),
+            ),
+            ("managed_policies", String::new()),
+            ("tags", super::tags_field(&self.tags)),
+        ])
+    }
+}
+
+pub fn trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// Least privilege: send as our sender only, write our own log groups only.
+///
+/// SES authorises `ses:SendEmail` against every identity a message involves: the sender's,
+/// and in the sandbox the recipients' too (each recipient there must be a verified
+/// identity), and the configuration set's when one applies. So the grant names exactly
+/// those ARNs, and the `ses:FromAddress` condition keeps the wider sandbox grant to our
+/// sender address.
+pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Value {
+    let log_groups: Vec<String> = TriggerKind::ALL
+        .into_iter()
+        .map(|kind| names.log_group_arn(kind))
+        .collect();
+    let mut send_resources = vec![names.identity_arn(&ses.identity)];
+    if ses.sandbox {
+        send_resources.push(names.identity_arn("*"));
+    }
+    if let Some(set) = &ses.configuration_set {
+        send_resources.push(names.configuration_set_arn(set));
+    }
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SendSignInEmail",
+                "Effect": "Allow",
+                "Action": "ses:SendEmail",
+                "Resource": send_resources,
+                "Condition": { "StringEquals": { "ses:FromAddress": from_address } }
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": log_groups
+            }
+        ]
+    })
+}
+
+/// The fields of a role as read: its description, its inline documents by name, its
+/// attached policies and its tags.
+pub fn fields_of(
+    role: &Role,
+    inline: &BTreeMap<String, String>,
+    attached: &[AttachedPolicy],
+    tagging: &Tagging,
+) -> Fields {
+    let tags = role.tags().iter().map(|t| (t.key(), t.value()));
+    let inline_policies: serde_json::Map<String, Value> = inline
+        .iter()
+        .map(|(name, document)| {
+            let parsed = serde_json::from_str(&decode_policy(document))
+                .unwrap_or_else(|_| Value::String(document.clone()));
+            (name.clone(), parsed)
+        })
+        .collect();
+    Fields::from([
+        (
+            "trust_policy",
+            role.assume_role_policy_document()
+                .map(decode_policy)
+                .unwrap_or_default(),
+        ),
+        (
+            "inline_policies",
+            canonical_json(&Value::Object(inline_policies)),
+        ),
+        (
+            "managed_policies",
+            list_field(attached.iter().filter_map(|p| p.policy_arn())),
+        ),
+        ("tags", tagging.field(tags)),
+    ])
+}
+
+/// IAM returns policy documents URL-encoded.
+fn decode_policy(encoded: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+    serde_json::from_str::<Value>(&decoded)
+        .map_or_else(|_| decoded.into_owned(), |v| canonical_json(&v))
+}
+
+/// Reads the role, its policies and its attachments in one round; the role's absence or
+/// ownership decides what the rest mean.
+pub async fn read(cx: &ReadCx<'_>) -> Result<Observed, ProvisionError> {
+    let role_name = cx.names.role();
+    let our_policy = cx.names.role_policy();
+    let resource = format!("iam role {role_name}");
+    let iam = &cx.clients.iam;
+    let (role, inline, attached, ours) = tokio::join!(
+        iam.get_role().role_name(&role_name).send(),
+        list_inline(cx.clients, &role_name),
+        list_attached(cx.clients, &role_name),
+        iam.get_role_policy()
+            .role_name(&role_name)
+            .policy_name(&our_policy)
+            .send(),
+    );
+    let role = match role {
+        Ok(output) => output
+            .role
+            .ok_or_else(|| ProvisionError::state(&resource, "GetRole returned no role"))?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(Observed::Absent);
+        }
+        Err(e) => return Err(aws_error(resource, "iam:GetRole", e)),
+    };
+    let owner = role.tags().iter().find(|t| t.key() == OWNER_TAG);
+    if !cx.tagging.owns(owner.map(|t| t.value())) {
+        return Ok(Observed::Unowned);
+    }
+    let inline = inline?;
+    let attached = attached?;
+    let mut documents = BTreeMap::new();
+    match ours {
+        Ok(policy) if inline.contains(&our_policy) => {
+            documents.insert(our_policy.clone(), policy.policy_document);
+        }
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(aws_error(&resource, "iam:GetRolePolicy", e)),
+    }
+    // Policies someone else added: read only when there are any.
+    let others: Vec<&String> = inline
+        .iter()
+        .filter(|name| !documents.contains_key(*name))
+        .collect();
+    for policy_name in others {
+        let document = iam
+            .get_role_policy()
+            .role_name(&role_name)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "iam:GetRolePolicy", e))?;
+        documents.insert(policy_name.clone(), document.policy_document);
+    }
+    Ok(Observed::Owned(fields_of(
+        &role,
+        &documents,
+        &attached,
+        cx.tagging,
+    )))
+}
+
+/// Every inline policy name, across pages.
+async fn list_inline(
+    clients: &crate::aws::Clients,
+    role: &str,
+) -> Result<Vec<String>, ProvisionError> {
+    let mut names = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = clients
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("iam role {role}"), "iam:ListRolePolicies", e))?;
+        names.extend(page.policy_names);
+        marker = page.marker.filter(|_| page.is_truncated);
+        if marker.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+/// Every attached managed policy, across pages.
+async fn list_attached(
+    clients: &crate::aws::Clients,
+    role: &str,
+) -> Result<Vec<AttachedPolicy>, ProvisionError> {
+    let mut policies = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = clients
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    format!("iam role {role}"),
+                    "iam:ListAttachedRolePolicies",
+                    e,
+                )
+            })?;
+        policies.extend(page.attached_policies.unwrap_or_default());
+        marker = page.marker.filter(|_| page.is_truncated);
+        if marker.is_none() {
+            return Ok(policies);
+        }
+    }
+}
+
+fn iam_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value are set")
+        })
+        .collect()
+}
+
+/// Creates the role without its policy: creating the functions needs only the role, and
+/// the policy only their invocations, so apply puts it alongside the next stage.
+pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, ProvisionError> {
+    cx.clients
+        .iam
+        .create_role()
+        .role_name(&desired.name)
+        .assume_role_policy_document(desired.trust_policy.to_string())
+        .description(&desired.description)
+        .set_tags(Some(iam_tags(&desired.tags)))
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("iam role {}", desired.name), "iam:CreateRole", e))?;
+    Ok(Produced::RoleWithoutPolicy)
+}
+
+pub async fn put_policy(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
+    cx.clients
+        .iam
+        .put_role_policy()
+        .role_name(&desired.name)
+        .policy_name(&desired.policy_name)
+        .policy_document(desired.policy.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("iam role {}", desired.name), "iam:PutRolePolicy", e))?;
+    Ok(())
+}
+
+pub async fn update(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    changes: &[FieldChange],
+) -> Result<(), ProvisionError> {
+    let name = &desired.name;
+    let resource = format!("iam role {name}");
+    let iam = &cx.clients.iam;
+    let [trust, inline, managed, tags] = UPDATES else {
+        unreachable!("four update calls")
+    };
+    if trust.needed_for(changes) {
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(desired.trust_policy.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "iam:UpdateAssumeRolePolicy", e))?;
+    }
+    if inline.needed_for(changes) {
+        put_policy(cx, desired).await?;
+        // Inline policies someone else added go: the role's permissions are the stack's.
+        for extra in list_inline(cx.clients, name)
+            .await?
+            .into_iter()
+            .filter(|p| *p != desired.policy_name)
+        {
+            delete_inline(cx, name, &extra).await?;
+        }
+    }
+    if managed.needed_for(changes) {
+        detach_managed(cx, name).await?;
+    }
+    if tags.needed_for(changes) {
+        iam.tag_role()
+            .role_name(name)
+            .set_tags(Some(iam_tags(&desired.tags)))
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "iam:TagRole", e))?;
+    }
+    Ok(())
+}
+
+async fn delete_inline(cx: &ApplyCx<'_>, role: &str, policy: &str) -> Result<(), ProvisionError> {
+    already_gone_is_done(
+        cx.clients
+            .iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await,
+        |e| e.is_no_such_entity_exception(),
+        format!("iam role {role}"),
+        "iam:DeleteRolePolicy",
+    )
+}
+
+async fn detach_managed(cx: &ApplyCx<'_>, role: &str) -> Result<(), ProvisionError> {
+    for policy in list_attached(cx.clients, role).await? {
+        let Some(arn) = policy.policy_arn() else {
+            continue;
+        };
+        already_gone_is_done(
+            cx.clients
+                .iam
+                .detach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+            format!("iam role {role}"),
+            "iam:DetachRolePolicy",
+        )?;
+    }
+    Ok(())
+}
+
+/// IAM refuses to delete a role that still has policies, so those go first.
+pub async fn delete(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> {
+    for policy in list_inline(cx.clients, name).await? {
+        delete_inline(cx, name, &policy).await?;
+    }
+    detach_managed(cx, name).await?;
+    already_gone_is_done(
+        cx.clients.iam.delete_role().role_name(name).send().await,
+        |e| e.is_no_such_entity_exception(),
+        format!("iam role {name}"),
+        "iam:DeleteRole",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
+
+    #[test]
+    fn every_field_is_read_back_and_carried_by_an_update() {
+        let (names, tagging, tags, ses) = fixture_context();
+        let desired = Desired::new(&names, "no-reply@acme.example", &ses, &tags);
+        let role = Role::builder()
+            .path("/")
+            .role_name(&desired.name)
+            .role_id("AROA")
+            .arn(names.role_arn())
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
+            .assume_role_policy_document(desired.trust_policy.to_string())
+            .set_tags(Some(iam_tags(&tags)))
+            .build()
+            .unwrap();
+        let inline = BTreeMap::from([(desired.policy_name.clone(), desired.policy.to_string())]);
+        let read = fields_of(&role, &inline, &[], &tagging);
+        assert_eq!(read, desired.fields(), "a role as created reads back equal");
+        assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
+    }
+
+    #[test]
+    fn the_send_grant_widens_to_recipients_only_in_the_sandbox() {
+        let (names, _, _, mut ses) = fixture_context();
+        ses.sandbox = false;
+        let production = trigger_policy(&names, "no-reply@acme.example", &ses);
+        assert_eq!(
+            production["Statement"][0]["Resource"],
+            json!([names.identity_arn("acme.example")])
+        );
+        ses.sandbox = true;
+        ses.configuration_set = Some("tracked".into());
+        let sandbox = trigger_policy(&names, "no-reply@acme.example", &ses);
+        assert_eq!(
+            sandbox["Statement"][0]["Resource"],
+            json!([
+                names.identity_arn("acme.example"),
+                names.identity_arn("*"),
+                names.configuration_set_arn("tracked")
+            ])
+        );
+        assert_eq!(
+            sandbox["Statement"][0]["Condition"]["StringEquals"]["ses:FromAddress"],
+            "no-reply@acme.example"
+        );
+    }
+}

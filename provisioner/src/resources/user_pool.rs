@@ -1,0 +1,362 @@
+//! The Cognito user pool: email usernames, case-insensitive, our three triggers, deletion
+//! protection, the Lite tier unless the spec asks for more, the stack's tags.
+
+use std::collections::HashMap;
+
+use aws_sdk_cognitoidentityprovider::types::{
+    AdminCreateUserConfigType, DeletionProtectionType, LambdaConfigType, UserPoolTierType,
+    UserPoolType, UsernameAttributeType, UsernameConfigurationType, VerifiedAttributeType,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+
+use super::{ApplyCx, Handover, Observed, PoolRef, Produced, ReadCx, Tagging};
+use crate::error::{ProvisionError, already_gone_is_done, aws_error};
+use crate::fields::{Fields, Tags, UpdateCall, list_field};
+use crate::naming::{OWNER_TAG, TriggerKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub name: String,
+    /// Define, Create and Verify, in that order.
+    pub triggers: [String; 3],
+    pub deletion_protection: bool,
+    /// `LITE`, `ESSENTIALS` or `PLUS`.
+    pub tier: String,
+    pub tags: Tags,
+}
+
+pub const UPDATES: &[UpdateCall] = &[UpdateCall {
+    operation: "cognito-idp:UpdateUserPool",
+    fields: &["lambda_triggers", "deletion_protection", "tier", "tags"],
+}];
+/// Cognito fixes both at creation; a difference means a new pool, and so losing every user.
+pub const REPLACE_ON: &[&str] = &["username_attributes", "case_sensitive"];
+
+impl Desired {
+    pub fn fields(&self) -> Fields {
+        Fields::from([
+            ("username_attributes", "email".to_owned()),
+            // `Alice@x` and `alice@x` must be one user: people do not type case consistently.
+            ("case_sensitive", "false".to_owned()),
+            ("lambda_triggers", triggers_field(&self.triggers)),
+            (
+                "deletion_protection",
+                protection(self.deletion_protection).as_str().to_owned(),
+            ),
+            ("tier", self.tier.clone()),
+            ("tags", super::tags_field(&self.tags)),
+        ])
+    }
+
+    fn lambda_config(&self, existing: Option<LambdaConfigType>) -> LambdaConfigType {
+        // Keep any trigger we do not manage (pre sign-up, custom message, ...).
+        let mut config = existing.unwrap_or_else(|| LambdaConfigType::builder().build());
+        let [define, create, verify] = self.triggers.clone();
+        config.define_auth_challenge = Some(define);
+        config.create_auth_challenge = Some(create);
+        config.verify_auth_challenge_response = Some(verify);
+        config
+    }
+}
+
+fn protection(on: bool) -> DeletionProtectionType {
+    if on {
+        DeletionProtectionType::Active
+    } else {
+        DeletionProtectionType::Inactive
+    }
+}
+
+fn triggers_field<S: AsRef<str>>([define, create, verify]: &[S; 3]) -> String {
+    format!(
+        "define={}, create={}, verify={}",
+        define.as_ref(),
+        create.as_ref(),
+        verify.as_ref()
+    )
+}
+
+pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
+    let lambda = pool.lambda_config();
+    let arn = |kind: TriggerKind| {
+        lambda
+            .and_then(|l| match kind {
+                TriggerKind::Define => l.define_auth_challenge(),
+                TriggerKind::Create => l.create_auth_challenge(),
+                TriggerKind::Verify => l.verify_auth_challenge_response(),
+            })
+            .unwrap_or("(none)")
+    };
+    let tags: HashMap<String, String> = pool.user_pool_tags().cloned().unwrap_or_default();
+    Fields::from([
+        (
+            "username_attributes",
+            list_field(pool.username_attributes().iter().map(|a| a.as_str())),
+        ),
+        (
+            "case_sensitive",
+            // A pool created without the setting is case-sensitive.
+            pool.username_configuration()
+                .is_none_or(|c| c.case_sensitive())
+                .to_string(),
+        ),
+        ("lambda_triggers", triggers_field(&TriggerKind::ALL.map(arn))),
+        (
+            "deletion_protection",
+            pool.deletion_protection()
+                .map_or("INACTIVE", |d| d.as_str())
+                .to_owned(),
+        ),
+        (
+            "tier",
+            // Pools from before tiers existed bill as Essentials.
+            pool.user_pool_tier()
+                .map_or("ESSENTIALS", |t| t.as_str())
+                .to_owned(),
+        ),
+        ("tags", tagging.field(&tags)),
+    ])
+}
+
+/// The ids of every pool with the stack's pool name; ownership is decided once described.
+pub async fn list_candidates(cx: &ReadCx<'_>) -> Result<Vec<String>, ProvisionError> {
+    let pool_name = cx.names.user_pool();
+    let mut candidates = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = cx
+            .clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    format!("user pool {pool_name}"),
+                    "cognito-idp:ListUserPools",
+                    e,
+                )
+            })?;
+        candidates.extend(
+            page.user_pools()
+                .iter()
+                .filter(|p| p.name() == Some(pool_name.as_str()))
+                .filter_map(|p| p.id().map(str::to_owned)),
+        );
+        next_token = page.next_token;
+        if next_token.is_none() {
+            return Ok(candidates);
+        }
+    }
+}
+
+pub async fn describe(cx: &ReadCx<'_>, id: &str) -> Result<Option<UserPoolType>, ProvisionError> {
+    let described = cx
+        .clients
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("user pool {}", cx.names.user_pool()),
+                "cognito-idp:DescribeUserPool",
+                e,
+            )
+        })?;
+    Ok(described.user_pool)
+}
+
+pub fn is_ours(pool: &UserPoolType, tagging: &Tagging) -> bool {
+    let tag = pool.user_pool_tags().and_then(|tags| tags.get(OWNER_TAG));
+    tagging.owns(tag.map(String::as_str))
+}
+
+pub fn observed(pool: &UserPoolType, tagging: &Tagging) -> (Observed, PoolRef) {
+    (
+        Observed::Owned(fields_of(pool, tagging)),
+        PoolRef {
+            id: pool.id().unwrap_or_default().to_owned(),
+            arn: pool.arn().unwrap_or_default().to_owned(),
+        },
+    )
+}
+
+pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, ProvisionError> {
+    let resource = format!("user pool {}", desired.name);
+    let created = cx
+        .clients
+        .cognito
+        .create_user_pool()
+        .pool_name(&desired.name)
+        .username_attributes(UsernameAttributeType::Email)
+        .username_configuration(
+            UsernameConfigurationType::builder()
+                .case_sensitive(false)
+                .build()
+                .expect("case_sensitive is set"),
+        )
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        // Users are added by an administrator (`cargo xtask users add`); nobody signs up alone.
+        .admin_create_user_config(
+            AdminCreateUserConfigType::builder()
+                .allow_admin_create_user_only(true)
+                .build(),
+        )
+        .lambda_config(desired.lambda_config(None))
+        .deletion_protection(protection(desired.deletion_protection))
+        .user_pool_tier(UserPoolTierType::from(desired.tier.as_str()))
+        .set_user_pool_tags(Some(desired.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPool", e))?;
+    let pool = created
+        .user_pool
+        .ok_or_else(|| ProvisionError::state(&resource, "CreateUserPool returned no pool"))?;
+    Ok(Produced::Pool(PoolRef {
+        id: pool.id.unwrap_or_default(),
+        arn: pool.arn.unwrap_or_default(),
+    }))
+}
+
+/// Members of `UpdateUserPoolInput` that the update deliberately leaves out, each with why.
+/// The wire test fails when the SDK gains a member that is neither sent nor listed here.
+pub const NOT_SENT: &[(&str, &str)] = &[];
+
+/// UpdateUserPool resets every member it is not given, so it gets all of them: what the
+/// pool has now, with our fields set as desired.
+pub async fn update(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    handover: &Handover,
+) -> Result<(), ProvisionError> {
+    let resource = format!("user pool {}", desired.name);
+    let pool_ref = handover.pool(&resource)?;
+    let pool = cx
+        .clients
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(&pool_ref.id)
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:DescribeUserPool", e))?
+        .user_pool
+        .ok_or_else(|| ProvisionError::state(&resource, "DescribeUserPool returned no pool"))?;
+    let mut tags = pool.user_pool_tags.clone().unwrap_or_default();
+    tags.extend(desired.tags.clone());
+    cx.clients
+        .cognito
+        .update_user_pool()
+        .user_pool_id(&pool_ref.id)
+        .set_policies(pool.policies)
+        .deletion_protection(protection(desired.deletion_protection))
+        .lambda_config(desired.lambda_config(pool.lambda_config))
+        .set_auto_verified_attributes(pool.auto_verified_attributes)
+        .set_sms_verification_message(pool.sms_verification_message)
+        .set_email_verification_message(pool.email_verification_message)
+        .set_email_verification_subject(pool.email_verification_subject)
+        .set_verification_message_template(pool.verification_message_template)
+        .set_sms_authentication_message(pool.sms_authentication_message)
+        .set_user_attribute_update_settings(pool.user_attribute_update_settings)
+        .set_mfa_configuration(pool.mfa_configuration)
+        .set_device_configuration(pool.device_configuration)
+        .set_email_configuration(pool.email_configuration)
+        .set_sms_configuration(pool.sms_configuration)
+        .set_user_pool_tags(Some(tags))
+        .set_admin_create_user_config(pool.admin_create_user_config)
+        .set_user_pool_add_ons(pool.user_pool_add_ons)
+        .set_account_recovery_setting(pool.account_recovery_setting)
+        .set_pool_name(pool.name)
+        .user_pool_tier(UserPoolTierType::from(desired.tier.as_str()))
+        .set_key_configuration(pool.key_configuration)
+        .set_issuer_configuration(pool.issuer_configuration)
+        .set_acr_configuration(pool.acr_configuration)
+        .customize()
+        .mutate_request(drop_legacy_validity)
+        .send()
+        .await
+        .map_err(|e| aws_error(&resource, "cognito-idp:UpdateUserPool", e))?;
+    Ok(())
+}
+
+/// DescribeUserPool reports the legacy `AdminCreateUserConfig.UnusedAccountValidityDays`
+/// beside `Policies.PasswordPolicy.TemporaryPasswordValidityDays`, and UpdateUserPool
+/// rejects a request carrying both ("Please use TemporaryPasswordValidityDays in
+/// PasswordPolicy instead of UnusedAccountValidityDays"). The SDK writes the member even
+/// at 0, so it is taken out of the serialised body before signing.
+pub fn drop_legacy_validity(request: &mut HttpRequest) {
+    let Some(body) = request.body().bytes() else {
+        return;
+    };
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let Some(config) = json
+        .get_mut("AdminCreateUserConfig")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    if config.remove("UnusedAccountValidityDays").is_none() {
+        return;
+    }
+    let bytes = serde_json::to_vec(&json).expect("a JSON value serialises");
+    request
+        .headers_mut()
+        .insert("content-length", bytes.len().to_string());
+    *request.body_mut() = aws_smithy_types::body::SdkBody::from(bytes);
+}
+
+pub async fn delete(cx: &ApplyCx<'_>, handover: &Handover) -> Result<Produced, ProvisionError> {
+    if let Some(pool) = &handover.user_pool {
+        already_gone_is_done(
+            cx.clients
+                .cognito
+                .delete_user_pool()
+                .user_pool_id(&pool.id)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            format!("user pool {}", cx.names.user_pool()),
+            "cognito-idp:DeleteUserPool",
+        )?;
+    }
+    Ok(Produced::PoolGone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
+
+    #[test]
+    fn every_field_is_read_back_and_carried_by_an_update_or_a_replace() {
+        let (names, tagging, tags, _) = fixture_context();
+        let desired = Desired {
+            name: names.user_pool(),
+            triggers: TriggerKind::ALL.map(|k| names.function_arn(k)),
+            deletion_protection: true,
+            tier: "LITE".into(),
+            tags: tags.clone(),
+        };
+        let pool = UserPoolType::builder()
+            .username_attributes(UsernameAttributeType::Email)
+            .username_configuration(
+                UsernameConfigurationType::builder()
+                    .case_sensitive(false)
+                    .build()
+                    .unwrap(),
+            )
+            .lambda_config(desired.lambda_config(None))
+            .deletion_protection(DeletionProtectionType::Active)
+            .user_pool_tier(UserPoolTierType::Lite)
+            .set_user_pool_tags(Some(tags.clone().into_iter().collect()))
+            .build();
+        let read = fields_of(&pool, &tagging);
+        assert_eq!(read, desired.fields());
+        assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
+    }
+}

@@ -1,0 +1,257 @@
+//! Opening a stack (spec, clients, observation) and the commands built on it: deploy,
+//! plan, drift, outputs, teardown. Values in, values out: printing and prompting are the
+//! caller's.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::apply::{Report, apply};
+use crate::artifacts::Artifacts;
+use crate::aws::{Clients, ConnectOptions, connect_with};
+use crate::error::ProvisionError;
+use crate::naming::TriggerKind;
+use crate::observe::{Observation, observe};
+use crate::plan::{Plan, plan, plan_teardown};
+use crate::resources::{
+    ApplyCx, Context, DesiredState, Handover, Observed, PoolRef, ResourceKind, SesScope,
+    desired_state, user_pool_desired,
+};
+use crate::spec::StackSpec;
+
+/// A stack with its AWS clients and what exists of it now.
+pub struct Session {
+    pub spec: StackSpec,
+    pub clients: Clients,
+    pub observation: Observation,
+}
+
+impl Session {
+    /// Validates the spec before any AWS call, then observes.
+    pub async fn open(spec_path: &Path) -> Result<Self, ProvisionError> {
+        Self::open_with(spec_path, ConnectOptions::default()).await
+    }
+
+    pub async fn open_with(
+        spec_path: &Path,
+        options: ConnectOptions,
+    ) -> Result<Self, ProvisionError> {
+        let spec = StackSpec::load(spec_path)?;
+        let clients = connect_with(&spec, options).await;
+        let observation = observe(&clients, &spec).await?;
+        Ok(Self {
+            spec,
+            clients,
+            observation,
+        })
+    }
+
+    pub fn ses_scope(&self) -> SesScope {
+        SesScope {
+            identity: self.spec.ses_identity().to_owned(),
+            sandbox: self.observation.ses_sandbox,
+            configuration_set: self
+                .observation
+                .identity
+                .as_ref()
+                .and_then(|i| i.configuration_set.clone()),
+        }
+    }
+
+    pub fn desired(&self, artifacts: &Artifacts) -> DesiredState {
+        let code_sha256: BTreeMap<TriggerKind, String> = TriggerKind::ALL
+            .into_iter()
+            .map(|kind| (kind, artifacts.code_sha256(kind).to_owned()))
+            .collect();
+        let observation = &self.observation;
+        desired_state(
+            &self.spec,
+            Context {
+                names: &observation.names,
+                code_sha256: &code_sha256,
+                user_pool_arn: observation.user_pool.as_ref().map(|p| p.arn.as_str()),
+                app_client: observation
+                    .user_pool
+                    .as_ref()
+                    .zip(observation.app_client_id.as_ref())
+                    .map(|(pool, client)| (pool.id.as_str(), client.as_str())),
+                ses: &self.ses_scope(),
+            },
+        )
+    }
+
+    pub fn plan(&self, artifacts: &Artifacts) -> Result<Plan, ProvisionError> {
+        Ok(plan(&self.desired(artifacts), &self.observation.state)?)
+    }
+
+    fn handover(&self) -> Handover {
+        Handover {
+            user_pool: self.observation.user_pool.clone(),
+            app_client_id: self.observation.app_client_id.clone(),
+        }
+    }
+
+    /// Plans against this session and applies the plan.
+    pub async fn deploy(
+        &self,
+        artifacts: &Artifacts,
+        report: Report<'_>,
+    ) -> Result<Deployed, ProvisionError> {
+        let plan = self.plan(artifacts)?;
+        let cx = ApplyCx {
+            clients: &self.clients,
+            names: &self.observation.names,
+            artifacts: Some(artifacts),
+        };
+        let live = apply(&cx, &plan, self.handover(), report).await?;
+        let pool = live.user_pool.ok_or_else(|| {
+            ProvisionError::state("user pool", "deploy finished without a user pool")
+        })?;
+        let outputs = Outputs::new(self, &pool, live.app_client_id.unwrap_or_default());
+        Ok(Deployed {
+            outputs,
+            notes: self.deploy_notes(),
+        })
+    }
+
+    /// What a deploy to AWS leaves for a person to do.
+    fn deploy_notes(&self) -> Vec<String> {
+        // An emulator verifies identities at once; AWS waits for the owner of the address or domain.
+        if self.spec.endpoint.is_some()
+            || self.observation.identity.as_ref().is_some_and(|i| i.verified)
+        {
+            return Vec::new();
+        }
+        let identity = self.spec.ses_identity();
+        let mut notes = vec![format!(
+            "SES has not verified {identity} yet, so it will refuse to send sign-in codes. {}",
+            if identity.contains('@') {
+                "Confirm the email AWS sent to that address.".to_owned()
+            } else {
+                let records: Vec<String> = self
+                    .observation
+                    .identity
+                    .iter()
+                    .flat_map(|i| &i.dkim_tokens)
+                    .map(|token| {
+                        format!("{token}._domainkey.{identity} CNAME {token}.dkim.amazonses.com")
+                    })
+                    .collect();
+                if records.is_empty() {
+                    "Publish the domain's DKIM records (run deploy again to see them).".to_owned()
+                } else {
+                    format!("Publish these DKIM records: {}.", records.join("; "))
+                }
+            }
+        )];
+        if self.observation.ses_sandbox {
+            notes.push(
+                "The account is in the SES sandbox: verify each recipient too, or request production access."
+                    .to_owned(),
+            );
+        }
+        notes
+    }
+
+    /// The deployed stack's identifiers, or an error saying to deploy first.
+    pub fn outputs(&self) -> Result<Outputs, ProvisionError> {
+        let not_deployed = || {
+            ProvisionError::state(
+                format!("stack {}", self.spec.name),
+                format!(
+                    "is not deployed in {} (no user pool and app client of this stack found); run `cargo xtask deploy --stack <spec>` first",
+                    self.spec.region.as_str()
+                ),
+            )
+        };
+        let pool = self.observation.user_pool.as_ref().ok_or_else(not_deployed)?;
+        let client_id = self
+            .observation
+            .app_client_id
+            .clone()
+            .ok_or_else(not_deployed)?;
+        Ok(Outputs::new(self, pool, client_id))
+    }
+
+    /// Deletes what is ours, dependants first, once the caller has confirmed. A pool under
+    /// deletion protection is refused unless `force`, which turns protection off first.
+    pub async fn teardown(&self, force: bool, report: Report<'_>) -> Result<usize, ProvisionError> {
+        let observation = &self.observation;
+        let pool_id = crate::resources::ResourceId {
+            kind: ResourceKind::UserPool,
+            name: observation.names.user_pool(),
+        };
+        let cx = ApplyCx {
+            clients: &self.clients,
+            names: &observation.names,
+            artifacts: None,
+        };
+        if let (Observed::Owned(_), Some(pool)) =
+            (observation.state.get(&pool_id), &observation.user_pool)
+        {
+            if self.spec.user_pool.deletion_protection && !force {
+                return Err(ProvisionError::state(
+                    pool_id.to_string(),
+                    "has deletion_protection: true in the spec; pass --force to turn protection off and delete it",
+                ));
+            }
+            if force {
+                self.unprotect_pool(&cx, pool).await?;
+            }
+        }
+        let mut ordered: Vec<_> = observation.state.resources.keys().cloned().collect();
+        ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
+        let plan = plan_teardown(&ordered, &observation.state);
+        apply(&cx, &plan, self.handover(), report).await?;
+        Ok(plan.steps.len())
+    }
+
+    /// The pool as it is, with protection off: the same full-config update deploy uses.
+    async fn unprotect_pool(&self, cx: &ApplyCx<'_>, pool: &PoolRef) -> Result<(), ProvisionError> {
+        let mut desired = user_pool_desired(&self.spec, cx.names);
+        desired.deletion_protection = false;
+        let handover = Handover {
+            user_pool: Some(pool.clone()),
+            app_client_id: None,
+        };
+        crate::resources::user_pool::update(cx, &desired, &handover).await
+    }
+}
+
+/// What deploy returns: the stack's identifiers and what a person still has to do.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub outputs: Outputs,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outputs {
+    pub region: String,
+    pub user_pool_id: String,
+    pub user_pool_arn: String,
+    pub app_client_id: String,
+    pub issuer: String,
+    pub jwks_uri: String,
+}
+
+impl Outputs {
+    fn new(session: &Session, pool: &PoolRef, app_client_id: String) -> Self {
+        // Tokens always name the AWS issuer; an emulator serves the keys itself.
+        let issuer = session.observation.names.issuer(&pool.id);
+        let jwks_base = session
+            .spec
+            .endpoint
+            .as_ref()
+            .map_or(issuer.clone(), |e| format!("{}/{}", e.as_str(), pool.id));
+        Self {
+            region: session.spec.region.as_str().to_owned(),
+            user_pool_id: pool.id.clone(),
+            user_pool_arn: pool.arn.clone(),
+            app_client_id,
+            issuer,
+            jwks_uri: format!("{jwks_base}/.well-known/jwks.json"),
+        }
+    }
+}

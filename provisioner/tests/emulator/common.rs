@@ -1,0 +1,210 @@
+//! What every emulator test shares: the emulator and trigger build it needs, a throwaway
+//! stack per test, and helpers for out-of-band changes and for reading a drift report.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use provisioner::artifacts::Artifacts;
+use provisioner::mailbox;
+use provisioner::report::DriftReport;
+use provisioner::session::{Outputs, Session};
+
+pub struct Env {
+    pub endpoint: String,
+    pub artifacts: Artifacts,
+}
+
+/// The emulator's endpoint and a trigger build, or a panic saying how to provide them.
+pub fn env() -> Env {
+    let how = "these tests need the local emulator and a trigger build: run `cargo xtask test`, \
+               or `cargo xtask emulator start` and `cargo xtask build`, then set \
+               EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=target/trigger-zips/x86_64-unknown-linux-gnu";
+    let endpoint = std::env::var("EMULATOR_ENDPOINT")
+        .unwrap_or_else(|_| panic!("EMULATOR_ENDPOINT is not set; {how}"));
+    let zips =
+        std::env::var("TRIGGER_ZIPS").unwrap_or_else(|_| panic!("TRIGGER_ZIPS is not set; {how}"));
+    let artifacts = Artifacts::load(Path::new(&zips)).unwrap_or_else(|e| panic!("{e}; {how}"));
+    Env {
+        endpoint,
+        artifacts,
+    }
+}
+
+static STACKS: AtomicUsize = AtomicUsize::new(0);
+
+pub const UNPROTECTED: &str = "user_pool:\n  deletion_protection: false\n";
+
+/// A spec file for a stack no other test uses.
+pub struct TestStack {
+    pub path: PathBuf,
+    pub name: String,
+    endpoint: String,
+}
+
+impl TestStack {
+    pub fn new(env: &Env, extra: &str) -> Self {
+        let name = format!(
+            "t{}-{}",
+            std::process::id(),
+            STACKS.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(format!("{name}.yaml"));
+        let stack = Self {
+            path,
+            name,
+            endpoint: env.endpoint.clone(),
+        };
+        stack.write(extra);
+        stack
+    }
+
+    pub fn write(&self, extra: &str) {
+        let yaml = format!(
+            "name: {}\nregion: us-east-1\nendpoint: {}\nemail:\n  from: no-reply@{}.example\ntriggers:\n  architecture: x86_64\n{extra}",
+            self.name, self.endpoint, self.name
+        );
+        std::fs::write(&self.path, yaml).unwrap();
+    }
+
+    pub async fn open(&self) -> Session {
+        Session::open(&self.path).await.unwrap()
+    }
+
+    pub async fn deploy(&self, env: &Env) -> Outputs {
+        self.open()
+            .await
+            .deploy(&env.artifacts, &|_, _| {})
+            .await
+            .unwrap()
+            .outputs
+    }
+
+    /// The drift report of the live stack against the spec and `artifacts`.
+    pub async fn drift(&self, artifacts: &Artifacts) -> (Session, DriftReport) {
+        let session = self.open().await;
+        let report = DriftReport::new(&self.name, &session.plan(artifacts).unwrap());
+        (session, report)
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub async fn add_user(stack: &TestStack, email: &str) {
+    provisioner::users::add(&stack.open().await, email)
+        .await
+        .unwrap();
+}
+
+pub fn sent_to(endpoint: &str, account: &str, email: &str) -> Vec<mailbox::SentMessage> {
+    mailbox::messages(endpoint, account)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.to.iter().any(|to| to == email))
+        .collect()
+}
+
+/// Asserts that the report names each `(resource, field)`.
+pub fn assert_reports(report: &DriftReport, expected: &[(&str, &str)]) {
+    for (resource, field) in expected {
+        assert!(
+            report.has(resource, field),
+            "drift missed {resource} {field}: {report:#?}"
+        );
+    }
+}
+
+/// Out-of-band changes, made the way someone in the console or another tool would.
+pub mod out_of_band {
+    use aws_sdk_cognitoidentityprovider::types::{
+        ExplicitAuthFlowsType, PreventUserExistenceErrorTypes, TimeUnitsType,
+        TokenValidityUnitsType,
+    };
+    use provisioner::session::{Outputs, Session};
+
+    /// UpdateUserPoolClient as a careless caller sends it: only what it wants to change,
+    /// so Cognito resets the rest.
+    pub async fn loosen_client(
+        session: &Session,
+        outputs: &Outputs,
+        flows: &[ExplicitAuthFlowsType],
+        prevent: PreventUserExistenceErrorTypes,
+        access_minutes: i32,
+        auth_session_minutes: i32,
+    ) {
+        session
+            .clients
+            .cognito
+            .update_user_pool_client()
+            .user_pool_id(&outputs.user_pool_id)
+            .client_id(&outputs.app_client_id)
+            .client_name(session.observation.names.app_client())
+            .set_explicit_auth_flows(Some(flows.to_vec()))
+            .prevent_user_existence_errors(prevent)
+            .access_token_validity(access_minutes)
+            .id_token_validity(60)
+            .refresh_token_validity(30)
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Minutes)
+                    .id_token(TimeUnitsType::Minutes)
+                    .refresh_token(TimeUnitsType::Days)
+                    .build(),
+            )
+            .auth_session_validity(auth_session_minutes)
+            .enable_token_revocation(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_memory(session: &Session, function: &str, memory_mb: i32) {
+        session
+            .clients
+            .lambda
+            .update_function_configuration()
+            .function_name(function)
+            .memory_size(memory_mb)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn remove_invoke_permission(session: &Session, function: &str) {
+        session
+            .clients
+            .lambda
+            .remove_permission()
+            .function_name(function)
+            .statement_id(provisioner::resources::permission::STATEMENT_ID)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete_function(session: &Session, function: &str) {
+        session
+            .clients
+            .lambda
+            .delete_function()
+            .function_name(function)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn tag_function(session: &Session, arn: &str, key: &str, value: &str) {
+        session
+            .clients
+            .lambda
+            .tag_resource()
+            .resource(arn)
+            .tags(key, value)
+            .send()
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,11 @@
+//! Against the real local emulator (MiniStack), one file per topic: sign-in, drift,
+//! teardown, users, the client locator, and the wire rules AWS enforces. `cargo xtask test`
+//! starts the emulator and builds the triggers first.
+
+mod common;
+mod deploy;
+mod drift;
+mod locator;
+mod sign_in;
+mod teardown;
+mod users;

@@ -1,0 +1,285 @@
+//! Figures, the targets they are judged against, and the two result files.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::deploys::{WHOLE_DEPLOY_FROM_NOTHING, WHOLE_DEPLOY_UNCHANGED};
+use super::sign_in::Variant;
+use crate::project_root;
+
+#[derive(Debug, Serialize)]
+pub(super) struct Figure {
+    pub(super) name: String,
+    pub(super) unit: &'static str,
+    pub(super) samples: usize,
+    pub(super) min: f64,
+    pub(super) median: f64,
+    pub(super) p95: f64,
+    pub(super) max: f64,
+}
+
+impl Figure {
+    pub(super) fn new(name: impl Into<String>, unit: &'static str, mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        Self {
+            name: name.into(),
+            unit,
+            samples: values.len(),
+            min: values[0],
+            median: pick(0.5),
+            p95: pick(0.95),
+            max: values[values.len() - 1],
+        }
+    }
+
+    pub(super) fn millis(name: impl Into<String>, durations: &[Duration]) -> Self {
+        Self::new(
+            name,
+            "ms",
+            durations.iter().map(|d| d.as_secs_f64() * 1000.0).collect(),
+        )
+    }
+}
+
+/// Requests of one run, per service: (reads, writes).
+pub(super) type Calls = BTreeMap<String, (usize, usize)>;
+
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Results {
+    pub(super) machine: BTreeMap<&'static str, String>,
+    pub(super) date: String,
+    pub(super) commit: String,
+    pub(super) emulator: &'static str,
+    pub(super) figures: Vec<Figure>,
+    pub(super) calls: BTreeMap<String, Calls>,
+    pub(super) targets: Vec<Target>,
+}
+
+/// One of the targets against the figure that measures it. Reported, never enforced.
+#[derive(Debug, Serialize)]
+pub(super) struct Target {
+    pub(super) what: String,
+    pub(super) target: String,
+    pub(super) measured: String,
+    pub(super) met: bool,
+}
+
+/// The CDK anchors on this emulator, whole `cdk deploy` commands, seconds.
+pub(super) const CDK_DEPLOY_FROM_NOTHING_S: f64 = 3.05;
+pub(super) const CDK_DEPLOY_UNCHANGED_S: f64 = 2.71;
+
+pub(super) fn targets(results: &Results) -> Result<Vec<Target>> {
+    let median = |name: &str| -> Result<f64> {
+        results
+            .figures
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.median)
+            .with_context(|| format!("the benchmark has no figure {name:?}"))
+    };
+    let writes = |scenario: &str| -> usize {
+        results
+            .calls
+            .get(scenario)
+            .map_or(0, |calls| calls.values().map(|(_, writes)| writes).sum())
+    };
+    let at_most = |what: &str, figure: f64, limit: f64, unit: &str| Target {
+        what: what.to_owned(),
+        target: format!("≤ {limit} {unit}"),
+        measured: format!("{figure:.1} {unit}"),
+        met: figure <= limit,
+    };
+    let rust = Variant::Rust.label();
+    let cold = |label: &str| median(&format!("sign-in cold, {label}: whole sign-in"));
+    let warm = |label: &str| median(&format!("sign-in warm, {label}: whole sign-in"));
+    let cold_speedup = cold(Variant::NodeTutorial.label())? / cold(rust)?;
+    let warm_overhead = (warm(rust)? / warm(Variant::NodeNoop.label())? - 1.0) * 100.0;
+    let speedup_over_cdk = |what: &str, figure: &str, cdk: f64| -> Result<Target> {
+        let speedup = cdk * 1000.0 / median(figure)?;
+        Ok(Target {
+            what: format!("{what}, against CDK's {cdk} s"),
+            target: "≥ 5 times faster".to_owned(),
+            measured: format!("{speedup:.1} times"),
+            met: speedup >= 5.0,
+        })
+    };
+    Ok(vec![
+        at_most(
+            "deploy from nothing",
+            median("deploy from nothing")?,
+            150.0,
+            "ms",
+        ),
+        at_most(
+            "deploy from nothing, sequential round trips",
+            median("deploy from nothing: sequential round trips")?,
+            8.0,
+            "rounds",
+        ),
+        at_most("no-op deploy", median("no-op deploy")?, 100.0, "ms"),
+        at_most(
+            "no-op deploy, writes",
+            writes("no-op deploy") as f64,
+            0.0,
+            "calls",
+        ),
+        at_most(
+            "no-op deploy, sequential round trips",
+            median("no-op deploy: sequential round trips")?,
+            2.0,
+            "rounds",
+        ),
+        at_most("drift", median("drift")?, 100.0, "ms"),
+        at_most("drift, writes", writes("drift") as f64, 0.0, "calls"),
+        speedup_over_cdk(
+            "whole `cargo xtask deploy` from nothing",
+            WHOLE_DEPLOY_FROM_NOTHING,
+            CDK_DEPLOY_FROM_NOTHING_S,
+        )?,
+        speedup_over_cdk(
+            "whole `cargo xtask deploy` unchanged",
+            WHOLE_DEPLOY_UNCHANGED,
+            CDK_DEPLOY_UNCHANGED_S,
+        )?,
+        Target {
+            what: "cold sign-in, Rust against Node.js tutorial triggers".to_owned(),
+            target: "≥ 5 times faster".to_owned(),
+            measured: format!("{cold_speedup:.1} times"),
+            met: cold_speedup >= 5.0,
+        },
+        Target {
+            what: "warm sign-in, Rust against do-nothing triggers".to_owned(),
+            target: "within 10 %".to_owned(),
+            measured: format!("{warm_overhead:+.1} %"),
+            met: warm_overhead <= 10.0,
+        },
+    ])
+}
+
+pub(super) fn write_results(results: &Results) -> Result<()> {
+    let dir = project_root().join("bench");
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(results)? + "\n",
+    )?;
+    let mut md = String::new();
+    md.push_str("# Benchmark results\n\nWritten by `cargo xtask bench`; do not edit by hand.\n\n");
+    md.push_str(&format!(
+        "- Date: {}\n- Commit: {}\n- Emulator: {}\n- Machine: {}, {} cores, {} memory, {}\n\n",
+        results.date,
+        results.commit,
+        results.emulator,
+        results.machine["cpu"],
+        results.machine["cores"],
+        results.machine["memory"],
+        results.machine["os"]
+    ));
+    md.push_str(
+        "| Figure | Unit | n | min | median | p95 | max |\n|---|---|---|---|---|---|---|\n",
+    );
+    for f in &results.figures {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            f.name, f.unit, f.samples, f.min, f.median, f.p95, f.max
+        ));
+    }
+    md.push_str("\n## Targets\n\n| What | Target | Measured (median) | Met |\n|---|---|---|---|\n");
+    for t in &results.targets {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            t.what,
+            t.target,
+            t.measured,
+            if t.met { "yes" } else { "no" }
+        ));
+    }
+    md.push_str("\n## API calls per run (reads / writes)\n\n| Scenario | Service | Reads | Writes |\n|---|---|---|---|\n");
+    for (scenario, calls) in &results.calls {
+        for (service, (reads, writes)) in calls {
+            md.push_str(&format!(
+                "| {scenario} | {service} | {reads} | {writes} |\n"
+            ));
+        }
+    }
+    std::fs::File::create(dir.join("RESULTS.md"))?.write_all(md.as_bytes())?;
+    println!("wrote bench/results.json and bench/RESULTS.md");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_figure_picks_its_quantiles_from_the_sorted_samples() {
+        let figure = Figure::new("f", "ms", (1..=100).rev().map(f64::from).collect());
+        assert_eq!(
+            (figure.min, figure.median, figure.p95, figure.max),
+            (1.0, 51.0, 95.0, 100.0)
+        );
+    }
+
+    fn results_with(medians: &[(String, f64)], no_op_writes: usize) -> Results {
+        Results {
+            figures: medians
+                .iter()
+                .map(|(name, median)| Figure::new(name.clone(), "ms", vec![*median]))
+                .collect(),
+            calls: BTreeMap::from([(
+                "no-op deploy".to_owned(),
+                Calls::from([("Lambda".to_owned(), (6, no_op_writes))]),
+            )]),
+            ..Results::default()
+        }
+    }
+
+    fn whole_sign_in(phase: &str, variant: Variant, median: f64) -> (String, f64) {
+        (
+            format!("sign-in {phase}, {}: whole sign-in", variant.label()),
+            median,
+        )
+    }
+
+    #[test]
+    fn targets_report_what_is_missed_without_failing() {
+        let figures = vec![
+            ("deploy from nothing".to_owned(), 120.0),
+            (
+                "deploy from nothing: sequential round trips".to_owned(),
+                6.0,
+            ),
+            ("no-op deploy".to_owned(), 40.0),
+            ("no-op deploy: sequential round trips".to_owned(), 2.4),
+            ("drift".to_owned(), 40.0),
+            (WHOLE_DEPLOY_FROM_NOTHING.to_owned(), 500.0),
+            (WHOLE_DEPLOY_UNCHANGED.to_owned(), 500.0),
+            whole_sign_in("cold", Variant::Rust, 50.0),
+            whole_sign_in("cold", Variant::NodeTutorial, 300.0),
+            whole_sign_in("warm", Variant::Rust, 32.0),
+            whole_sign_in("warm", Variant::NodeNoop, 30.0),
+        ];
+        let reported = targets(&results_with(&figures, 1)).unwrap();
+        let missed: Vec<&str> = reported
+            .iter()
+            .filter(|t| !t.met)
+            .map(|t| t.what.as_str())
+            .collect();
+        assert_eq!(
+            missed,
+            [
+                "no-op deploy, writes",
+                "no-op deploy, sequential round trips"
+            ]
+        );
+        assert_eq!(reported.len(), 11);
+
+        let incomplete = results_with(&figures[1..], 0);
+        let error = targets(&incomplete).unwrap_err().to_string();
+        assert!(error.contains("\"deploy from nothing\""), "{error}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Every command-line type of `cargo xtask`: clap derive, `--help` from the doc comments.
+//! The provisioner library knows none of them.
+
+use std::path::PathBuf;
+
+use provisioner::report::DriftFormat;
+use provisioner::spec::Architecture;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// The stack spec (YAML), e.g. stacks/local.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub stack: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchArg {
+    /// Graviton: the cheaper default on AWS.
+    #[value(name = "arm64")]
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+impl From<ArchArg> for Architecture {
+    fn from(arch: ArchArg) -> Self {
+        match arch {
+            ArchArg::Arm64 => Self::Arm64,
+            ArchArg::X86_64 => Self::X86_64,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// CPU architecture of the functions.
+    #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
+    pub arch: ArchArg,
+    /// Link statically against musl, so the binary runs on any Linux, AWS Lambda included.
+    /// Without it, x86_64 builds for this machine's glibc, which is what the local emulator runs.
+    #[arg(long)]
+    pub musl: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FormatArg {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for DriftFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => Self::Text,
+            FormatArg::Json => Self::Json,
+            FormatArg::Markdown => Self::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Output format; json follows the schema in the README, markdown suits a CI job summary.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Do not ask for confirmation (for CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Turn off the user pool's deletion protection first (our own pool only).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub action: UsersAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UsersAction {
+    /// Add a user with a verified email; no invitation is sent.
+    Add {
+        #[command(flatten)]
+        stack: StackArgs,
+        email: String,
+    },
+    /// List the stack's users and their status.
+    List {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Remove a user; a user who is not there is reported, not an error.
+    Remove {
+        #[command(flatten)]
+        stack: StackArgs,
+        email: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The user's email address.
+    #[arg(long)]
+    pub email: String,
+    /// Read the code from the local emulator's outbox instead of asking (local stacks only).
+    #[arg(long)]
+    pub from_mailbox: bool,
+    /// Also print the raw tokens, refresh token included. Treat the output as a secret.
+    #[arg(long)]
+    pub show_tokens: bool,
+}
