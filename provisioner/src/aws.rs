@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{
-    ConfigBag, Intercept, RuntimeComponents, interceptors::BeforeTransmitInterceptorContextRef,
+    ConfigBag, Intercept, RuntimeComponents,
+    interceptors::{AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef},
 };
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -37,6 +38,9 @@ pub struct ConnectOptions {
     /// Wait this long before every request. The benchmark uses it to count sequential round
     /// trips: wall time divided by the delay. Plain HTTP only, so only for an emulator.
     pub added_latency: Option<Duration>,
+    /// Keep every request's body and every read's response body, as sent and received, so
+    /// tests can check the wire against AWS's rules. Off by default: zips are megabytes.
+    pub capture_bodies: bool,
 }
 
 pub async fn connect(spec: &StackSpec) -> Clients {
@@ -67,7 +71,10 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
         });
     }
     let config = loader.load().await;
-    let requests = RequestLog::default();
+    let requests = RequestLog {
+        capture_bodies: options.capture_bodies,
+        ..RequestLog::default()
+    };
     Clients {
         iam: aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&config)
@@ -103,9 +110,25 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
 #[derive(Clone, Debug, Default)]
 pub struct RequestLog {
     sent: Arc<Mutex<Vec<(String, String)>>>,
+    capture_bodies: bool,
+    bodies: Arc<Mutex<Vec<Exchange>>>,
+}
+
+/// One request on the wire, with the response body of a read (only when capturing).
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub service: String,
+    pub operation: String,
+    pub request: String,
+    pub response: Option<String>,
 }
 
 impl RequestLog {
+    /// Every request's body as signed and sent, in order (empty unless capturing).
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.bodies.lock().expect("request log poisoned").clone()
+    }
+
     pub fn entries(&self) -> Vec<(String, String)> {
         self.sent.lock().expect("request log poisoned").clone()
     }
@@ -146,7 +169,7 @@ impl Intercept for RequestLog {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_lambda::error::BoxError> {
@@ -155,6 +178,42 @@ impl Intercept for RequestLog {
                 .lock()
                 .expect("request log poisoned")
                 .push((metadata.service().to_owned(), metadata.name().to_owned()));
+            if self.capture_bodies {
+                let body = context.request().body().bytes().unwrap_or_default();
+                self.bodies
+                    .lock()
+                    .expect("request log poisoned")
+                    .push(Exchange {
+                        service: metadata.service().to_owned(),
+                        operation: metadata.name().to_owned(),
+                        request: String::from_utf8_lossy(body).into_owned(),
+                        response: None,
+                    });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_lambda::error::BoxError> {
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        if !self.capture_bodies || !is_read_only(metadata.name()) {
+            return Ok(());
+        }
+        let body = context.response().body().bytes().unwrap_or_default();
+        let mut bodies = self.bodies.lock().expect("request log poisoned");
+        if let Some(exchange) = bodies
+            .iter_mut()
+            .rev()
+            .find(|e| e.operation == metadata.name() && e.response.is_none())
+        {
+            exchange.response = Some(String::from_utf8_lossy(body).into_owned());
         }
         Ok(())
     }

@@ -695,6 +695,49 @@ mod tests {
         );
     }
 
+    fn bounds<const MIN: u32, const MAX: u32>(_: Option<Bounded<MIN, MAX>>) -> (u64, u64) {
+        (MIN.into(), MAX.into())
+    }
+
+    fn range<T: Copy + Into<u64>>(range: std::ops::RangeInclusive<T>) -> (u64, u64) {
+        ((*range.start()).into(), (*range.end()).into())
+    }
+
+    /// Each range lives in three places a user meets: the spec's types (errors), the JSON
+    /// schema (editors) and, for what the triggers read, their configuration check.
+    #[test]
+    fn the_spec_the_schema_and_the_triggers_agree_on_every_range() {
+        use triggers::config;
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../stacks/stack.schema.json")).unwrap();
+        let (otp, client, triggers) = (
+            OtpSpec::default(),
+            AppClientSpec::default(),
+            TriggersSpec::default(),
+        );
+        let ranges = [
+            ("otp", "length", bounds(Some(otp.length)), Some(range(config::CODE_LENGTH_RANGE))),
+            ("otp", "ttl_seconds", bounds(Some(otp.ttl_seconds)), Some(range(config::TTL_SECONDS_RANGE))),
+            ("otp", "max_attempts", bounds(Some(otp.max_attempts)), Some(range(config::MAX_ATTEMPTS_RANGE))),
+            ("app_client", "auth_session_minutes", bounds(Some(client.auth_session_minutes)), None),
+            ("app_client", "access_token_minutes", bounds(client.access_token_minutes), None),
+            ("app_client", "id_token_minutes", bounds(client.id_token_minutes), None),
+            ("app_client", "refresh_token_days", bounds(client.refresh_token_days), None),
+            ("triggers", "memory_mb", bounds(Some(triggers.memory_mb)), None),
+            ("triggers", "timeout_seconds", bounds(Some(triggers.timeout_seconds)), None),
+        ];
+        for (section, key, spec, trigger) in ranges {
+            let property = &schema["properties"][section]["properties"][key];
+            let in_schema = (
+                property["minimum"].as_u64().unwrap(),
+                property["maximum"].as_u64().unwrap(),
+            );
+            assert_eq!(in_schema, spec, "{section}.{key}: the JSON schema and the spec disagree");
+            if let Some(trigger) = trigger {
+                assert_eq!(trigger, spec, "{section}.{key}: the triggers and the spec disagree");
+            }
+        }
+    }
+
     #[test]
     fn line_of_follows_indentation() {
         let text = "a:\n  b: 1\nc:\n  # note\n  b: 2\n  d:\n    b: 3\n";

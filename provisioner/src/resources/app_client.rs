@@ -265,8 +265,35 @@ pub async fn create(
         .ok_or_else(|| ProvisionError::state(resource, "CreateUserPoolClient returned no client id"))
 }
 
-/// Members of `UpdateUserPoolClientInput` that the update deliberately leaves out, each with
-/// why. The wire test fails when the SDK gains a member that is neither sent nor listed here.
+/// Members of `UpdateUserPoolClientInput` that `update` sends: ours from the desired value,
+/// every other one echoed from DescribeUserPoolClient (sent whenever the client has it).
+pub const SENT: &[&str] = &[
+    "UserPoolId",
+    "ClientId",
+    "ClientName",
+    "RefreshTokenValidity",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "TokenValidityUnits",
+    "ReadAttributes",
+    "WriteAttributes",
+    "ExplicitAuthFlows",
+    "SupportedIdentityProviders",
+    "CallbackURLs",
+    "LogoutURLs",
+    "DefaultRedirectURI",
+    "AllowedOAuthFlows",
+    "AllowedOAuthScopes",
+    "AllowedOAuthFlowsUserPoolClient",
+    "AnalyticsConfiguration",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "EnablePropagateAdditionalUserContextData",
+    "AuthSessionValidity",
+    "RefreshTokenRotation",
+];
+/// Members of `UpdateUserPoolClientInput` that `update` deliberately leaves out, each with
+/// why. The wire test fails when the SDK gains a member that is in neither list.
 pub const NOT_SENT: &[(&str, &str)] = &[];
 
 /// Like the pool: UpdateUserPoolClient resets what it is not given, so it gets everything

@@ -222,8 +222,36 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
     }))
 }
 
-/// Members of `UpdateUserPoolInput` that the update deliberately leaves out, each with why.
-/// The wire test fails when the SDK gains a member that is neither sent nor listed here.
+/// Members of `UpdateUserPoolInput` that `update` sends: ours from the desired value, every
+/// other one echoed from DescribeUserPool (sent whenever the pool has it).
+pub const SENT: &[&str] = &[
+    "UserPoolId",
+    "Policies",
+    "DeletionProtection",
+    "LambdaConfig",
+    "AutoVerifiedAttributes",
+    "SmsVerificationMessage",
+    "EmailVerificationMessage",
+    "EmailVerificationSubject",
+    "VerificationMessageTemplate",
+    "SmsAuthenticationMessage",
+    "UserAttributeUpdateSettings",
+    "MfaConfiguration",
+    "DeviceConfiguration",
+    "EmailConfiguration",
+    "SmsConfiguration",
+    "UserPoolTags",
+    "AdminCreateUserConfig",
+    "UserPoolAddOns",
+    "AccountRecoverySetting",
+    "PoolName",
+    "UserPoolTier",
+    "KeyConfiguration",
+    "IssuerConfiguration",
+    "AcrConfiguration",
+];
+/// Members of `UpdateUserPoolInput` that `update` deliberately leaves out, each with why.
+/// The wire test fails when the SDK gains a member that is in neither list.
 pub const NOT_SENT: &[(&str, &str)] = &[];
 
 /// UpdateUserPool resets every member it is not given, so it gets all of them: what the

@@ -9,3 +9,4 @@ mod locator;
 mod sign_in;
 mod teardown;
 mod users;
+mod wire;

@@ -131,19 +131,3 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     }
     assert!(sent_to(&env.endpoint, account, &stranger).is_empty());
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn usernames_are_not_case_sensitive() {
-    let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = stack.deploy(&env).await;
-    let email = format!("Carol@{}.example", stack.name);
-    add_user(&stack, &email).await;
-    let session = stack.open().await;
-    let lowered = email.to_lowercase();
-    let started = start_custom_auth(&session.clients.cognito, &outputs, &lowered).await;
-    assert!(
-        started.is_ok(),
-        "a user added as {email} must be able to sign in as {lowered}: {started:?}"
-    );
-}

@@ -116,6 +116,7 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
     ));
     let delayed = ConnectOptions {
         added_latency: Some(ADDED_LATENCY),
+        ..ConnectOptions::default()
     };
     let scenarios = runtime.block_on(provisioner_scenarios(&stacks, artifacts, 3, delayed))?;
     for (name, (times, _)) in scenarios {

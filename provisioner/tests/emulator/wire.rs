@@ -1,0 +1,207 @@
+//! The wire: the serialised bodies of a fresh deploy and of each full-config update,
+//! captured by the SDK interceptor and held to rules AWS enforces and the emulator does not.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_cognitoidentityprovider::operation::update_user_pool::UpdateUserPoolInput;
+use aws_sdk_cognitoidentityprovider::operation::update_user_pool_client::UpdateUserPoolClientInput;
+use provisioner::aws::{ConnectOptions, Exchange};
+use provisioner::resources::{app_client, user_pool};
+use provisioner::session::Session;
+use serde_json::Value;
+
+use crate::common::{UNPROTECTED, TestStack, env};
+
+async fn capturing(stack: &TestStack) -> Session {
+    let options = ConnectOptions {
+        capture_bodies: true,
+        ..ConnectOptions::default()
+    };
+    Session::open_with(&stack.path, options).await.unwrap()
+}
+
+fn sent<'e>(exchanges: &'e [Exchange], operation: &str) -> Vec<&'e Exchange> {
+    exchanges.iter().filter(|e| e.operation == operation).collect()
+}
+
+fn json_of(exchanges: &[Exchange], operation: &str) -> Value {
+    let exchange = sent(exchanges, operation)
+        .pop()
+        .unwrap_or_else(|| panic!("no {operation} was sent"));
+    serde_json::from_str(&exchange.request).unwrap()
+}
+
+/// The form parameter `name` of an IAM (query protocol) request body.
+fn form_parameter(body: &str, name: &str) -> Option<String> {
+    body.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| {
+            percent_encoding::percent_decode_str(&value.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+fn member_names(schema: &aws_smithy_schema::Schema<'_>) -> BTreeSet<String> {
+    schema
+        .members()
+        .iter()
+        .filter_map(|m| m.member_name())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every member of an update input is either sent or deliberately not; and every member
+/// the update sends is in the body whenever the described resource has it.
+fn assert_full_config(
+    schema: &aws_smithy_schema::Schema<'_>,
+    sent_members: &[&str],
+    not_sent: &[(&str, &str)],
+    body: &Value,
+    described: &Value,
+    ours: &[&str],
+    described_as: impl Fn(&str) -> String,
+) {
+    let declared: BTreeSet<String> = sent_members
+        .iter()
+        .map(|m| m.to_string())
+        .chain(not_sent.iter().map(|(m, _)| m.to_string()))
+        .collect();
+    assert_eq!(
+        member_names(schema),
+        declared,
+        "the SDK's input members and the update's SENT and NOT_SENT lists differ: decide for each new member"
+    );
+    for member in sent_members {
+        let expected = ours.contains(member) || described.get(described_as(member)).is_some();
+        assert_eq!(
+            body.get(*member).is_some(),
+            expected,
+            "{member}: sent {}, but the described resource {} it",
+            body.get(*member).is_some(),
+            if described.get(described_as(member)).is_some() { "has" } else { "lacks" }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let session = capturing(&stack).await;
+    let outputs = session
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap()
+        .outputs;
+    let exchanges = session.clients.requests.exchanges();
+
+    let pool = json_of(&exchanges, "CreateUserPool");
+    assert_eq!(pool["UsernameConfiguration"]["CaseSensitive"], false);
+    assert_eq!(pool["UserPoolTier"], "LITE");
+    assert_eq!(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
+
+    let client = json_of(&exchanges, "CreateUserPoolClient");
+    assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
+    assert_eq!(client["GenerateSecret"], false);
+    assert_eq!(
+        client["ExplicitAuthFlows"],
+        serde_json::json!(["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+    );
+
+    let permissions = sent(&exchanges, "AddPermission");
+    assert_eq!(permissions.len(), 3);
+    for exchange in permissions {
+        let body: Value = serde_json::from_str(&exchange.request).unwrap();
+        assert_eq!(body["Principal"], "cognito-idp.amazonaws.com");
+        assert_eq!(body["SourceArn"], outputs.user_pool_arn.as_str());
+        assert_eq!(body["SourceAccount"], session.observation.names.account.as_str());
+    }
+
+    let put_policy = sent(&exchanges, "PutRolePolicy").pop().expect("PutRolePolicy");
+    let document: Value = serde_json::from_str(
+        &form_parameter(&put_policy.request, "PolicyDocument").unwrap(),
+    )
+    .unwrap();
+    let send = &document["Statement"][0];
+    assert_eq!(send["Action"], "ses:SendEmail");
+    assert_eq!(
+        send["Condition"]["StringEquals"]["ses:FromAddress"],
+        format!("no-reply@{}.example", stack.name)
+    );
+
+    // Each full-config update: the pool (tier) and the client (a token lifetime).
+    stack.write(&format!(
+        "user_pool:\n  deletion_protection: false\n  tier: essentials\napp_client:\n  access_token_minutes: 30\n"
+    ));
+    let session = capturing(&stack).await;
+    session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    let exchanges = session.clients.requests.exchanges();
+
+    let update = json_of(&exchanges, "UpdateUserPool");
+    assert!(
+        !sent(&exchanges, "UpdateUserPool")[0]
+            .request
+            .contains("UnusedAccountValidityDays"),
+        "AWS rejects UpdateUserPool carrying UnusedAccountValidityDays beside TemporaryPasswordValidityDays"
+    );
+    assert_eq!(update["UserPoolTier"], "ESSENTIALS");
+    let described: Value = serde_json::from_str(
+        sent(&exchanges, "DescribeUserPool")[0]
+            .response
+            .as_deref()
+            .expect("the describe response was captured"),
+    )
+    .unwrap();
+    assert!(
+        described["UserPool"]["AdminCreateUserConfig"]
+            .get("UnusedAccountValidityDays")
+            .is_some(),
+        "the emulator no longer reports the legacy member, so this test no longer exercises its removal"
+    );
+    assert_full_config(
+        UpdateUserPoolInput::SCHEMA,
+        user_pool::SENT,
+        user_pool::NOT_SENT,
+        &update,
+        &described["UserPool"],
+        &["UserPoolId", "DeletionProtection", "LambdaConfig", "UserPoolTags", "UserPoolTier"],
+        |member| match member {
+            "UserPoolId" => "Id".to_owned(),
+            "PoolName" => "Name".to_owned(),
+            other => other.to_owned(),
+        },
+    );
+
+    let update = json_of(&exchanges, "UpdateUserPoolClient");
+    assert_eq!(update["AccessTokenValidity"], 30);
+    assert_eq!(update["PreventUserExistenceErrors"], "ENABLED");
+    let described: Value = serde_json::from_str(
+        sent(&exchanges, "DescribeUserPoolClient")
+            .last()
+            .and_then(|e| e.response.as_deref())
+            .expect("the describe response was captured"),
+    )
+    .unwrap();
+    assert_full_config(
+        UpdateUserPoolClientInput::SCHEMA,
+        app_client::SENT,
+        app_client::NOT_SENT,
+        &update,
+        &described["UserPoolClient"],
+        &[
+            "UserPoolId",
+            "ClientId",
+            "AccessTokenValidity",
+            "IdTokenValidity",
+            "RefreshTokenValidity",
+            "TokenValidityUnits",
+            "ExplicitAuthFlows",
+            "PreventUserExistenceErrors",
+            "EnableTokenRevocation",
+            "AuthSessionValidity",
+        ],
+        str::to_owned,
+    );
+}
