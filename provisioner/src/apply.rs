@@ -52,7 +52,11 @@ pub async fn apply(
     let mut stages: Vec<u8> = plan.steps.iter().map(|s| s.id.kind.stage()).collect();
     stages.sort_unstable();
     stages.dedup();
-    if plan.steps.iter().any(|s| matches!(s.action, Action::Delete)) {
+    if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Delete))
+    {
         stages.reverse();
     }
     let settling = Settling::default();

@@ -8,7 +8,9 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{
     ConfigBag, Intercept, RuntimeComponents,
-    interceptors::{AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef},
+    interceptors::{
+        AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    },
 };
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -119,6 +121,8 @@ pub struct RequestLog {
 pub struct Exchange {
     pub service: String,
     pub operation: String,
+    /// The request's URI: REST services name the resource in its path.
+    pub uri: String,
     pub request: String,
     pub response: Option<String>,
 }
@@ -186,6 +190,7 @@ impl Intercept for RequestLog {
                     .push(Exchange {
                         service: metadata.service().to_owned(),
                         operation: metadata.name().to_owned(),
+                        uri: context.request().uri().to_owned(),
                         request: String::from_utf8_lossy(body).into_owned(),
                         response: None,
                     });

@@ -12,9 +12,9 @@ use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
 };
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 
-use crate::session::{Outputs, Session};
 use crate::error::{ProvisionError, aws_error};
 use crate::mailbox;
+use crate::session::{Outputs, Session};
 
 /// Where the code comes from.
 pub enum CodeSource<'a> {

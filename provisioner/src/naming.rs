@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn the_partition_comes_from_the_callers_arn() {
-        let china = Partition::from_arn("arn:aws-cn:sts::123456789012:assumed-role/ci/run").unwrap();
+        let china =
+            Partition::from_arn("arn:aws-cn:sts::123456789012:assumed-role/ci/run").unwrap();
         assert_eq!(china.name, "aws-cn");
         assert_eq!(china.dns_suffix, "amazonaws.com.cn");
         let names = Names::new("acme", "cn-north-1", "123456789012", china);

@@ -36,9 +36,9 @@ pub async fn caller(clients: &Clients) -> Result<(String, Partition), ProvisionE
         .send()
         .await
         .map_err(|e| aws_error("the caller's account", "sts:GetCallerIdentity", e))?;
-    let account = identity
-        .account()
-        .ok_or_else(|| ProvisionError::state("the caller's account", "STS returned no account id"))?;
+    let account = identity.account().ok_or_else(|| {
+        ProvisionError::state("the caller's account", "STS returned no account id")
+    })?;
     let partition = identity
         .arn()
         .and_then(Partition::from_arn)
@@ -59,7 +59,12 @@ async fn ses_sandbox(clients: &Clients) -> Result<bool, ProvisionError> {
 
 pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
     // Resource names do not depend on the account; only ARNs do, and those are built after.
-    let lookup = Names::new(spec.name.as_str(), spec.region.as_str(), "", Partition::default());
+    let lookup = Names::new(
+        spec.name.as_str(),
+        spec.region.as_str(),
+        "",
+        Partition::default(),
+    );
     let tagging = Tagging::for_spec(spec);
     let cx = &ReadCx {
         clients,
@@ -71,15 +76,19 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let ((account, partition), sandbox, role, (identity, identity_status), (functions, pool)) =
-        tokio::try_join!(
-            Box::pin(caller(clients)),
-            Box::pin(ses_sandbox(clients)),
-            Box::pin(role::read(cx)),
-            Box::pin(identity::read(cx, &identity_id.name)),
-            Box::pin(functions_then_pool(cx)),
-        )?;
-    let names = Names::new(spec.name.as_str(), spec.region.as_str(), &account, partition);
+    let ((account, partition), sandbox, role, (identity, identity_status), (functions, pool)) = tokio::try_join!(
+        Box::pin(caller(clients)),
+        Box::pin(ses_sandbox(clients)),
+        Box::pin(role::read(cx)),
+        Box::pin(identity::read(cx, &identity_id.name)),
+        Box::pin(functions_then_pool(cx)),
+    )?;
+    let names = Names::new(
+        spec.name.as_str(),
+        spec.region.as_str(),
+        &account,
+        partition,
+    );
     let id = |kind| ResourceId {
         kind,
         name: match kind {
@@ -100,13 +109,19 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         .resources
         .insert(id(ResourceKind::ClientLocator), functions.locator);
     for (kind, function, permission) in functions.triggers {
-        state.resources.insert(id(ResourceKind::Function(kind)), function);
+        state
+            .resources
+            .insert(id(ResourceKind::Function(kind)), function);
         state
             .resources
             .insert(id(ResourceKind::Permission(kind)), permission);
     }
-    state.resources.insert(id(ResourceKind::UserPool), pool.pool);
-    state.resources.insert(id(ResourceKind::AppClient), pool.client);
+    state
+        .resources
+        .insert(id(ResourceKind::UserPool), pool.pool);
+    state
+        .resources
+        .insert(id(ResourceKind::AppClient), pool.client);
     Ok(Observation {
         names,
         state,
@@ -150,7 +165,10 @@ async fn read_functions(cx: &ReadCx<'_>) -> Result<FunctionsObserved, ProvisionE
         let (function, permission) =
             tokio::try_join!(function::read(cx, kind), permission::read(cx, kind))?;
         let permission = part_of(&function.observed, permission);
-        let locator = part_of(&function.observed, client_locator::fields_of(&function.tags));
+        let locator = part_of(
+            &function.observed,
+            client_locator::fields_of(&function.tags),
+        );
         Ok::<_, ProvisionError>(((kind, function.observed, permission), locator))
     });
     let [define, create, verify] = lookups;
@@ -180,7 +198,9 @@ async fn read_pool(
     // describing the pool saves rounds for our pool, at the price of one wasted list for a
     // same-named pool that is not ours.
     let looked_up = try_join_all(candidates.iter().map(|id| async move {
-        let located = locator.filter(|(pool, _)| pool == id).map(|(_, client)| client);
+        let located = locator
+            .filter(|(pool, _)| pool == id)
+            .map(|(_, client)| client);
         let (pool, listed, located) = tokio::join!(
             user_pool::describe(cx, id),
             app_client::list(cx, id),

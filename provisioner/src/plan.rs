@@ -213,7 +213,12 @@ mod tests {
     #[test]
     fn each_resource_gets_the_action_its_live_state_calls_for() {
         let (names, _, tags, ses) = fixture_context();
-        let role = Desired::Role(role::Desired::new(&names, "no-reply@acme.example", &ses, &tags));
+        let role = Desired::Role(role::Desired::new(
+            &names,
+            "no-reply@acme.example",
+            &ses,
+            &tags,
+        ));
         let identity = Desired::EmailIdentity(identity::Desired {
             identity: "acme.example".into(),
             arn: names.identity_arn("acme.example"),
@@ -221,18 +226,26 @@ mod tests {
         });
         let (client, secret_client) = (client(), client());
         let state = observed(vec![
-            (&client, live_with(&client, "explicit_auth_flows", "ALLOW_USER_PASSWORD_AUTH")),
+            (
+                &client,
+                live_with(&client, "explicit_auth_flows", "ALLOW_USER_PASSWORD_AUTH"),
+            ),
             (&identity, Observed::Unowned),
         ]);
         let plan = plan(&desired(vec![role, client.clone(), identity]), &state).unwrap();
         let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
         assert_eq!(actions[0], &Action::Create);
-        assert!(matches!(actions[1], Action::Update(c) if c.len() == 1 && c[0].field == "explicit_auth_flows"));
+        assert!(
+            matches!(actions[1], Action::Update(c) if c.len() == 1 && c[0].field == "explicit_auth_flows")
+        );
         assert_eq!(actions[2], &Action::UseUnowned);
         assert_eq!(plan.steps[1].desired.as_ref(), Some(&client));
         assert!(plan.refusal().is_none());
 
-        let state = observed(vec![(&secret_client, live_with(&secret_client, "generate_secret", "true"))]);
+        let state = observed(vec![(
+            &secret_client,
+            live_with(&secret_client, "generate_secret", "true"),
+        )]);
         let replace = super::plan(&desired(vec![secret_client]), &state).unwrap();
         assert!(matches!(&replace.steps[0].action, Action::Replace(_)));
         assert!(matches!(
@@ -241,7 +254,10 @@ mod tests {
         ));
         assert_eq!(
             replace.summary(),
-            Summary { replace: 1, ..Summary::default() }
+            Summary {
+                replace: 1,
+                ..Summary::default()
+            }
         );
     }
 
@@ -271,7 +287,12 @@ mod tests {
 
     #[test]
     fn teardown_deletes_what_is_ours_dependants_first() {
-        let ids = [ResourceKind::Role, ResourceKind::UserPool, ResourceKind::AppClient].map(|kind| ResourceId {
+        let ids = [
+            ResourceKind::Role,
+            ResourceKind::UserPool,
+            ResourceKind::AppClient,
+        ]
+        .map(|kind| ResourceId {
             kind,
             name: format!("{kind:?}"),
         });

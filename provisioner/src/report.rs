@@ -228,8 +228,14 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("+ lambda function acme-create-auth-challenge\n"), "{text}");
+        assert!(
+            text.contains("+ lambda function acme-create-auth-challenge\n"),
+            "{text}"
+        );
         assert!(text.contains("Plan: 1 to create, 1 to update"), "{text}");
-        assert!(text.ends_with("note: the SES account has production access\n"), "{text}");
+        assert!(
+            text.ends_with("note: the SES account has production access\n"),
+            "{text}"
+        );
     }
 }

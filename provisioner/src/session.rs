@@ -119,7 +119,11 @@ impl Session {
     fn deploy_notes(&self) -> Vec<String> {
         // An emulator verifies identities at once; AWS waits for the owner of the address or domain.
         if self.spec.endpoint.is_some()
-            || self.observation.identity.as_ref().is_some_and(|i| i.verified)
+            || self
+                .observation
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.verified)
         {
             return Vec::new();
         }
@@ -165,7 +169,11 @@ impl Session {
                 ),
             )
         };
-        let pool = self.observation.user_pool.as_ref().ok_or_else(not_deployed)?;
+        let pool = self
+            .observation
+            .user_pool
+            .as_ref()
+            .ok_or_else(not_deployed)?;
         let client_id = self
             .observation
             .app_client_id

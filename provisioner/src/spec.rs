@@ -458,7 +458,11 @@ impl StackSpec {
                     ),
                 ));
             }
-            if let Some(bad) = key.chars().chain(value.chars()).find(|c| !tag_character(*c)) {
+            if let Some(bad) = key
+                .chars()
+                .chain(value.chars())
+                .find(|c| !tag_character(*c))
+            {
                 return Some((
                     vec!["tags"],
                     format!(
@@ -665,10 +669,7 @@ mod tests {
 
     #[test]
     fn the_provisioners_own_tags_cannot_be_set_by_hand() {
-        for key in [
-            crate::naming::OWNER_TAG,
-            crate::naming::CLIENT_LOCATOR_TAG,
-        ] {
+        for key in [crate::naming::OWNER_TAG, crate::naming::CLIENT_LOCATOR_TAG] {
             let message = error(&format!("{MINIMAL}tags:\n  {key}: someone-else\n"));
             assert!(message.contains("is reserved"), "{message}");
         }
@@ -681,7 +682,12 @@ mod tests {
             message.contains("tags: tag \"team\": ';' is not allowed"),
             "{message}"
         );
-        assert!(parse(&format!("{MINIMAL}tags:\n  cost-center: \"team/x:1 @a+b=c\"\n")).is_ok());
+        assert!(
+            parse(&format!(
+                "{MINIMAL}tags:\n  cost-center: \"team/x:1 @a+b=c\"\n"
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -708,22 +714,68 @@ mod tests {
     #[test]
     fn the_spec_the_schema_and_the_triggers_agree_on_every_range() {
         use triggers::config;
-        let schema: serde_json::Value = serde_json::from_str(include_str!("../../stacks/stack.schema.json")).unwrap();
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../stacks/stack.schema.json")).unwrap();
         let (otp, client, triggers) = (
             OtpSpec::default(),
             AppClientSpec::default(),
             TriggersSpec::default(),
         );
         let ranges = [
-            ("otp", "length", bounds(Some(otp.length)), Some(range(config::CODE_LENGTH_RANGE))),
-            ("otp", "ttl_seconds", bounds(Some(otp.ttl_seconds)), Some(range(config::TTL_SECONDS_RANGE))),
-            ("otp", "max_attempts", bounds(Some(otp.max_attempts)), Some(range(config::MAX_ATTEMPTS_RANGE))),
-            ("app_client", "auth_session_minutes", bounds(Some(client.auth_session_minutes)), None),
-            ("app_client", "access_token_minutes", bounds(client.access_token_minutes), None),
-            ("app_client", "id_token_minutes", bounds(client.id_token_minutes), None),
-            ("app_client", "refresh_token_days", bounds(client.refresh_token_days), None),
-            ("triggers", "memory_mb", bounds(Some(triggers.memory_mb)), None),
-            ("triggers", "timeout_seconds", bounds(Some(triggers.timeout_seconds)), None),
+            (
+                "otp",
+                "length",
+                bounds(Some(otp.length)),
+                Some(range(config::CODE_LENGTH_RANGE)),
+            ),
+            (
+                "otp",
+                "ttl_seconds",
+                bounds(Some(otp.ttl_seconds)),
+                Some(range(config::TTL_SECONDS_RANGE)),
+            ),
+            (
+                "otp",
+                "max_attempts",
+                bounds(Some(otp.max_attempts)),
+                Some(range(config::MAX_ATTEMPTS_RANGE)),
+            ),
+            (
+                "app_client",
+                "auth_session_minutes",
+                bounds(Some(client.auth_session_minutes)),
+                None,
+            ),
+            (
+                "app_client",
+                "access_token_minutes",
+                bounds(client.access_token_minutes),
+                None,
+            ),
+            (
+                "app_client",
+                "id_token_minutes",
+                bounds(client.id_token_minutes),
+                None,
+            ),
+            (
+                "app_client",
+                "refresh_token_days",
+                bounds(client.refresh_token_days),
+                None,
+            ),
+            (
+                "triggers",
+                "memory_mb",
+                bounds(Some(triggers.memory_mb)),
+                None,
+            ),
+            (
+                "triggers",
+                "timeout_seconds",
+                bounds(Some(triggers.timeout_seconds)),
+                None,
+            ),
         ];
         for (section, key, spec, trigger) in ranges {
             let property = &schema["properties"][section]["properties"][key];
@@ -731,9 +783,15 @@ mod tests {
                 property["minimum"].as_u64().unwrap(),
                 property["maximum"].as_u64().unwrap(),
             );
-            assert_eq!(in_schema, spec, "{section}.{key}: the JSON schema and the spec disagree");
+            assert_eq!(
+                in_schema, spec,
+                "{section}.{key}: the JSON schema and the spec disagree"
+            );
             if let Some(trigger) = trigger {
-                assert_eq!(trigger, spec, "{section}.{key}: the triggers and the spec disagree");
+                assert_eq!(
+                    trigger, spec,
+                    "{section}.{key}: the triggers and the spec disagree"
+                );
             }
         }
     }

@@ -2,8 +2,8 @@
 
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 
-use crate::session::Session;
 use crate::error::{ProvisionError, aws_error};
+use crate::session::Session;
 
 /// What `add` and `remove` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

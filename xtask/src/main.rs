@@ -43,6 +43,9 @@ enum Task {
     Drift(DriftArgs),
     /// Delete every resource of the stack that carries its ownership tag.
     Teardown(TeardownArgs),
+    /// Print the least-privilege IAM policy that running deploy, plan, drift and teardown of
+    /// the stack needs (for the person or CI role that runs them).
+    DeployerPolicy(StackArgs),
     /// Print the deployed stack's identifiers as JSON.
     Outputs(StackArgs),
     /// Add, list or remove users of a deployed stack.
@@ -83,6 +86,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Plan(args) => stack::plan(&args),
         Task::Drift(args) => stack::drift(&args),
         Task::Teardown(args) => stack::teardown(&args),
+        Task::DeployerPolicy(args) => stack::deployer_policy(&args),
         Task::Outputs(args) => stack::outputs(&args),
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),

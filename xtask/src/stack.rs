@@ -115,6 +115,27 @@ pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Needs only the caller's account and partition, so it works before anything is deployed.
+pub fn deployer_policy(args: &StackArgs) -> Result<ExitCode> {
+    let spec = StackSpec::load(&args.stack)?;
+    let policy = runtime()?.block_on(async {
+        let clients = provisioner::aws::connect(&spec).await;
+        let (account, partition) = provisioner::observe::caller(&clients).await?;
+        let names = provisioner::naming::Names::new(
+            spec.name.as_str(),
+            spec.region.as_str(),
+            &account,
+            partition,
+        );
+        anyhow::Ok(provisioner::deployer_policy::deployer_policy(
+            &names,
+            spec.ses_identity(),
+        ))
+    })?;
+    println!("{}", serde_json::to_string_pretty(&policy)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn outputs(args: &StackArgs) -> Result<ExitCode> {
     let outputs = runtime()?.block_on(Session::open(&args.stack))?.outputs()?;
     println!("{}", serde_json::to_string_pretty(&outputs)?);

@@ -2,8 +2,8 @@
 //! prevented, token lifetimes from the spec, revocation on.
 
 use aws_sdk_cognitoidentityprovider::types::{
-    ExplicitAuthFlowsType, PreventUserExistenceErrorTypes, TimeUnitsType,
-    TokenValidityUnitsType, UserPoolClientType,
+    ExplicitAuthFlowsType, PreventUserExistenceErrorTypes, TimeUnitsType, TokenValidityUnitsType,
+    UserPoolClientType,
 };
 
 use super::{ApplyCx, Handover, Observed, Produced, ReadCx};
@@ -157,10 +157,7 @@ fn as_unit(seconds: Option<i64>, per: i64, unit: &str) -> String {
 
 /// Every client of the pool by name and id, across pages: a pool may hold more than one
 /// page of clients, and missing ours would create a second one.
-pub async fn list(
-    cx: &ReadCx<'_>,
-    pool_id: &str,
-) -> Result<Vec<(String, String)>, ProvisionError> {
+pub async fn list(cx: &ReadCx<'_>, pool_id: &str) -> Result<Vec<(String, String)>, ProvisionError> {
     let mut clients = Vec::new();
     let mut next_token = None;
     loop {
@@ -180,9 +177,11 @@ pub async fn list(
                     e,
                 )
             })?;
-        clients.extend(page.user_pool_clients().iter().filter_map(|c| {
-            Some((c.client_name()?.to_owned(), c.client_id()?.to_owned()))
-        }));
+        clients.extend(
+            page.user_pool_clients()
+                .iter()
+                .filter_map(|c| Some((c.client_name()?.to_owned(), c.client_id()?.to_owned()))),
+        );
         next_token = page.next_token;
         if next_token.is_none() {
             return Ok(clients);
@@ -230,7 +229,9 @@ pub async fn read(
     // Clients take no tags; one inside our own pool is ours.
     Ok(described
         .user_pool_client
-        .map_or(Observed::Absent, |client| Observed::Owned(fields_of(&client))))
+        .map_or(Observed::Absent, |client| {
+            Observed::Owned(fields_of(&client))
+        }))
 }
 
 pub async fn create(
@@ -262,7 +263,9 @@ pub async fn create(
         .user_pool_client
         .and_then(|c| c.client_id)
         .map(Produced::Client)
-        .ok_or_else(|| ProvisionError::state(resource, "CreateUserPoolClient returned no client id"))
+        .ok_or_else(|| {
+            ProvisionError::state(resource, "CreateUserPoolClient returned no client id")
+        })
 }
 
 /// Members of `UpdateUserPoolClientInput` that `update` sends: ours from the desired value,
@@ -407,7 +410,11 @@ mod tests {
     fn lifetimes_read_in_any_unit_compare_in_ours() {
         let client = UserPoolClientType::builder()
             .access_token_validity(1)
-            .token_validity_units(TokenValidityUnitsType::builder().access_token(TimeUnitsType::Hours).build())
+            .token_validity_units(
+                TokenValidityUnitsType::builder()
+                    .access_token(TimeUnitsType::Hours)
+                    .build(),
+            )
             .build();
         assert_eq!(fields_of(&client)["access_token_validity"], "60 minutes");
     }

@@ -31,7 +31,9 @@ impl Desired {
     pub fn fields(&self) -> Fields {
         Fields::from([(
             FIELD,
-            self.value.clone().unwrap_or_else(|| KNOWN_AFTER_APPLY.to_owned()),
+            self.value
+                .clone()
+                .unwrap_or_else(|| KNOWN_AFTER_APPLY.to_owned()),
         )])
     }
 }
@@ -106,13 +108,19 @@ mod tests {
             value: Some(locator("us-east-1_AbC", "3nx8q")),
         };
         let tags = BTreeMap::from([
-            (CLIENT_LOCATOR_TAG.to_owned(), locator("us-east-1_AbC", "3nx8q")),
+            (
+                CLIENT_LOCATOR_TAG.to_owned(),
+                locator("us-east-1_AbC", "3nx8q"),
+            ),
             ("team".to_owned(), "identity".to_owned()),
         ]);
         let read = fields_of(&tags).unwrap();
         assert_eq!(read, desired.fields());
         assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
-        let unknown = Desired { value: None, ..desired };
+        let unknown = Desired {
+            value: None,
+            ..desired
+        };
         assert_eq!(unknown.fields()[FIELD], KNOWN_AFTER_APPLY);
     }
 }

@@ -88,7 +88,11 @@ impl Desired {
     }
 }
 
-pub fn fields_of(config: &FunctionConfiguration, tags: &BTreeMap<String, String>, tagging: &Tagging) -> Fields {
+pub fn fields_of(
+    config: &FunctionConfiguration,
+    tags: &BTreeMap<String, String>,
+    tagging: &Tagging,
+) -> Fields {
     let environment: BTreeMap<&String, &String> = config
         .environment()
         .and_then(|e| e.variables())
@@ -141,7 +145,14 @@ pub async fn read(cx: &ReadCx<'_>, kind: TriggerKind) -> Result<FunctionRead, Pr
         observed: Observed::Absent,
         tags: BTreeMap::new(),
     };
-    let output = match cx.clients.lambda.get_function().function_name(&name).send().await {
+    let output = match cx
+        .clients
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+    {
         Ok(output) => output,
         Err(e)
             if e.as_service_error()
@@ -187,7 +198,10 @@ fn readable_tags(
 
 fn package(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Blob, ProvisionError> {
     let artifacts = cx.artifacts.ok_or_else(|| {
-        ProvisionError::state(&desired.name, "no trigger build given; run `cargo xtask build`")
+        ProvisionError::state(
+            &desired.name,
+            "no trigger build given; run `cargo xtask build`",
+        )
     })?;
     // The plan compared this hash; uploading anything else would deploy what nobody planned.
     if artifacts.code_sha256(desired.kind) != desired.code_sha256 {
@@ -213,8 +227,13 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
         .timeout(desired.timeout_seconds as i32)
         .environment(desired.environment())
         .set_tags(Some(desired.tags.clone().into_iter().collect()))
-        .code(FunctionCode::builder().zip_file(package(cx, desired)?).build());
-    retry_while_role_propagates(
+        .code(
+            FunctionCode::builder()
+                .zip_file(package(cx, desired)?)
+                .build(),
+        );
+    retry_while(
+        Transient::RolePropagation,
         || request.clone().send(),
         |e| {
             aws_error(
@@ -261,7 +280,8 @@ pub async fn update(
             .memory_size(desired.memory_mb as i32)
             .timeout(desired.timeout_seconds as i32)
             .environment(desired.environment());
-        retry_while_role_propagates(
+        retry_while(
+            Transient::RolePropagation,
             || request.clone().send(),
             |e| aws_error(&resource, "lambda:UpdateFunctionConfiguration", e),
         )
@@ -286,7 +306,8 @@ pub async fn tag(
         .tag_resource()
         .resource(arn)
         .set_tags(Some(tags.into_iter().collect()));
-    retry_while_conflicting(
+    retry_while(
+        Transient::Conflict,
         || request.clone().send(),
         |e| aws_error(format!("lambda function {name}"), "lambda:TagResource", e),
     )
@@ -296,7 +317,12 @@ pub async fn tag(
 
 pub async fn delete(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> {
     already_gone_is_done(
-        cx.clients.lambda.delete_function().function_name(name).send().await,
+        cx.clients
+            .lambda
+            .delete_function()
+            .function_name(name)
+            .send()
+            .await,
         |e| e.is_resource_not_found_exception(),
         format!("lambda function {name}"),
         "lambda:DeleteFunction",
@@ -354,77 +380,70 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
 
 type LambdaSdkError<E> = aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::http::Response>;
 
-/// Retries a call while `retryable` holds for its error, backing off, until `deadline`.
-async fn retry<T, E, F, Fut>(
+/// Lambda errors that pass by themselves, so a call that meets one is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// IAM has not yet propagated a new role to Lambda ("cannot be assumed").
+    RolePropagation,
+    /// ResourceConflictException: an update of the function still runs, or a just-removed
+    /// permission statement lingers.
+    Conflict,
+}
+
+impl Transient {
+    fn matches<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
+        self,
+        error: &LambdaSdkError<E>,
+    ) -> bool {
+        let Some(service) = error.as_service_error() else {
+            return false;
+        };
+        match self {
+            Self::RolePropagation => {
+                service.code() == Some("InvalidParameterValueException")
+                    && service
+                        .message()
+                        .is_some_and(|m| m.contains("cannot be assumed"))
+            }
+            Self::Conflict => service.code() == Some("ResourceConflictException"),
+        }
+    }
+
+    fn deadline(self) -> Duration {
+        match self {
+            Self::RolePropagation => ROLE_PROPAGATION_DEADLINE,
+            Self::Conflict => READY_DEADLINE,
+        }
+    }
+}
+
+/// Calls `call` until it succeeds or fails otherwise than `transient`, backing off, within
+/// the transient's deadline.
+pub async fn retry_while<T, E, F, Fut>(
+    transient: Transient,
     mut call: F,
-    retryable: impl Fn(&LambdaSdkError<E>) -> bool,
-    deadline: Duration,
     on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
 ) -> Result<T, ProvisionError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
 {
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(error) if retryable(&error) && started.elapsed() + pause < deadline => {
+            Err(error)
+                if transient.matches(&error)
+                    && started.elapsed() + pause < transient.deadline() =>
+            {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
             Err(error) => return Err(on_error(error)),
         }
     }
-}
-
-fn error_code<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
-    error: &LambdaSdkError<E>,
-) -> Option<&str> {
-    error.as_service_error().and_then(|e| e.code())
-}
-
-/// Lambda refuses a role IAM has not propagated yet with this message.
-pub fn is_role_propagating<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
-    error: &LambdaSdkError<E>,
-) -> bool {
-    error.as_service_error().is_some_and(|e| {
-        e.code() == Some("InvalidParameterValueException")
-            && e.message().is_some_and(|m| m.contains("cannot be assumed"))
-    })
-}
-
-pub async fn retry_while_role_propagates<T, E, F, Fut>(
-    call: F,
-    on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
-) -> Result<T, ProvisionError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    retry(call, is_role_propagating, ROLE_PROPAGATION_DEADLINE, on_error).await
-}
-
-/// ResourceConflictException: an update of the function still runs, or a just-removed
-/// permission statement lingers.
-pub async fn retry_while_conflicting<T, E, F, Fut>(
-    call: F,
-    on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
-) -> Result<T, ProvisionError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, LambdaSdkError<E>>>,
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    retry(
-        call,
-        |e| error_code(e) == Some("ResourceConflictException"),
-        READY_DEADLINE,
-        on_error,
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -481,7 +481,10 @@ pub(crate) mod tests {
     ) {
         let desired_keys: Vec<_> = desired.keys().collect();
         let read_keys: Vec<_> = read.keys().collect();
-        assert_eq!(desired_keys, read_keys, "desired and read render different fields");
+        assert_eq!(
+            desired_keys, read_keys,
+            "desired and read render different fields"
+        );
         for field in desired.keys() {
             let updated = updates.iter().any(|call| call.fields.contains(field));
             let replaced = replace_on.contains(field);
@@ -492,7 +495,11 @@ pub(crate) mod tests {
         }
         for call in updates {
             for field in call.fields {
-                assert!(desired.contains_key(field), "{} carries unknown field {field}", call.operation);
+                assert!(
+                    desired.contains_key(field),
+                    "{} carries unknown field {field}",
+                    call.operation
+                );
             }
         }
     }
@@ -515,7 +522,11 @@ pub(crate) mod tests {
                 ses: &ses,
             },
         );
-        let stages: Vec<u8> = state.resources.iter().map(|d| d.id().kind.stage()).collect();
+        let stages: Vec<u8> = state
+            .resources
+            .iter()
+            .map(|d| d.id().kind.stage())
+            .collect();
         assert!(stages.is_sorted(), "{stages:?}");
         assert_eq!(state.resources.len(), 11);
         assert_eq!(

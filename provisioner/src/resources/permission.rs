@@ -57,12 +57,8 @@ pub fn fields_of(policy: &str) -> Option<Fields> {
         .as_array()
         .map(|statements| statements.iter().map(summarize).collect())
         .unwrap_or_default();
-    (!statements.is_empty()).then(|| {
-        Fields::from([(
-            "statements",
-            canonical_json(&Value::Array(statements)),
-        )])
-    })
+    (!statements.is_empty())
+        .then(|| Fields::from([("statements", canonical_json(&Value::Array(statements)))]))
 }
 
 fn summarize(found: &Value) -> Value {
@@ -87,7 +83,14 @@ fn summarize(found: &Value) -> Value {
 /// The statements' fields, or `None` when the function has no resource policy.
 pub async fn read(cx: &ReadCx<'_>, kind: TriggerKind) -> Result<Option<Fields>, ProvisionError> {
     let name = cx.names.function(kind);
-    match cx.clients.lambda.get_policy().function_name(&name).send().await {
+    match cx
+        .clients
+        .lambda
+        .get_policy()
+        .function_name(&name)
+        .send()
+        .await
+    {
         Ok(output) => Ok(fields_of(output.policy().unwrap_or_default())),
         Err(e)
             if e.as_service_error()
@@ -150,7 +153,8 @@ pub async fn put(
         .principal(COGNITO_PRINCIPAL)
         .source_arn(source_arn)
         .source_account(&desired.source_account);
-    super::function::retry_while_conflicting(
+    super::function::retry_while(
+        super::function::Transient::Conflict,
         || request.clone().send(),
         |e| aws_error(&resource, "lambda:AddPermission", e),
     )

@@ -220,10 +220,7 @@ pub async fn read(cx: &ReadCx<'_>) -> Result<Observed, ProvisionError> {
         documents.insert(policy_name.clone(), document.policy_document);
     }
     Ok(Observed::Owned(fields_of(
-        &role,
-        &documents,
-        &attached,
-        cx.tagging,
+        &role, &documents, &attached, cx.tagging,
     )))
 }
 

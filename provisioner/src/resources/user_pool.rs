@@ -100,7 +100,10 @@ pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
                 .is_none_or(|c| c.case_sensitive())
                 .to_string(),
         ),
-        ("lambda_triggers", triggers_field(&TriggerKind::ALL.map(arn))),
+        (
+            "lambda_triggers",
+            triggers_field(&TriggerKind::ALL.map(arn)),
+        ),
         (
             "deletion_protection",
             pool.deletion_protection()

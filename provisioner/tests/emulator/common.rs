@@ -79,6 +79,25 @@ impl TestStack {
             .outputs
     }
 
+    /// A new stack deployed, its outputs, and a session opened on it.
+    pub async fn deployed(env: &Env, extra: &str) -> (Self, Outputs, Session) {
+        let stack = Self::new(env, extra);
+        let outputs = stack.deploy(env).await;
+        let session = stack.open().await;
+        (stack, outputs, session)
+    }
+
+    /// Deploys again and asserts that drift is gone; returns the repaired session.
+    pub async fn assert_deploy_repairs(&self, env: &Env) -> Session {
+        self.deploy(env).await;
+        let (session, report) = self.drift(&env.artifacts).await;
+        assert!(
+            report.in_sync,
+            "deploy did not repair the drift: {report:#?}"
+        );
+        session
+    }
+
     /// The drift report of the live stack against the spec and `artifacts`.
     pub async fn drift(&self, artifacts: &Artifacts) -> (Session, DriftReport) {
         let session = self.open().await;

@@ -5,7 +5,7 @@ use provisioner::plan::Action;
 use provisioner::report::plan_text;
 use provisioner::session::Session;
 
-use crate::common::{UNPROTECTED, TestStack, env};
+use crate::common::{TestStack, UNPROTECTED, env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_redeploy_plans_nothing_and_writes_nothing() {
@@ -122,11 +122,9 @@ async fn a_bad_spec_fails_before_any_aws_call() {
 async fn a_change_that_needs_a_replace_is_refused_before_any_write() {
     use aws_sdk_cognitoidentityprovider::types::UsernameAttributeType;
     let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = stack.deploy(&env).await;
+    let (stack, outputs, session) = TestStack::deployed(&env, UNPROTECTED).await;
     // Out of band: a same-named pool of ours with phone usernames stands in for a pool whose
     // creation-time settings differ from the spec; plus a memory change deploy could make.
-    let session = stack.open().await;
     session
         .clients
         .cognito

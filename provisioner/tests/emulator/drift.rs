@@ -2,20 +2,17 @@
 //! next deploy repairs it.
 
 use aws_sdk_cognitoidentityprovider::types::{
-    DeletionProtectionType, ExplicitAuthFlowsType, LambdaConfigType,
-    PreventUserExistenceErrorTypes,
+    DeletionProtectionType, ExplicitAuthFlowsType, LambdaConfigType, PreventUserExistenceErrorTypes,
 };
 use provisioner::artifacts::Artifacts;
 use provisioner::naming::TriggerKind;
 
-use crate::common::{UNPROTECTED, TestStack, assert_reports, env, out_of_band};
+use crate::common::{TestStack, UNPROTECTED, assert_reports, env, out_of_band};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
     let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = stack.deploy(&env).await;
-    let session = stack.open().await;
+    let (stack, outputs, session) = TestStack::deployed(&env, UNPROTECTED).await;
     let names = &session.observation.names;
     let (define, create, verify) = (
         names.function(TriggerKind::Define),
@@ -44,7 +41,10 @@ async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
     assert_reports(
         &report,
         &[
-            (&format!("app client {}", names.app_client()), "explicit_auth_flows"),
+            (
+                &format!("app client {}", names.app_client()),
+                "explicit_auth_flows",
+            ),
             (&format!("lambda function {define}"), "memory_mb"),
             (&format!("invoke permission {verify}"), "(resource)"),
             (&format!("lambda function {create}"), "(resource)"),
@@ -55,24 +55,23 @@ async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
         .iter()
         .find(|d| d.field == "explicit_auth_flows")
         .unwrap();
-    assert!(flows.actual.contains("ALLOW_USER_PASSWORD_AUTH"), "{flows:?}");
+    assert!(
+        flows.actual.contains("ALLOW_USER_PASSWORD_AUTH"),
+        "{flows:?}"
+    );
     assert_eq!(
         drifted.clients.requests.mutating(),
         Vec::<String>::new(),
         "the drift check wrote something"
     );
 
-    stack.deploy(&env).await;
-    let (_, report) = stack.drift(&env.artifacts).await;
-    assert!(report.in_sync, "{report:#?}");
+    stack.assert_deploy_repairs(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_catches_every_kind_of_out_of_band_change() {
     let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = stack.deploy(&env).await;
-    let session = stack.open().await;
+    let (stack, outputs, session) = TestStack::deployed(&env, UNPROTECTED).await;
     let names = &session.observation.names;
     let (cognito, lambda, iam, ses) = (
         &session.clients.cognito,
@@ -215,24 +214,21 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
         std::fs::write(other_build.join(kind.zip_name()), zip).unwrap();
     }
     let rebuilt = Artifacts::load(&other_build).unwrap();
-    let report = provisioner::report::DriftReport::new(
-        &stack.name,
-        &drifted.plan(&rebuilt).unwrap(),
+    let report =
+        provisioner::report::DriftReport::new(&stack.name, &drifted.plan(&rebuilt).unwrap());
+    assert_reports(
+        &report,
+        &[(&format!("lambda function {verify}"), "code_sha256")],
     );
-    assert_reports(&report, &[(&format!("lambda function {verify}"), "code_sha256")]);
     std::fs::remove_dir_all(&other_build).unwrap();
 
-    stack.deploy(&env).await;
-    let (_, report) = stack.drift(&env.artifacts).await;
-    assert!(report.in_sync, "{report:#?}");
+    stack.assert_deploy_repairs(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
     let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let outputs = stack.deploy(&env).await;
-    let session = stack.open().await;
+    let (stack, outputs, session) = TestStack::deployed(&env, UNPROTECTED).await;
     let names = &session.observation.names;
     session
         .clients
@@ -249,7 +245,11 @@ async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
         .send()
         .await
         .unwrap();
-    iam.delete_role().role_name(names.role()).send().await.unwrap();
+    iam.delete_role()
+        .role_name(names.role())
+        .send()
+        .await
+        .unwrap();
 
     let (_, report) = stack.drift(&env.artifacts).await;
     for resource in [
@@ -266,18 +266,15 @@ async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
         );
     }
 
-    stack.deploy(&env).await;
-    let (repaired, report) = stack.drift(&env.artifacts).await;
-    assert!(report.in_sync, "{report:#?}");
+    let repaired = stack.assert_deploy_repairs(&env).await;
     repaired.teardown(true, &|_, _| {}).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
     let env = env();
-    let stack = TestStack::new(&env, &format!("{UNPROTECTED}tags:\n  team: identity\n"));
-    let outputs = stack.deploy(&env).await;
-    let session = stack.open().await;
+    let (stack, outputs, session) =
+        TestStack::deployed(&env, &format!("{UNPROTECTED}tags:\n  team: identity\n")).await;
     let define = session.observation.names.function_arn(TriggerKind::Define);
     out_of_band::tag_function(&session, &define, "cost-center", "42").await;
     session
@@ -302,9 +299,7 @@ async fn tags_others_add_are_left_alone_and_changed_ones_are_repaired() {
         "{report:#?}"
     );
 
-    stack.deploy(&env).await;
-    let (repaired, report) = stack.drift(&env.artifacts).await;
-    assert!(report.in_sync, "{report:#?}");
+    let repaired = stack.assert_deploy_repairs(&env).await;
     let tags = repaired
         .clients
         .lambda

@@ -5,7 +5,7 @@ use provisioner::plan::Action;
 use provisioner::report::plan_text;
 use provisioner::session::Session;
 
-use crate::common::{UNPROTECTED, TestStack, env};
+use crate::common::{TestStack, UNPROTECTED, env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_locator_spares_a_lookup_and_a_stale_one_is_repaired() {

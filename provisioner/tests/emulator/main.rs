@@ -4,6 +4,7 @@
 
 mod common;
 mod deploy;
+mod deployer_policy;
 mod drift;
 mod locator;
 mod sign_in;

@@ -3,7 +3,7 @@
 use aws_sdk_cognitoidentityprovider::types::ChallengeNameType;
 use provisioner::login::{answer_challenge, start_custom_auth, verify_id_token, wait_for_code};
 
-use crate::common::{UNPROTECTED, TestStack, add_user, env, sent_to};
+use crate::common::{TestStack, UNPROTECTED, add_user, env, sent_to};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_by_email_signs_in_and_a_wrong_one_sends_nothing_more() {

@@ -2,7 +2,7 @@
 
 use provisioner::users::{self, Change};
 
-use crate::common::{UNPROTECTED, TestStack, env};
+use crate::common::{TestStack, UNPROTECTED, env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
@@ -18,7 +18,10 @@ async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
     let session = stack.open().await;
     let email = format!("carol@{}.example", stack.name);
     assert_eq!(users::add(&session, &email).await.unwrap(), Change::Done);
-    assert_eq!(users::add(&session, &email).await.unwrap(), Change::AlreadySo);
+    assert_eq!(
+        users::add(&session, &email).await.unwrap(),
+        Change::AlreadySo
+    );
     assert_eq!(
         users::list(&session).await.unwrap(),
         vec![(email.clone(), "CONFIRMED".to_owned())]

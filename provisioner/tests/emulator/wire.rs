@@ -10,7 +10,7 @@ use provisioner::resources::{app_client, user_pool};
 use provisioner::session::Session;
 use serde_json::Value;
 
-use crate::common::{UNPROTECTED, TestStack, env};
+use crate::common::{TestStack, UNPROTECTED, env};
 
 async fn capturing(stack: &TestStack) -> Session {
     let options = ConnectOptions {
@@ -21,7 +21,10 @@ async fn capturing(stack: &TestStack) -> Session {
 }
 
 fn sent<'e>(exchanges: &'e [Exchange], operation: &str) -> Vec<&'e Exchange> {
-    exchanges.iter().filter(|e| e.operation == operation).collect()
+    exchanges
+        .iter()
+        .filter(|e| e.operation == operation)
+        .collect()
 }
 
 fn json_of(exchanges: &[Exchange], operation: &str) -> Value {
@@ -80,7 +83,11 @@ fn assert_full_config(
             expected,
             "{member}: sent {}, but the described resource {} it",
             body.get(*member).is_some(),
-            if described.get(described_as(member)).is_some() { "has" } else { "lacks" }
+            if described.get(described_as(member)).is_some() {
+                "has"
+            } else {
+                "lacks"
+            }
         );
     }
 }
@@ -100,7 +107,10 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
     let pool = json_of(&exchanges, "CreateUserPool");
     assert_eq!(pool["UsernameConfiguration"]["CaseSensitive"], false);
     assert_eq!(pool["UserPoolTier"], "LITE");
-    assert_eq!(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        true
+    );
 
     let client = json_of(&exchanges, "CreateUserPoolClient");
     assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
@@ -116,14 +126,18 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
         let body: Value = serde_json::from_str(&exchange.request).unwrap();
         assert_eq!(body["Principal"], "cognito-idp.amazonaws.com");
         assert_eq!(body["SourceArn"], outputs.user_pool_arn.as_str());
-        assert_eq!(body["SourceAccount"], session.observation.names.account.as_str());
+        assert_eq!(
+            body["SourceAccount"],
+            session.observation.names.account.as_str()
+        );
     }
 
-    let put_policy = sent(&exchanges, "PutRolePolicy").pop().expect("PutRolePolicy");
-    let document: Value = serde_json::from_str(
-        &form_parameter(&put_policy.request, "PolicyDocument").unwrap(),
-    )
-    .unwrap();
+    let put_policy = sent(&exchanges, "PutRolePolicy")
+        .pop()
+        .expect("PutRolePolicy");
+    let document: Value =
+        serde_json::from_str(&form_parameter(&put_policy.request, "PolicyDocument").unwrap())
+            .unwrap();
     let send = &document["Statement"][0];
     assert_eq!(send["Action"], "ses:SendEmail");
     assert_eq!(
@@ -132,9 +146,9 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
     );
 
     // Each full-config update: the pool (tier) and the client (a token lifetime).
-    stack.write(&format!(
-        "user_pool:\n  deletion_protection: false\n  tier: essentials\napp_client:\n  access_token_minutes: 30\n"
-    ));
+    stack.write(
+        "user_pool:\n  deletion_protection: false\n  tier: essentials\napp_client:\n  access_token_minutes: 30\n",
+    );
     let session = capturing(&stack).await;
     session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
     let exchanges = session.clients.requests.exchanges();
@@ -166,7 +180,13 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
         user_pool::NOT_SENT,
         &update,
         &described["UserPool"],
-        &["UserPoolId", "DeletionProtection", "LambdaConfig", "UserPoolTags", "UserPoolTier"],
+        &[
+            "UserPoolId",
+            "DeletionProtection",
+            "LambdaConfig",
+            "UserPoolTags",
+            "UserPoolTier",
+        ],
         |member| match member {
             "UserPoolId" => "Id".to_owned(),
             "PoolName" => "Name".to_owned(),

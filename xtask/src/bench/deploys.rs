@@ -151,4 +151,3 @@ pub(super) async fn provisioner_scenarios(
     }
     Ok(names.iter().map(|n| n.to_string()).zip(collected).collect())
 }
-

@@ -151,4 +151,3 @@ pub(super) fn command_output(program: &str, args: &[&str]) -> Result<String> {
         .output()?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
-

@@ -22,7 +22,10 @@ use provisioner::spec::Architecture;
 use crate::build;
 use crate::emulator::{Emulator, Started};
 use crate::progress;
-use deploys::{StackFiles, WHOLE_DEPLOY_FROM_NOTHING, WHOLE_DEPLOY_UNCHANGED, provisioner_scenarios, whole_deploy_commands};
+use deploys::{
+    StackFiles, WHOLE_DEPLOY_FROM_NOTHING, WHOLE_DEPLOY_UNCHANGED, provisioner_scenarios,
+    whole_deploy_commands,
+};
 use host::{clean_build, command_output, commit, criterion_figures, machine};
 use report::{Figure, Results, targets, write_results};
 use sign_in::{NodeTriggers, Variant, sign_in_figures};
@@ -204,4 +207,3 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
     }
     Ok(results)
 }
-

@@ -156,7 +156,11 @@ pub(super) async fn start_fresh_environments(session: &Session, nonce: usize) ->
 }
 
 /// Replaces the three functions' code and runtime with the Node.js variant.
-pub(super) async fn swap_to_node(session: &Session, node: &NodeTriggers, variant: Variant) -> Result<()> {
+pub(super) async fn swap_to_node(
+    session: &Session,
+    node: &NodeTriggers,
+    variant: Variant,
+) -> Result<()> {
     let lambda = &session.clients.lambda;
     for kind in TriggerKind::ALL {
         let name = session.observation.names.function(kind);
@@ -211,4 +215,3 @@ pub(super) async fn sign_in(
     }
     Ok([initiate, respond, initiate + respond])
 }
-

@@ -1,0 +1,143 @@
+//! The deployer's policy covers every call deploy, drift, updates and teardown make: the
+//! emulator does not enforce IAM, so each recorded call is checked against the policy's
+//! actions and resources.
+
+use provisioner::aws::{ConnectOptions, Exchange};
+use provisioner::deployer_policy::{allows, deployer_policy};
+use provisioner::naming::Names;
+use provisioner::report::DriftReport;
+use provisioner::session::Session;
+use serde_json::Value;
+
+use crate::common::{TestStack, UNPROTECTED, env};
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The IAM action and resource ARN of one recorded call; `None` for calls that need no
+/// permission (sts:GetCallerIdentity).
+fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, String)> {
+    let path = exchange
+        .uri
+        .split_once("://")
+        .map_or(exchange.uri.as_str(), |(_, rest)| rest);
+    let path = path.split_once('/').map_or("", |(_, p)| p);
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<String> = path.split('/').map(decode).collect();
+    let body: Value = serde_json::from_str(&exchange.request).unwrap_or_default();
+    let operation = &exchange.operation;
+    let (prefix, resource) = match exchange.service.as_str() {
+        "STS" => return None,
+        "IAM" => {
+            let role = exchange
+                .request
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("RoleName="))
+                .map(decode)
+                .expect("every IAM call of ours names the role");
+            (
+                "iam",
+                format!("arn:aws:iam::{}:role/{role}", names.account),
+            )
+        }
+        "Lambda" => {
+            let resource = match segments.as_slice() {
+                [_, kind, arn, ..] if kind == "tags" => arn.clone(),
+                [_, kind, name, ..] if kind == "functions" => format!(
+                    "arn:aws:lambda:{}:{}:function:{name}",
+                    names.region, names.account
+                ),
+                other => panic!("unexpected Lambda path {other:?}"),
+            };
+            ("lambda", resource)
+        }
+        "Cognito Identity Provider" => {
+            let resource = match (body["ResourceArn"].as_str(), body["UserPoolId"].as_str()) {
+                (Some(arn), _) => arn.to_owned(),
+                (None, Some(pool)) => format!(
+                    "arn:aws:cognito-idp:{}:{}:userpool/{pool}",
+                    names.region, names.account
+                ),
+                (None, None) => "*".to_owned(),
+            };
+            ("cognito-idp", resource)
+        }
+        "SESv2" => {
+            let resource = match (segments.as_slice(), body["ResourceArn"].as_str()) {
+                (_, Some(arn)) => arn.to_owned(),
+                ([_, _, kind, identity, ..], None) if kind == "identities" => {
+                    names.identity_arn(identity)
+                }
+                ([_, _, kind], None) if kind == "identities" => names.identity_arn(
+                    body["EmailIdentity"]
+                        .as_str()
+                        .expect("CreateEmailIdentity names the identity"),
+                ),
+                _ => "*".to_owned(),
+            };
+            ("ses", resource)
+        }
+        other => panic!("a call to an unexpected service {other}: {operation}"),
+    };
+    Some((format!("{prefix}:{operation}"), resource))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardown() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let options = ConnectOptions {
+        capture_bodies: true,
+        ..ConnectOptions::default()
+    };
+    let mut exchanges = Vec::new();
+    let deployed = Session::open_with(&stack.path, options).await.unwrap();
+    deployed.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    exchanges.extend(deployed.clients.requests.exchanges());
+
+    stack.write("user_pool:\n  deletion_protection: true\napp_client:\n  id_token_minutes: 30\n");
+    let with_memory = std::fs::read_to_string(&stack.path).unwrap().replace(
+        "  architecture: x86_64\n",
+        "  architecture: x86_64\n  memory_mb: 256\n",
+    );
+    std::fs::write(&stack.path, with_memory).unwrap();
+    let updated = Session::open_with(&stack.path, options).await.unwrap();
+    let report = DriftReport::new(&stack.name, &updated.plan(&env.artifacts).unwrap());
+    assert!(!report.in_sync, "the changed spec must show as drift first");
+    updated.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    exchanges.extend(updated.clients.requests.exchanges());
+
+    let torn = Session::open_with(&stack.path, options).await.unwrap();
+    torn.teardown(true, &|_, _| {}).await.unwrap();
+    exchanges.extend(torn.clients.requests.exchanges());
+
+    let names = &torn.observation.names;
+    let policy = deployer_policy(names, torn.spec.ses_identity());
+    let mut checked = std::collections::BTreeSet::new();
+    for exchange in &exchanges {
+        let Some((action, resource)) = action_and_resource(names, exchange) else {
+            continue;
+        };
+        assert!(
+            allows(&policy, &action, &resource),
+            "the deployer policy does not allow {action} on {resource}:\n{policy:#}"
+        );
+        checked.insert(action);
+    }
+    for expected in [
+        "cognito-idp:UpdateUserPool",
+        "cognito-idp:UpdateUserPoolClient",
+        "cognito-idp:DeleteUserPool",
+        "lambda:CreateFunction",
+        "lambda:AddPermission",
+        "lambda:UpdateFunctionConfiguration",
+        "iam:PutRolePolicy",
+        "iam:DeleteRole",
+        "ses:CreateEmailIdentity",
+    ] {
+        assert!(checked.contains(expected), "no {expected} was made: {checked:?}");
+    }
+}
