@@ -113,11 +113,19 @@ pub fn allows(policy: &Value, action: &str, resource: &str) -> bool {
             _ => Vec::new(),
         }
     };
-    policy["Statement"].as_array().into_iter().flatten().any(|statement| {
-        statement["Effect"] == "Allow"
-            && strings(&statement["Action"]).iter().any(|a| glob(a, action))
-            && strings(&statement["Resource"]).iter().any(|r| glob(r, resource))
-    })
+    policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|statement| {
+            statement["Effect"] == "Allow"
+                && strings(&statement["Action"])
+                    .iter()
+                    .any(|a| glob(a, action))
+                && strings(&statement["Resource"])
+                    .iter()
+                    .any(|r| glob(r, resource))
+        })
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -143,14 +151,22 @@ mod tests {
     fn the_policy_names_the_stacks_own_resources() {
         let names = Names::new("acme", "us-east-1", "123456789012", Partition::default());
         let policy = deployer_policy(&names, "acme.example");
-        assert!(allows(&policy, "lambda:UpdateFunctionCode", &names.function_arn(TriggerKind::Create)));
+        assert!(allows(
+            &policy,
+            "lambda:UpdateFunctionCode",
+            &names.function_arn(TriggerKind::Create)
+        ));
         assert!(!allows(
             &policy,
             "lambda:UpdateFunctionCode",
             "arn:aws:lambda:us-east-1:123456789012:function:other-define-auth-challenge"
         ));
         assert!(allows(&policy, "iam:PassRole", &names.role_arn()));
-        assert!(!allows(&policy, "iam:PassRole", "arn:aws:iam::123456789012:role/admin"));
+        assert!(!allows(
+            &policy,
+            "iam:PassRole",
+            "arn:aws:iam::123456789012:role/admin"
+        ));
         assert!(allows(
             &policy,
             "cognito-idp:DeleteUserPool",

@@ -18,7 +18,7 @@ pub struct Env {
 pub fn env() -> Env {
     let how = "these tests need the local emulator and a trigger build: run `cargo xtask test`, \
                or `cargo xtask emulator start` and `cargo xtask build`, then set \
-               EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=target/trigger-zips/x86_64-unknown-linux-gnu";
+               EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=$PWD/target/trigger-zips/x86_64-unknown-linux-gnu (an absolute path: tests run in provisioner/)";
     let endpoint = std::env::var("EMULATOR_ENDPOINT")
         .unwrap_or_else(|_| panic!("EMULATOR_ENDPOINT is not set; {how}"));
     let zips =

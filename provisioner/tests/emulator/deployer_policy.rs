@@ -37,11 +37,8 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("RoleName="))
                 .map(decode)
-                .expect("every IAM call of ours names the role");
-            (
-                "iam",
-                format!("arn:aws:iam::{}:role/{role}", names.account),
-            )
+                .unwrap_or_else(|| panic!("an IAM call without a role: {exchange:?}"));
+            ("iam", format!("arn:aws:iam::{}:role/{role}", names.account))
         }
         "Lambda" => {
             let resource = match segments.as_slice() {
@@ -49,6 +46,12 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                 [_, kind, name, ..] if kind == "functions" => format!(
                     "arn:aws:lambda:{}:{}:function:{name}",
                     names.region, names.account
+                ),
+                [_, kind] if kind == "functions" => format!(
+                    "arn:aws:lambda:{}:{}:function:{}",
+                    names.region,
+                    names.account,
+                    body["FunctionName"].as_str().expect("CreateFunction names the function")
                 ),
                 other => panic!("unexpected Lambda path {other:?}"),
             };
@@ -138,6 +141,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         "iam:DeleteRole",
         "ses:CreateEmailIdentity",
     ] {
-        assert!(checked.contains(expected), "no {expected} was made: {checked:?}");
+        assert!(
+            checked.contains(expected),
+            "no {expected} was made: {checked:?}"
+        );
     }
 }
