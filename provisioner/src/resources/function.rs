@@ -24,9 +24,12 @@ pub const HANDLER: &str = "bootstrap";
 const ROLE_PROPAGATION_DEADLINE: Duration = Duration::from_secs(120);
 /// How long a function may stay Pending or InProgress before apply gives up.
 const READY_DEADLINE: Duration = Duration::from_secs(300);
-/// The readiness poll starts early, since a function is often ready within a second, then
-/// backs off so a slow transition costs few requests.
+/// The readiness poll starts early and stays frequent for the first second, since a function
+/// is often ready within it, then backs off so a slow transition costs few requests (Lambda's
+/// control plane allows an account only a few reads a second).
 const FIRST_POLL: Duration = Duration::from_millis(25);
+const EARLY: Duration = Duration::from_secs(1);
+const EARLY_POLL_CAP: Duration = Duration::from_millis(100);
 const POLL_CAP: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,7 +377,12 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
             ));
         }
         tokio::time::sleep(pause).await;
-        pause = pause.mul_f32(1.5).min(POLL_CAP);
+        let cap = if started.elapsed() < EARLY {
+            EARLY_POLL_CAP
+        } else {
+            POLL_CAP
+        };
+        pause = pause.mul_f32(1.5).min(cap);
     }
 }
 

@@ -51,7 +51,9 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                     "arn:aws:lambda:{}:{}:function:{}",
                     names.region,
                     names.account,
-                    body["FunctionName"].as_str().expect("CreateFunction names the function")
+                    body["FunctionName"]
+                        .as_str()
+                        .expect("CreateFunction names the function")
                 ),
                 other => panic!("unexpected Lambda path {other:?}"),
             };
