@@ -88,12 +88,18 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Condition": tagged
             },
             {
+                // IAM's action table gives CreateEmailIdentity no resource type, so only the
+                // tag it must carry can scope it.
+                "Sid": "CreateOnlyTaggedSenderIdentity",
+                "Effect": "Allow",
+                "Action": "ses:CreateEmailIdentity",
+                "Resource": "*",
+                "Condition": { "StringEquals": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
+            },
+            {
                 "Sid": "SenderIdentity",
                 "Effect": "Allow",
-                "Action": [
-                    "ses:GetEmailIdentity", "ses:CreateEmailIdentity", "ses:DeleteEmailIdentity",
-                    "ses:TagResource"
-                ],
+                "Action": ["ses:GetEmailIdentity", "ses:DeleteEmailIdentity", "ses:TagResource"],
                 "Resource": names.identity_arn(identity)
             }
         ]

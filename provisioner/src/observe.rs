@@ -23,7 +23,7 @@ pub struct Observation {
     /// The identity's sending status; `None` while it does not exist.
     pub identity: Option<IdentityStatus>,
     /// Whether the SES account is in the sandbox (no production access).
-    pub ses_sandbox: bool,
+    pub ses: SesAccount,
     pub user_pool: Option<PoolRef>,
     pub app_client_id: Option<String>,
 }
@@ -46,15 +46,28 @@ pub async fn caller(clients: &Clients) -> Result<(String, Partition), ProvisionE
     Ok((account.to_owned(), partition))
 }
 
-/// Whether SES sends only to verified identities here.
-async fn ses_sandbox(clients: &Clients) -> Result<bool, ProvisionError> {
-    let account = clients
-        .ses
-        .get_account()
-        .send()
-        .await
-        .map_err(|e| aws_error("the SES account", "ses:GetAccount", e))?;
-    Ok(!account.production_access_enabled())
+/// Whether SES sends only to verified identities here. When the account cannot be read
+/// (no `ses:GetAccount`, or an emulator without it), the sandbox is assumed: its grant also
+/// works with production access, and the reason goes to the plan's notes.
+async fn ses_sandbox(clients: &Clients) -> Result<SesAccount, ProvisionError> {
+    Ok(match clients.ses.get_account().send().await {
+        Ok(account) => SesAccount {
+            sandbox: !account.production_access_enabled(),
+            unread: None,
+        },
+        Err(e) => SesAccount {
+            sandbox: true,
+            unread: Some(aws_error("the SES account", "ses:GetAccount", e).to_string()),
+        },
+    })
+}
+
+/// What observation learnt of the SES account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesAccount {
+    pub sandbox: bool,
+    /// Why the account could not be read, when it could not.
+    pub unread: Option<String>,
 }
 
 pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation, ProvisionError> {
@@ -126,7 +139,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         names,
         state,
         identity: identity_status,
-        ses_sandbox: sandbox,
+        ses: sandbox,
         user_pool: pool.pool_ref,
         app_client_id: pool.client_id,
     })

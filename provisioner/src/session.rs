@@ -50,7 +50,8 @@ impl Session {
     pub fn ses_scope(&self) -> SesScope {
         SesScope {
             identity: self.spec.ses_identity().to_owned(),
-            sandbox: self.observation.ses_sandbox,
+            sandbox: self.observation.ses.sandbox,
+            unread: self.observation.ses.unread.clone(),
             configuration_set: self
                 .observation
                 .identity
@@ -149,7 +150,7 @@ impl Session {
                 }
             }
         )];
-        if self.observation.ses_sandbox {
+        if self.observation.ses.sandbox {
             notes.push(
                 "The account is in the SES sandbox: verify each recipient too, or request production access."
                     .to_owned(),

@@ -1,5 +1,7 @@
-//! The local AWS emulator: MiniStack, pinned in `xtask/emulator/requirements.txt`,
-//! installed into `.emulator/venv` (ignored by git) and started by process id.
+//! The local AWS emulators, each pinned with everything it imports and installed into an
+//! ignored folder, started and stopped by process id: MiniStack (the whole flow, triggers
+//! included; `.emulator/venv`) and moto (a second, independent control plane for the tests;
+//! `.emulator/moto/venv`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,8 +15,85 @@ use anyhow::{Context, Result, bail};
 use crate::python::PythonEnv;
 use crate::{progress, project_root};
 
-pub const DEFAULT_PORT: u16 = 4566;
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    MiniStack,
+    Moto,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::MiniStack => "ministack",
+            Self::Moto => "moto",
+        }
+    }
+
+    /// The variable that moves it to another port, and its usual port.
+    fn port_variable(self) -> (&'static str, u16) {
+        match self {
+            Self::MiniStack => ("EMULATOR_PORT", 4566),
+            Self::Moto => ("MOTO_PORT", 5055),
+        }
+    }
+
+    fn dir(self) -> PathBuf {
+        let root = project_root().join(".emulator");
+        match self {
+            Self::MiniStack => root,
+            Self::Moto => root.join("moto"),
+        }
+    }
+
+    fn python_env(self) -> PythonEnv {
+        let (file, purpose) = match self {
+            Self::MiniStack => ("requirements.txt", "the local emulator (MiniStack)"),
+            Self::Moto => ("moto-requirements.txt", "the second emulator (moto)"),
+        };
+        PythonEnv {
+            dir: self.dir(),
+            requirements: project_root().join("xtask").join("emulator").join(file),
+            purpose,
+        }
+    }
+
+    fn health_path(self) -> &'static str {
+        match self {
+            Self::MiniStack => "/_ministack/health",
+            Self::Moto => "/moto-api/",
+        }
+    }
+
+    fn command(self, port: u16, endpoint: &str) -> Command {
+        let python = self.python_env();
+        match self {
+            Self::MiniStack => {
+                let mut command = Command::new(python.program("python"));
+                command
+                    .arg(
+                        project_root()
+                            .join("xtask")
+                            .join("emulator")
+                            .join("launch.py"),
+                    )
+                    .env("GATEWAY_PORT", port.to_string())
+                    .env("BIND_HOST", "127.0.0.1")
+                    // MiniStack hands this to provided.* functions only when it has it
+                    // itself; without it the Create trigger cannot reach SES.
+                    .env("AWS_ENDPOINT_URL", endpoint)
+                    .env("LOG_LEVEL", "WARNING");
+                command
+            }
+            Self::Moto => {
+                let mut command = Command::new(python.program("moto_server"));
+                command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                command
+            }
+        }
+    }
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
@@ -65,48 +144,48 @@ pub enum Started {
 }
 
 pub struct Emulator {
+    pub kind: Kind,
     pub port: u16,
 }
 
 impl Emulator {
-    /// `EMULATOR_PORT` picks another port when 4566 is taken.
+    /// MiniStack; `EMULATOR_PORT` picks another port when 4566 is taken.
     pub fn from_env() -> Self {
-        let port = std::env::var("EMULATOR_PORT")
+        Self::of_kind(Kind::MiniStack)
+    }
+
+    /// moto; `MOTO_PORT` picks another port when 5055 is taken.
+    pub fn moto_from_env() -> Self {
+        Self::of_kind(Kind::Moto)
+    }
+
+    fn of_kind(kind: Kind) -> Self {
+        let (variable, default) = kind.port_variable();
+        let port = std::env::var(variable)
             .ok()
             .and_then(|p| p.parse().ok())
-            .unwrap_or(DEFAULT_PORT);
-        Self { port }
+            .unwrap_or(default);
+        Self { kind, port }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn dir() -> PathBuf {
-        project_root().join(".emulator")
-    }
-
     fn pid_file(&self) -> PathBuf {
-        Self::dir().join(format!("ministack-{}.pid", self.port))
+        self.kind
+            .dir()
+            .join(format!("{}-{}.pid", self.kind.name(), self.port))
     }
 
     fn log(&self) -> PathBuf {
-        Self::dir().join(format!("ministack-{}.log", self.port))
-    }
-
-    fn python_env() -> PythonEnv {
-        PythonEnv {
-            dir: Self::dir(),
-            requirements: project_root()
-                .join("xtask")
-                .join("emulator")
-                .join("requirements.txt"),
-            purpose: "the local emulator (MiniStack)",
-        }
+        self.kind
+            .dir()
+            .join(format!("{}-{}.log", self.kind.name(), self.port))
     }
 
     pub fn healthy(&self) -> bool {
-        http_get(self.port, "/_ministack/health").is_some_and(|response| {
+        http_get(self.port, self.kind.health_path()).is_some_and(|response| {
             response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
         })
     }
@@ -123,34 +202,26 @@ impl Emulator {
         if self.running_pid().is_some() && self.healthy() {
             return Ok(Started::Already);
         }
-        Self::python_env().ensure_installed()?;
+        self.kind.python_env().ensure_installed()?;
         if self.port_in_use() {
             bail!(
-                "port {} is taken by another process; stop it, or run with EMULATOR_PORT=<free port> and point the spec's `endpoint` there",
-                self.port
+                "port {} is taken by another process; stop it, or run with {}=<free port> (and point the spec's `endpoint` there)",
+                self.port,
+                self.kind.port_variable().0
             );
         }
         let log = std::fs::File::create(self.log())?;
-        let launcher = project_root()
-            .join("xtask")
-            .join("emulator")
-            .join("launch.py");
         let endpoint = self.endpoint();
-        let mut child = Command::new(Self::python_env().program("python"))
-            .arg(&launcher)
-            .env("GATEWAY_PORT", self.port.to_string())
-            .env("BIND_HOST", "127.0.0.1")
-            // MiniStack hands this to provided.* functions only when it has it itself;
-            // without it the Create trigger cannot reach SES.
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("LOG_LEVEL", "WARNING")
+        let mut child = self
+            .kind
+            .command(self.port, &endpoint)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             // Its own process group, so stop reaches the trigger processes it spawns too.
             .process_group(0)
             .spawn()
-            .context("starting MiniStack")?;
+            .with_context(|| format!("starting {}", self.kind.name()))?;
         std::fs::write(self.pid_file(), child.id().to_string())?;
         let started = Instant::now();
         let _spinner = progress::spinner(&format!("waiting for the emulator on {endpoint}"));
@@ -158,14 +229,16 @@ impl Emulator {
             if let Some(status) = child.try_wait()? {
                 let _ = std::fs::remove_file(self.pid_file());
                 bail!(
-                    "MiniStack exited at start ({status}); see {}",
+                    "{} exited at start ({status}); see {}",
+                    self.kind.name(),
                     self.log().display()
                 );
             }
             if started.elapsed() > STARTUP_DEADLINE {
                 self.stop()?;
                 bail!(
-                    "MiniStack did not answer within {} s; see {}",
+                    "{} did not answer within {} s; see {}",
+                    self.kind.name(),
                     STARTUP_DEADLINE.as_secs(),
                     self.log().display()
                 );
@@ -173,7 +246,8 @@ impl Emulator {
             std::thread::sleep(Duration::from_millis(100));
         }
         progress::detail(&format!(
-            "MiniStack pid {} ready in {:.1} s",
+            "{} pid {} ready in {:.1} s",
+            self.kind.name(),
             child.id(),
             started.elapsed().as_secs_f64()
         ));

@@ -8,17 +8,20 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::emulator::{DEFAULT_PORT, Emulator};
+use crate::emulator::Emulator;
 use crate::{cargo, progress, project_root};
 
 /// The README's commands, in its order.
 const README_COMMANDS: [&[&str]; 2] = [&["xtask", "demo"], &["xtask", "test"]];
 
 pub fn run() -> Result<ExitCode> {
-    if (Emulator { port: DEFAULT_PORT }).healthy() {
-        bail!(
-            "an emulator already answers on port {DEFAULT_PORT}; a newcomer's machine has none. Stop it (`cargo xtask emulator stop`) and run again"
-        );
+    for emulator in [Emulator::from_env(), Emulator::moto_from_env()] {
+        if emulator.healthy() {
+            bail!(
+                "an emulator already answers on port {}; a newcomer's machine has none. Stop it (`cargo xtask emulator stop`) and run again",
+                emulator.port
+            );
+        }
     }
     let workdir = std::env::temp_dir().join(format!("emailcode-newcomer-{}", std::process::id()));
     let clone = workdir.join("emailcode");

@@ -1,5 +1,5 @@
-//! `cargo xtask test`: every test, the emulator ones included. Installs and starts the
-//! emulator when needed, builds the triggers it runs, and stops what it started.
+//! `cargo xtask test`: every test, the emulator ones included. Installs and starts both
+//! emulators and the policy linter when needed, builds the triggers, and stops what it started.
 
 use std::process::ExitCode;
 
@@ -7,23 +7,53 @@ use anyhow::{Context, Result};
 
 use crate::build;
 use crate::emulator::{Emulator, Started};
+use crate::python::PythonEnv;
 use crate::{cargo, progress, project_root};
+
+/// The IAM policy linter the policy tests run, pinned in `xtask/tools/parliament-requirements.txt`.
+fn parliament() -> PythonEnv {
+    PythonEnv {
+        dir: project_root().join(".tools").join("parliament"),
+        requirements: project_root()
+            .join("xtask")
+            .join("tools")
+            .join("parliament-requirements.txt"),
+        purpose: "the IAM policy linter (parliament)",
+    }
+}
 
 pub fn run() -> Result<ExitCode> {
     let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
+    let linter = parliament();
+    linter.ensure_installed()?;
     let emulator = Emulator::from_env();
     progress::step("starting the local emulator");
     let started = emulator.start()?;
+    let moto = Emulator::moto_from_env();
+    progress::step("starting the second emulator (moto)");
+    let moto_started = match moto.start() {
+        Ok(started) => started,
+        Err(error) => {
+            if matches!(started, Started::Now) {
+                emulator.stop()?;
+            }
+            return Err(error);
+        }
+    };
     progress::step("running the tests");
     let status = cargo()
         .current_dir(project_root())
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("EMULATOR_ENDPOINT", emulator.endpoint())
+        .env("MOTO_ENDPOINT", moto.endpoint())
         .env("TRIGGER_ZIPS", &artifacts.dir)
+        .env("PARLIAMENT", linter.program("parliament"))
         .status()
         .context("could not run cargo test");
-    if matches!(started, Started::Now) {
-        emulator.stop()?;
+    for (started, emulator) in [(started, &emulator), (moto_started, &moto)] {
+        if matches!(started, Started::Now) {
+            emulator.stop()?;
+        }
     }
     Ok(if status?.success() {
         ExitCode::SUCCESS

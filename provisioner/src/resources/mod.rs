@@ -171,6 +171,8 @@ pub struct SesScope {
     pub sandbox: bool,
     /// The identity's default configuration set, which SES authorises sends against too.
     pub configuration_set: Option<String>,
+    /// Why the SES account could not be read, when the sandbox was assumed for that reason.
+    pub unread: Option<String>,
 }
 
 /// What desired state needs beyond the spec: facts only AWS or the build know.
@@ -255,14 +257,20 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             .app_client
             .map(|(pool, client)| client_locator::locator(pool, client)),
     }));
-    let notes = vec![if context.ses.sandbox {
+    let mut notes: Vec<String> = context
+        .ses
+        .unread
+        .iter()
+        .map(|why| format!("{why}; assuming the SES sandbox"))
+        .collect();
+    notes.push(if context.ses.sandbox {
         "the SES account is in the sandbox, so the Create trigger may send to any verified identity of the account \
          (SES authorises recipients there too), from the stack's sender address only"
             .to_owned()
     } else {
         "the SES account has production access, so the Create trigger may send from the stack's identity only"
             .to_owned()
-    }];
+    });
     DesiredState {
         names: names.clone(),
         resources,
@@ -466,6 +474,7 @@ pub(crate) mod tests {
             identity: "acme.example".into(),
             sandbox: false,
             configuration_set: None,
+            unread: None,
         };
         (names, Tagging::for_spec(&spec), resource_tags(&spec), ses)
     }

@@ -43,6 +43,11 @@ pub struct TestStack {
 
 impl TestStack {
     pub fn new(env: &Env, extra: &str) -> Self {
+        Self::on(&env.endpoint, extra)
+    }
+
+    /// A stack on the emulator at `endpoint`.
+    pub fn on(endpoint: &str, extra: &str) -> Self {
         let name = format!(
             "t{}-{}",
             std::process::id(),
@@ -52,7 +57,7 @@ impl TestStack {
         let stack = Self {
             path,
             name,
-            endpoint: env.endpoint.clone(),
+            endpoint: endpoint.to_owned(),
         };
         stack.write(extra);
         stack

@@ -7,6 +7,8 @@ mod deploy;
 mod deployer_policy;
 mod drift;
 mod locator;
+mod moto;
+mod policies;
 mod sign_in;
 mod teardown;
 mod users;

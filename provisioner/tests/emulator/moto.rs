@@ -1,0 +1,83 @@
+//! The control plane on a second, independent emulator (moto): deploy, a no-op redeploy that
+//! writes nothing, plan, drift after an out-of-band change, repair, teardown. moto runs no
+//! Lambda code and has no custom-auth flow, so sign-in stays on MiniStack.
+
+use aws_sdk_cognitoidentityprovider::types::{
+    ExplicitAuthFlowsType, PreventUserExistenceErrorTypes,
+};
+use provisioner::naming::TriggerKind;
+use provisioner::resources::Observed;
+
+use crate::common::{TestStack, UNPROTECTED, assert_reports, env, out_of_band};
+
+fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "MOTO_ENDPOINT is not set; run `cargo xtask test`, which installs and starts moto \
+             (pinned in xtask/emulator/moto-requirements.txt) beside MiniStack"
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_redeploy_plan_drift_and_teardown_on_moto() {
+    let env = env();
+    let stack = TestStack::on(&moto_endpoint(), UNPROTECTED);
+    let outputs = stack.deploy(&env).await;
+
+    let again = stack.open().await;
+    let plan = again.plan(&env.artifacts).unwrap();
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        provisioner::report::plan_text(&plan)
+    );
+    again.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    assert_eq!(
+        again.clients.requests.mutating(),
+        Vec::<String>::new(),
+        "an unchanged redeploy on moto wrote something"
+    );
+
+    let define = again.observation.names.function(TriggerKind::Define);
+    out_of_band::set_memory(&again, &define, 512).await;
+    out_of_band::loosen_client(
+        &again,
+        &outputs,
+        &[
+            ExplicitAuthFlowsType::AllowCustomAuth,
+            ExplicitAuthFlowsType::AllowRefreshTokenAuth,
+            ExplicitAuthFlowsType::AllowUserPasswordAuth,
+        ],
+        PreventUserExistenceErrorTypes::Enabled,
+        60,
+        3,
+    )
+    .await;
+    let (drifted, report) = stack.drift(&env.artifacts).await;
+    assert_reports(
+        &report,
+        &[
+            (&format!("lambda function {define}"), "memory_mb"),
+            (
+                &format!("app client {}", drifted.observation.names.app_client()),
+                "explicit_auth_flows",
+            ),
+        ],
+    );
+    assert_eq!(drifted.clients.requests.mutating(), Vec::<String>::new());
+
+    let repaired = stack.assert_deploy_repairs(&env).await;
+    repaired.teardown(true, &|_, _| {}).await.unwrap();
+    let after = stack.open().await;
+    assert!(
+        after
+            .observation
+            .state
+            .resources
+            .values()
+            .all(|o| *o == Observed::Absent),
+        "{:#?}",
+        after.observation.state
+    );
+}
