@@ -9,6 +9,7 @@ pub mod apply;
 pub mod artifacts;
 pub mod aws;
 pub mod deployer_policy;
+pub mod doctor;
 pub mod error;
 pub mod fields;
 pub mod login;

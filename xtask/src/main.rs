@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod demo;
+mod doctor;
 mod emulator;
 mod flags;
 mod newcomer;
@@ -46,6 +47,9 @@ enum Task {
     /// Print the least-privilege IAM policy that running deploy, plan, drift and teardown of
     /// the stack needs (for the person or CI role that runs them).
     DeployerPolicy(StackArgs),
+    /// Read-only checks before the first real deploy: credentials, region, SES, permissions,
+    /// Lambda concurrency; each failure says what to do (exit 1 when one fails).
+    Doctor(StackArgs),
     /// Print the deployed stack's identifiers as JSON.
     Outputs(StackArgs),
     /// Add, list or remove users of a deployed stack.
@@ -87,6 +91,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Drift(args) => stack::drift(&args),
         Task::Teardown(args) => stack::teardown(&args),
         Task::DeployerPolicy(args) => stack::deployer_policy(&args),
+        Task::Doctor(args) => doctor::run(&args),
         Task::Outputs(args) => stack::outputs(&args),
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),

@@ -5,6 +5,7 @@
 mod common;
 mod deploy;
 mod deployer_policy;
+mod doctor;
 mod drift;
 mod locator;
 mod moto;

@@ -1,0 +1,367 @@
+//! `doctor`: read-only checks before the first real deploy, each with what to do when it
+//! fails. Values out; xtask prints them.
+
+use std::fmt;
+
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType};
+
+use crate::aws::Clients;
+use crate::deployer_policy::deployer_policy;
+use crate::error::aws_error;
+use crate::naming::{Names, Partition};
+use crate::spec::StackSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Ok => "ok",
+            Self::Warn => "warn",
+            Self::Fail => "FAIL",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do, when the status is not ok.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn not_ok(
+        name: &'static str,
+        status: Status,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            name,
+            status,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// The IAM principal whose policies decide what the caller may do: a role for an assumed-role
+/// session, the user itself, or `None` for the account root (allowed everything).
+pub fn principal_of(caller_arn: &str) -> Option<String> {
+    let (prefix, resource) = caller_arn.rsplit_once(':')?;
+    let prefix = prefix.replacen(":sts:", ":iam:", 1);
+    match resource.split('/').collect::<Vec<_>>().as_slice() {
+        ["assumed-role", role, _session] => Some(format!("{prefix}:role/{role}")),
+        ["user", ..] | ["role", ..] => Some(caller_arn.to_owned()),
+        _ => None,
+    }
+}
+
+pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
+    let identity = match clients.sts.get_caller_identity().send().await {
+        Ok(identity) => identity,
+        Err(e) => {
+            return vec![Check::not_ok(
+                "credentials",
+                Status::Fail,
+                aws_error("the caller's account", "sts:GetCallerIdentity", e).to_string(),
+                "set AWS_PROFILE (and `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            )];
+        }
+    };
+    let account = identity.account().unwrap_or_default().to_owned();
+    let caller = identity.arn().unwrap_or_default().to_owned();
+    let partition = Partition::from_arn(&caller).unwrap_or_default();
+    let names = Names::new(
+        spec.name.as_str(),
+        spec.region.as_str(),
+        &account,
+        partition,
+    );
+    let (region, ses_account, identity, permissions, concurrency) = tokio::join!(
+        region(clients, spec),
+        ses_account(clients),
+        ses_identity(clients, spec),
+        permissions(clients, &names, &caller, spec),
+        concurrency(clients),
+    );
+    vec![
+        Check::ok(
+            "credentials",
+            format!(
+                "account {account} ({} partition), as {caller}",
+                names.partition.name
+            ),
+        ),
+        region,
+        ses_account,
+        identity,
+        permissions,
+        concurrency,
+    ]
+}
+
+async fn region(clients: &Clients, spec: &StackSpec) -> Check {
+    match clients
+        .cognito
+        .list_user_pools()
+        .max_results(1)
+        .send()
+        .await
+    {
+        Ok(_) => Check::ok(
+            "region",
+            format!("Cognito answers in {}", spec.region.as_str()),
+        ),
+        Err(e) => Check::not_ok(
+            "region",
+            Status::Fail,
+            aws_error(spec.region.as_str(), "cognito-idp:ListUserPools", e).to_string(),
+            "check the spec's `region` (Cognito user pools exist in most regions, not all) and the network",
+        ),
+    }
+}
+
+async fn ses_account(clients: &Clients) -> Check {
+    match clients.ses.get_account().send().await {
+        Ok(account) if account.production_access_enabled() => Check::ok(
+            "ses account",
+            "production access: codes can go to any address",
+        ),
+        Ok(_) => Check::not_ok(
+            "ses account",
+            Status::Warn,
+            "in the SES sandbox: codes go only to verified addresses, at most 200 a day",
+            "verify each test recipient in SES, or request production access in the SES console",
+        ),
+        Err(e) => Check::not_ok(
+            "ses account",
+            Status::Warn,
+            aws_error("the SES account", "ses:GetAccount", e).to_string(),
+            "allow ses:GetAccount (see `cargo xtask deployer-policy`); deploy assumes the sandbox meanwhile",
+        ),
+    }
+}
+
+async fn ses_identity(clients: &Clients, spec: &StackSpec) -> Check {
+    let identity = spec.ses_identity();
+    let read = clients
+        .ses
+        .get_email_identity()
+        .email_identity(identity)
+        .send()
+        .await;
+    match read {
+        Ok(output) if output.verified_for_sending_status() => Check::ok(
+            "ses identity",
+            format!("{identity} is verified for sending"),
+        ),
+        Ok(output) => {
+            let records: Vec<String> = output
+                .dkim_attributes()
+                .map(|d| d.tokens().to_vec())
+                .unwrap_or_default()
+                .iter()
+                .map(|token| {
+                    format!("{token}._domainkey.{identity} CNAME {token}.dkim.amazonses.com")
+                })
+                .collect();
+            let fix = if records.is_empty() {
+                format!("confirm the verification email AWS sent to {identity}")
+            } else {
+                format!("publish these DKIM records: {}", records.join("; "))
+            };
+            Check::not_ok(
+                "ses identity",
+                Status::Warn,
+                format!("{identity} exists but is not verified yet, so SES will refuse to send"),
+                fix,
+            )
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) =>
+        {
+            Check::not_ok(
+                "ses identity",
+                Status::Warn,
+                format!("{identity} does not exist yet"),
+                "deploy creates it; then confirm the verification email (address) or publish the DKIM records deploy prints (domain)",
+            )
+        }
+        Err(e) => Check::not_ok(
+            "ses identity",
+            Status::Fail,
+            aws_error(
+                format!("ses identity {identity}"),
+                "ses:GetEmailIdentity",
+                e,
+            )
+            .to_string(),
+            "allow ses:GetEmailIdentity (see `cargo xtask deployer-policy`)",
+        ),
+    }
+}
+
+/// Asks IAM's policy simulator whether the caller's own policies allow each action of the
+/// deployer policy on its resources.
+pub async fn permissions(
+    clients: &Clients,
+    names: &Names,
+    caller: &str,
+    spec: &StackSpec,
+) -> Check {
+    let Some(principal) = principal_of(caller) else {
+        return Check::not_ok(
+            "deployer permissions",
+            Status::Warn,
+            format!("{caller} is the account root, which may do everything"),
+            "deploy as a role with the policy from `cargo xtask deployer-policy` instead of the root user",
+        );
+    };
+    let policy = deployer_policy(names, spec.ses_identity());
+    // The values deploy's own requests carry, so conditions like ours evaluate as they would.
+    let owner = crate::naming::OWNER_TAG;
+    let context: Vec<ContextEntry> = [
+        (format!("aws:RequestTag/{owner}"), names.stack.clone()),
+        (format!("aws:ResourceTag/{owner}"), names.stack.clone()),
+        (
+            "iam:PassedToService".to_owned(),
+            "lambda.amazonaws.com".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| {
+        ContextEntry::builder()
+            .context_key_name(key)
+            .context_key_values(value)
+            .context_key_type(ContextKeyTypeEnum::String)
+            .build()
+    })
+    .collect();
+    let mut denied = Vec::new();
+    for statement in policy["Statement"].as_array().into_iter().flatten() {
+        let list = |value: &serde_json::Value| -> Vec<String> {
+            match value {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let simulated = clients
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(&principal)
+            .set_action_names(Some(list(&statement["Action"])))
+            .set_resource_arns(Some(list(&statement["Resource"])))
+            .set_context_entries(Some(context.clone()))
+            .send()
+            .await;
+        let results = match simulated {
+            Ok(output) => output.evaluation_results.unwrap_or_default(),
+            Err(e) => {
+                return Check::not_ok(
+                    "deployer permissions",
+                    Status::Warn,
+                    format!(
+                        "could not ask IAM's policy simulator: {}",
+                        aws_error(&principal, "iam:SimulatePrincipalPolicy", e)
+                    ),
+                    "allow iam:SimulatePrincipalPolicy on yourself to have this checked, or compare your policy with `cargo xtask deployer-policy`",
+                );
+            }
+        };
+        denied.extend(
+            results
+                .iter()
+                .filter(|r| *r.eval_decision() != PolicyEvaluationDecisionType::Allowed)
+                .map(|r| r.eval_action_name().to_owned()),
+        );
+    }
+    denied.sort();
+    denied.dedup();
+    if denied.is_empty() {
+        Check::ok(
+            "deployer permissions",
+            format!("{principal} may do all that deploy, drift and teardown call"),
+        )
+    } else {
+        Check::not_ok(
+            "deployer permissions",
+            Status::Fail,
+            format!("{principal} may not: {}", denied.join(", ")),
+            "attach the policy `cargo xtask deployer-policy --stack <spec>` prints",
+        )
+    }
+}
+
+async fn concurrency(clients: &Clients) -> Check {
+    match clients.lambda.get_account_settings().send().await {
+        Ok(settings) => {
+            let limit = settings.account_limit();
+            let total = limit.map_or(0, |l| l.concurrent_executions());
+            let unreserved = limit
+                .and_then(|l| l.unreserved_concurrent_executions())
+                .unwrap_or(total);
+            if unreserved >= 50 {
+                Check::ok(
+                    "lambda concurrency",
+                    format!("{unreserved} of {total} concurrent executions unreserved"),
+                )
+            } else {
+                Check::not_ok(
+                    "lambda concurrency",
+                    Status::Warn,
+                    format!(
+                        "only {unreserved} of {total} concurrent executions unreserved: a burst of sign-ins will be throttled"
+                    ),
+                    "request a higher \"Concurrent executions\" quota in Service Quotas (new accounts start at 10)",
+                )
+            }
+        }
+        Err(e) => Check::not_ok(
+            "lambda concurrency",
+            Status::Warn,
+            aws_error("the Lambda account", "lambda:GetAccountSettings", e).to_string(),
+            "allow lambda:GetAccountSettings to have this checked",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_principal_behind_a_session_is_its_role() {
+        assert_eq!(
+            principal_of("arn:aws:sts::123456789012:assumed-role/ci-deploy/run-42").as_deref(),
+            Some("arn:aws:iam::123456789012:role/ci-deploy")
+        );
+        assert_eq!(
+            principal_of("arn:aws:iam::123456789012:user/alice").as_deref(),
+            Some("arn:aws:iam::123456789012:user/alice")
+        );
+        assert_eq!(principal_of("arn:aws:iam::123456789012:root"), None);
+    }
+}
