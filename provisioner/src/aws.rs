@@ -31,6 +31,7 @@ pub struct Clients {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub requests: RequestLog,
 }
 
@@ -100,6 +101,11 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
         ),
         sts: aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
                 .interceptor(requests.clone())
                 .build(),
         ),

@@ -53,6 +53,16 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Resource": functions
             },
             {
+                "Sid": "LimitsTable",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
+                    "dynamodb:ListTagsOfResource", "dynamodb:CreateTable", "dynamodb:UpdateTable",
+                    "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable"
+                ],
+                "Resource": names.limits_table_arn()
+            },
+            {
                 "Sid": "FindAccountWideFacts",
                 "Effect": "Allow",
                 "Action": UNSCOPED,

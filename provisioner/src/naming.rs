@@ -138,6 +138,19 @@ impl Names {
         format!("{}-app", self.stack)
     }
 
+    /// The table the triggers count sends, failures and locks in.
+    pub fn limits_table(&self) -> String {
+        format!("{}-limits", self.stack)
+    }
+
+    pub fn limits_table_arn(&self) -> String {
+        self.arn(
+            "dynamodb",
+            &self.region,
+            &format!("table/{}", self.limits_table()),
+        )
+    }
+
     pub fn identity_arn(&self, identity: &str) -> String {
         self.arn("ses", &self.region, &format!("identity/{identity}"))
     }

@@ -11,7 +11,7 @@ use crate::naming::{Names, Partition, TriggerKind};
 use crate::resources::identity::IdentityStatus;
 use crate::resources::{
     Observed, ObservedState, PoolRef, ReadCx, ResourceId, ResourceKind, Tagging, app_client,
-    client_locator, function, identity, permission, role, user_pool,
+    client_locator, function, identity, permission, role, table, user_pool,
 };
 use crate::spec::StackSpec;
 
@@ -89,10 +89,18 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let ((account, partition), sandbox, role, (identity, identity_status), (functions, pool)) = tokio::try_join!(
+    let (
+        (account, partition),
+        sandbox,
+        role,
+        table,
+        (identity, identity_status),
+        (functions, pool),
+    ) = tokio::try_join!(
         Box::pin(caller(clients)),
         Box::pin(ses_sandbox(clients)),
         Box::pin(role::read(cx)),
+        Box::pin(table::read(cx)),
         Box::pin(identity::read(cx, &identity_id.name)),
         Box::pin(functions_then_pool(cx)),
     )?;
@@ -113,10 +121,12 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
             ResourceKind::UserPool => names.user_pool(),
             ResourceKind::AppClient => names.app_client(),
             ResourceKind::EmailIdentity => spec.ses_identity().to_owned(),
+            ResourceKind::Table => names.limits_table(),
         },
     };
     let mut state = ObservedState::default();
     state.resources.insert(id(ResourceKind::Role), role);
+    state.resources.insert(id(ResourceKind::Table), table);
     state.resources.insert(identity_id, identity);
     state
         .resources

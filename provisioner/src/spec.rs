@@ -46,6 +46,35 @@ pub struct StackSpec {
     pub app_client: AppClientSpec,
     #[serde(default)]
     pub triggers: TriggersSpec,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// Account-wide abuse limits. Always on; this section only tunes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Codes emailed to one account per window.
+    #[serde(default = "Bounded::default_max_sends")]
+    pub max_sends: Bounded<1, 50>,
+    #[serde(default = "Bounded::default_window")]
+    pub window_minutes: Bounded<1, 1440>,
+    /// Wrong codes in a row, across sessions, before the account is locked.
+    #[serde(default = "Bounded::default_max_failures")]
+    pub max_failures: Bounded<1, 100>,
+    #[serde(default = "Bounded::default_lockout")]
+    pub lockout_minutes: Bounded<1, 1440>,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        Self {
+            max_sends: Bounded::default_max_sends(),
+            window_minutes: Bounded::default_window(),
+            max_failures: Bounded::default_max_failures(),
+            lockout_minutes: Bounded::default_lockout(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -233,6 +262,24 @@ impl Bounded<3, 15> {
 impl Bounded<128, 10240> {
     fn default_memory() -> Self {
         Self::new_unchecked(128)
+    }
+}
+impl Bounded<1, 50> {
+    fn default_max_sends() -> Self {
+        Self::new_unchecked(5)
+    }
+}
+impl Bounded<1, 1440> {
+    fn default_window() -> Self {
+        Self::new_unchecked(60)
+    }
+    fn default_lockout() -> Self {
+        Self::new_unchecked(15)
+    }
+}
+impl Bounded<1, 100> {
+    fn default_max_failures() -> Self {
+        Self::new_unchecked(10)
     }
 }
 impl Bounded<1, 5> {
@@ -574,6 +621,15 @@ mod tests {
         assert_eq!(spec.otp.max_attempts.get(), 3);
         assert!(spec.user_pool.deletion_protection);
         assert_eq!(spec.user_pool.tier, PoolTier::Lite);
+        assert_eq!(
+            (
+                spec.limits.max_sends.get(),
+                spec.limits.window_minutes.get(),
+                spec.limits.max_failures.get(),
+                spec.limits.lockout_minutes.get()
+            ),
+            (5, 60, 10, 15)
+        );
         assert_eq!(spec.app_client.auth_session_minutes.get(), 3);
         assert_eq!(spec.triggers.architecture, Architecture::Arm64);
         assert_eq!(spec.triggers.memory_mb.get(), 128);
@@ -691,6 +747,22 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_validated_like_every_other_key() {
+        let message = error(&format!("{MINIMAL}limits:\n  max_failures: 101\n"));
+        assert!(
+            message.starts_with(
+                "stack.yaml:6: limits.max_failures: 101 is out of range: allowed 1 to 100"
+            ),
+            "{message}"
+        );
+        let message = error(&format!("{MINIMAL}limits:\n  max_send: 3\n"));
+        assert!(
+            message.contains("limits: unknown field `max_send`"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn the_pool_tier_is_one_of_cognitos_plans() {
         let spec = parse(&format!("{MINIMAL}user_pool:\n  tier: essentials\n")).unwrap();
         assert_eq!(spec.user_pool.tier.as_cognito(), "ESSENTIALS");
@@ -716,11 +788,13 @@ mod tests {
         use triggers::config;
         let schema: serde_json::Value =
             serde_json::from_str(include_str!("../../stacks/stack.schema.json")).unwrap();
-        let (otp, client, triggers) = (
+        let (otp, client, triggers, limits) = (
             OtpSpec::default(),
             AppClientSpec::default(),
             TriggersSpec::default(),
+            LimitsSpec::default(),
         );
+        let minutes = |(low, high): (u64, u64)| (low / 60, high / 60);
         let ranges = [
             (
                 "otp",
@@ -775,6 +849,30 @@ mod tests {
                 "timeout_seconds",
                 bounds(Some(triggers.timeout_seconds)),
                 None,
+            ),
+            (
+                "limits",
+                "max_sends",
+                bounds(Some(limits.max_sends)),
+                Some(range(config::MAX_SENDS_RANGE)),
+            ),
+            (
+                "limits",
+                "window_minutes",
+                bounds(Some(limits.window_minutes)),
+                Some(minutes(range(config::WINDOW_SECONDS_RANGE))),
+            ),
+            (
+                "limits",
+                "max_failures",
+                bounds(Some(limits.max_failures)),
+                Some(range(config::MAX_FAILURES_RANGE)),
+            ),
+            (
+                "limits",
+                "lockout_minutes",
+                bounds(Some(limits.lockout_minutes)),
+                Some(minutes(range(config::LOCKOUT_SECONDS_RANGE))),
             ),
         ];
         for (section, key, spec, trigger) in ranges {

@@ -1,4 +1,7 @@
-//! `users add|list|remove`: administrator-created users with a verified email.
+//! `users add|list|remove|unlock`: administrator-created users with a verified email, and
+//! their standing with the abuse limits.
+
+use std::collections::HashMap;
 
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 
@@ -73,8 +76,28 @@ fn unusable_password() -> Result<String, ProvisionError> {
     Ok(format!("Aa1!{hex}"))
 }
 
-pub async fn list(session: &Session) -> Result<Vec<(String, String)>, ProvisionError> {
+/// A user as `users list` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub email: String,
+    pub status: String,
+    /// Unix seconds until which the account is locked by the failure limit, if it is.
+    pub locked_until: Option<u64>,
+}
+
+impl User {
+    /// Whole minutes (rounded up) the lock has left, if the account is locked.
+    pub fn lock_minutes_left(&self) -> Option<u64> {
+        let now = triggers::unix_now();
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| (until - now).div_ceil(60))
+    }
+}
+
+pub async fn list(session: &Session) -> Result<Vec<User>, ProvisionError> {
     let outputs = session.outputs()?;
+    let locked = locked_accounts(session).await?;
     let mut users = Vec::new();
     let mut token = None;
     loop {
@@ -102,15 +125,84 @@ pub async fn list(session: &Session) -> Result<Vec<(String, String)>, ProvisionE
                 .or(user.username())
                 .unwrap_or_default();
             let status = user.user_status().map(|s| s.as_str()).unwrap_or("UNKNOWN");
-            users.push((email.to_owned(), status.to_owned()));
+            let key = triggers::limits::account_key(&outputs.user_pool_id, email);
+            users.push(User {
+                email: email.to_owned(),
+                status: status.to_owned(),
+                locked_until: locked.get(&key).copied(),
+            });
         }
         token = page.pagination_token;
         if token.is_none() {
             break;
         }
     }
-    users.sort();
+    users.sort_by(|a, b| a.email.cmp(&b.email));
     Ok(users)
+}
+
+/// The accounts locked now, by their key in the limits table.
+async fn locked_accounts(session: &Session) -> Result<HashMap<String, u64>, ProvisionError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use triggers::limits::{KEY, LOCKED_UNTIL};
+    let table = session.observation.names.limits_table();
+    let now = triggers::unix_now();
+    let mut locked = HashMap::new();
+    let mut start = None;
+    loop {
+        let page = session
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&table)
+            .filter_expression("locked_until > :now")
+            .projection_expression("#key, locked_until")
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("dynamodb table {table}"), "dynamodb:Scan", e))?;
+        for item in page.items() {
+            let key = item.get(KEY).and_then(|v| v.as_s().ok());
+            let until = item
+                .get(LOCKED_UNTIL)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok());
+            if let (Some(key), Some(until)) = (key, until) {
+                locked.insert(key.clone(), until);
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(locked);
+        }
+    }
+}
+
+/// Clears an account's send budget, failure count and lock, for support staff.
+pub async fn unlock(session: &Session, email: &str) -> Result<Change, ProvisionError> {
+    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+    let outputs = session.outputs()?;
+    let table = session.observation.names.limits_table();
+    let deleted = session
+        .clients
+        .dynamodb
+        .delete_item()
+        .table_name(&table)
+        .key(
+            triggers::limits::KEY,
+            AttributeValue::S(triggers::limits::account_key(&outputs.user_pool_id, email)),
+        )
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("dynamodb table {table}"), "dynamodb:DeleteItem", e))?;
+    Ok(if deleted.attributes().is_some_and(|a| !a.is_empty()) {
+        Change::Done
+    } else {
+        Change::AlreadySo
+    })
 }
 
 pub async fn remove(session: &Session, email: &str) -> Result<Change, ProvisionError> {

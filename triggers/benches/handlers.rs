@@ -19,12 +19,12 @@ fn handlers(c: &mut Criterion) {
     let define: DefineEvent = fixture("define_after_one_wrong_answer");
     let define_config = DefineConfig { max_attempts: 3 };
     c.bench_function("define_per_event", |b| {
-        b.iter(|| triggers::define::respond(&define_config, black_box(&define)))
+        b.iter(|| triggers::define::respond(&define_config, black_box(&define), None))
     });
     let verify: VerifyEvent = fixture("verify_right_answer");
     let verify_config = VerifyConfig { ttl_seconds: 180 };
     c.bench_function("verify_per_event", |b| {
-        b.iter(|| triggers::verify::respond(&verify_config, black_box(&verify), 1_764_000_010))
+        b.iter(|| triggers::verify::is_correct(&verify_config, black_box(&verify), 1_764_000_010))
     });
     c.bench_function("code_generation_per_code", |b| {
         b.iter(|| OneTimeCode::generate(black_box(6)).unwrap())

@@ -10,12 +10,23 @@ pub const TTL_SECONDS: &str = "OTP_TTL_SECONDS";
 pub const MAX_ATTEMPTS: &str = "OTP_MAX_ATTEMPTS";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const EMAIL_SUBJECT: &str = "EMAIL_SUBJECT";
+pub const LIMITS_TABLE: &str = "LIMITS_TABLE";
+pub const MAX_SENDS: &str = "LIMITS_MAX_SENDS";
+pub const WINDOW_SECONDS: &str = "LIMITS_WINDOW_SECONDS";
+pub const MAX_FAILURES: &str = "LIMITS_MAX_FAILURES";
+pub const LOCKOUT_SECONDS: &str = "LIMITS_LOCKOUT_SECONDS";
 
 pub const CODE_LENGTH_RANGE: std::ops::RangeInclusive<u8> = 6..=10;
 pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
 /// Cognito keeps a custom-auth session for at most 15 minutes, so a code cannot outlive it.
 pub const TTL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=900;
 pub const DEFAULT_SUBJECT: &str = "Your sign-in code";
+pub const MAX_SENDS_RANGE: std::ops::RangeInclusive<u32> = 1..=50;
+/// NIST SP 800-63B allows at most 100 consecutive failed attempts per account.
+pub const MAX_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+/// One minute to one day, in seconds (the spec takes minutes).
+pub const WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+pub const LOCKOUT_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
 
 /// A variable that is missing or outside its allowed values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +51,29 @@ pub fn or_exit<T>(config: Result<T, ConfigError>) -> T {
         eprintln!("configuration error: {error}");
         std::process::exit(1)
     })
+}
+
+/// The account-wide limits, and the table that counts against them. Define (the send
+/// budget) and Verify (failures and lockout) read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub table: String,
+    pub max_sends: u32,
+    pub window_seconds: u64,
+    pub max_failures: u32,
+    pub lockout_seconds: u64,
+}
+
+impl LimitsConfig {
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(&lookup, LIMITS_TABLE)?,
+            max_sends: ranged(&lookup, MAX_SENDS, MAX_SENDS_RANGE)?,
+            window_seconds: ranged(&lookup, WINDOW_SECONDS, WINDOW_SECONDS_RANGE)?,
+            max_failures: ranged(&lookup, MAX_FAILURES, MAX_FAILURES_RANGE)?,
+            lockout_seconds: ranged(&lookup, LOCKOUT_SECONDS, LOCKOUT_SECONDS_RANGE)?,
+        })
+    }
 }
 
 /// What DefineAuthChallenge needs.
@@ -199,6 +233,31 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.name, EMAIL_FROM);
+    }
+
+    #[test]
+    fn limits_config_reads_every_field_and_names_a_missing_table() {
+        let config = LimitsConfig::from_lookup(env(&[
+            (LIMITS_TABLE, "acme-limits"),
+            (MAX_SENDS, "5"),
+            (WINDOW_SECONDS, "3600"),
+            (MAX_FAILURES, "10"),
+            (LOCKOUT_SECONDS, "900"),
+        ]))
+        .unwrap();
+        assert_eq!(config.table, "acme-limits");
+        assert_eq!((config.max_sends, config.max_failures), (5, 10));
+        let err = LimitsConfig::from_lookup(env(&[(MAX_SENDS, "5")])).unwrap_err();
+        assert_eq!(err.name, LIMITS_TABLE);
+        let err = LimitsConfig::from_lookup(env(&[
+            (LIMITS_TABLE, "t"),
+            (MAX_SENDS, "5"),
+            (WINDOW_SECONDS, "3600"),
+            (MAX_FAILURES, "101"),
+            (LOCKOUT_SECONDS, "900"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, MAX_FAILURES);
     }
 
     #[test]

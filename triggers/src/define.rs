@@ -10,6 +10,7 @@ use aws_lambda_events::event::cognito::{
 use crate::CUSTOM_CHALLENGE;
 use crate::challenge::METADATA_PREFIX;
 use crate::config::DefineConfig;
+use crate::limits::Admission;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -18,7 +19,15 @@ pub enum Decision {
     Fail,
 }
 
-pub fn decide(config: &DefineConfig, event: &Event) -> Decision {
+/// Whether this call starts a sign-in, the one moment a code is about to be sent: only then
+/// does the send budget need asking.
+pub fn needs_admission(event: &Event) -> bool {
+    event.request.session.is_empty()
+}
+
+/// `admission` is the send budget's answer for a first round; later rounds pass `None`.
+/// A first round without an admission (the budget could not be asked) fails: closed, never open.
+pub fn decide(config: &DefineConfig, event: &Event, admission: Option<Admission>) -> Decision {
     let request = &event.request;
     let Some(rounds) = request
         .session
@@ -34,7 +43,8 @@ pub fn decide(config: &DefineConfig, event: &Event) -> Decision {
         return Decision::Fail;
     }
     match rounds.last() {
-        None => Decision::Present,
+        None if admission == Some(Admission::Admitted) => Decision::Present,
+        None => Decision::Fail,
         Some(last) if last.challenge_result => {
             if request.user_not_found {
                 Decision::Fail
@@ -57,8 +67,8 @@ fn is_ours(round: &Round) -> bool {
             .is_some_and(|metadata| metadata.starts_with(METADATA_PREFIX))
 }
 
-pub fn respond(config: &DefineConfig, event: &Event) -> Response {
-    response_for(decide(config, event))
+pub fn respond(config: &DefineConfig, event: &Event, admission: Option<Admission>) -> Response {
+    response_for(decide(config, event, admission))
 }
 
 pub fn response_for(decision: Decision) -> Response {

@@ -1,8 +1,9 @@
 //! Sign-in logic for Cognito's CUSTOM_AUTH flow with a one-time code sent by email.
 //!
-//! Every function here is pure: it maps a trigger event (plus the clock and, for a new
-//! code, the code itself) to a response. Randomness, the clock and SES are supplied by
-//! the binaries in `src/bin`, so the whole decision logic is tested on JSON fixtures.
+//! Every function here is pure: it maps a trigger event (plus the clock, for a new code the
+//! code itself, and what the limits table answered) to a response. Randomness, the clock,
+//! SES and DynamoDB are supplied by the binaries in `src/bin`, so the whole decision logic
+//! is tested on JSON fixtures.
 
 pub mod challenge;
 pub mod code;
@@ -11,6 +12,7 @@ pub mod create;
 pub mod define;
 pub mod email;
 pub mod error;
+pub mod limits;
 pub mod verify;
 
 pub use error::TriggerError;

@@ -7,6 +7,7 @@ use aws_lambda_events::event::cognito::{
 
 use crate::challenge::ChallengeState;
 use crate::config::{CODE_LENGTH_RANGE, VerifyConfig};
+use crate::limits::Admission;
 
 /// Answers longer than this are refused before any other work: no code is anywhere near it.
 const LONGEST_ANSWER_CONSIDERED: usize = 64;
@@ -47,8 +48,14 @@ fn plausible_code(answer: &str) -> Option<&str> {
     (length_allowed && trimmed.bytes().all(|b| b.is_ascii_digit())).then_some(trimmed)
 }
 
-pub fn respond(config: &VerifyConfig, event: &Event, now: u64) -> Response {
+/// The answer Cognito gets: right, and accepted by the limits (not locked, not at the
+/// failure limit). A wrong answer is wrong whatever the limits said.
+pub fn accepted(correct: bool, limits: Admission) -> bool {
+    correct && limits == Admission::Admitted
+}
+
+pub fn respond(answer_correct: bool) -> Response {
     let mut response = Response::default();
-    response.answer_correct = is_correct(config, event, now);
+    response.answer_correct = answer_correct;
     response
 }

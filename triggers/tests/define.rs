@@ -3,19 +3,74 @@ mod common;
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge as Event;
 use common::fixture;
 use triggers::config::DefineConfig;
-use triggers::define::{Decision, decide, respond};
+use triggers::define::{Decision, decide, needs_admission, respond};
+use triggers::limits::Admission;
 
 const THREE_ATTEMPTS: DefineConfig = DefineConfig { max_attempts: 3 };
 
+/// Decides as the binary does: the send budget is asked only when the event needs it.
 fn decision(name: &str, config: &DefineConfig) -> Decision {
-    decide(config, &fixture::<Event>(name))
+    let event = fixture::<Event>(name);
+    let admission = needs_admission(&event).then_some(Admission::Admitted);
+    decide(config, &event, admission)
 }
 
 #[test]
 fn an_empty_session_presents_the_custom_challenge() {
-    let response = respond(&THREE_ATTEMPTS, &fixture("define_first_round"));
+    let response = respond(
+        &THREE_ATTEMPTS,
+        &fixture("define_first_round"),
+        Some(Admission::Admitted),
+    );
     assert_eq!(response.challenge_name.as_deref(), Some("CUSTOM_CHALLENGE"));
     assert!(!response.issue_tokens && !response.fail_authentication);
+}
+
+#[test]
+fn a_first_round_over_the_send_budget_or_locked_fails_without_a_challenge() {
+    let response = respond(
+        &THREE_ATTEMPTS,
+        &fixture("define_first_round"),
+        Some(Admission::Refused),
+    );
+    assert!(response.fail_authentication);
+    assert_eq!(response.challenge_name, None);
+}
+
+#[test]
+fn a_first_round_whose_budget_could_not_be_asked_fails_closed() {
+    assert_eq!(
+        decide(&THREE_ATTEMPTS, &fixture("define_first_round"), None),
+        Decision::Fail
+    );
+}
+
+#[test]
+fn only_the_first_round_asks_the_send_budget() {
+    assert!(needs_admission(&fixture("define_first_round")));
+    assert!(needs_admission(&fixture(
+        "define_user_not_found_first_round"
+    )));
+    assert!(!needs_admission(&fixture("define_after_one_wrong_answer")));
+}
+
+#[test]
+fn an_unknown_user_is_refused_by_the_budget_exactly_like_a_known_one() {
+    for name in ["define_first_round", "define_user_not_found_first_round"] {
+        let event: Event = fixture(name);
+        for admission in [Admission::Admitted, Admission::Refused] {
+            let known = respond(
+                &THREE_ATTEMPTS,
+                &fixture("define_first_round"),
+                Some(admission),
+            );
+            assert_eq!(
+                respond(&THREE_ATTEMPTS, &event, Some(admission)),
+                known,
+                "{name} with {admission:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -28,7 +83,11 @@ fn a_wrong_answer_with_attempts_left_presents_the_challenge_again() {
 
 #[test]
 fn the_last_wrong_answer_fails_the_sign_in() {
-    let response = respond(&THREE_ATTEMPTS, &fixture("define_after_last_wrong_answer"));
+    let response = respond(
+        &THREE_ATTEMPTS,
+        &fixture("define_after_last_wrong_answer"),
+        None,
+    );
     assert!(response.fail_authentication);
     assert!(!response.issue_tokens);
     assert_eq!(response.challenge_name, None);
@@ -54,7 +113,11 @@ fn max_attempts_comes_from_the_configuration() {
 
 #[test]
 fn a_correct_answer_issues_tokens() {
-    let response = respond(&THREE_ATTEMPTS, &fixture("define_after_correct_answer"));
+    let response = respond(
+        &THREE_ATTEMPTS,
+        &fixture("define_after_correct_answer"),
+        None,
+    );
     assert!(response.issue_tokens);
     assert!(!response.fail_authentication);
 }
@@ -95,5 +158,5 @@ fn an_unknown_user_never_gets_tokens_even_on_a_correct_round() {
 fn a_null_round_in_the_session_fails() {
     let mut event: Event = fixture("define_after_one_wrong_answer");
     event.request.session.push(None);
-    assert_eq!(decide(&THREE_ATTEMPTS, &event), Decision::Fail);
+    assert_eq!(decide(&THREE_ATTEMPTS, &event, None), Decision::Fail);
 }

@@ -4,7 +4,8 @@ use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge 
 use common::fixture;
 use serde_json::{Value, json};
 use triggers::config::VerifyConfig;
-use triggers::verify::{is_correct, respond};
+use triggers::limits::Admission;
+use triggers::verify::{accepted, is_correct, respond};
 
 /// The fixtures' code was issued at this instant.
 const ISSUED_AT: u64 = 1_764_000_000;
@@ -22,8 +23,8 @@ fn correct_with_answer(answer: Value) -> bool {
 
 #[test]
 fn the_right_code_is_accepted() {
-    let response = respond(&CONFIG, &fixture("verify_right_answer"), ISSUED_AT + 10);
-    assert!(response.answer_correct);
+    assert!(correct("verify_right_answer"));
+    assert!(respond(accepted(true, Admission::Admitted)).answer_correct);
 }
 
 #[test]
@@ -86,4 +87,16 @@ fn a_missing_answer_is_rejected() {
     let mut event: Event = fixture("verify_right_answer");
     event.request.challenge_answer = None;
     assert!(!is_correct(&CONFIG, &event, ISSUED_AT));
+}
+
+#[test]
+fn a_right_answer_is_refused_while_the_account_is_locked() {
+    assert!(!accepted(true, Admission::Refused));
+    assert!(!respond(accepted(true, Admission::Refused)).answer_correct);
+}
+
+#[test]
+fn a_wrong_answer_stays_wrong_whatever_the_limits_say() {
+    assert!(!accepted(false, Admission::Admitted));
+    assert!(!accepted(false, Admission::Refused));
 }

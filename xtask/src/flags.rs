@@ -95,13 +95,19 @@ pub enum UsersAction {
         stack: StackArgs,
         email: String,
     },
-    /// List the stack's users and their status.
+    /// List the stack's users, their status, and which are locked by the failure limit.
     List {
         #[command(flatten)]
         stack: StackArgs,
     },
     /// Remove a user; a user who is not there is reported, not an error.
     Remove {
+        #[command(flatten)]
+        stack: StackArgs,
+        email: String,
+    },
+    /// Clear an account's send budget, failure count and lock (for support staff).
+    Unlock {
         #[command(flatten)]
         stack: StackArgs,
         email: String,

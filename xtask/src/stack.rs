@@ -155,9 +155,20 @@ pub fn users(args: &UsersArgs) -> Result<ExitCode> {
             }
             UsersAction::List { stack } => {
                 let session = Session::open(&stack.stack).await?;
-                for (email, status) in provisioner::users::list(&session).await? {
-                    println!("{email}\t{status}");
+                for user in provisioner::users::list(&session).await? {
+                    let lock = user
+                        .lock_minutes_left()
+                        .map_or(String::new(), |left| format!("\tlocked, {left} min left"));
+                    println!("{}\t{}{lock}", user.email, user.status);
                 }
+            }
+            UsersAction::Unlock { stack, email } => {
+                let session = Session::open(&stack.stack).await?;
+                let said = match provisioner::users::unlock(&session, email).await? {
+                    Change::Done => "cleared: its send budget, failure count and lock start afresh",
+                    Change::AlreadySo => "had nothing counted; nothing to clear",
+                };
+                eprintln!("{email}: {said}");
             }
             UsersAction::Remove { stack, email } => {
                 let session = Session::open(&stack.stack).await?;

@@ -10,6 +10,7 @@ pub mod function;
 pub mod identity;
 pub mod permission;
 pub mod role;
+pub mod table;
 pub mod user_pool;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +28,7 @@ pub enum ResourceKind {
     Role,
     EmailIdentity,
     Function(TriggerKind),
+    Table,
     UserPool,
     Permission(TriggerKind),
     AppClient,
@@ -38,7 +40,9 @@ impl ResourceKind {
     pub fn stage(self) -> u8 {
         match self {
             Self::Role | Self::EmailIdentity => 0,
-            Self::Function(_) => 1,
+            // The table is needed by nobody's creation, only by the triggers' invocations, so
+            // its wait for ACTIVE overlaps the functions' creation.
+            Self::Function(_) | Self::Table => 1,
             Self::UserPool => 2,
             Self::Permission(_) | Self::AppClient => 3,
             Self::ClientLocator => 4,
@@ -50,6 +54,7 @@ impl ResourceKind {
             Self::Role => "iam role",
             Self::EmailIdentity => "ses identity",
             Self::Function(_) => "lambda function",
+            Self::Table => "dynamodb table",
             Self::UserPool => "user pool",
             Self::Permission(_) => "invoke permission",
             Self::AppClient => "app client",
@@ -63,7 +68,9 @@ impl ResourceKind {
         match self {
             Self::Function(kind) | Self::Permission(kind) => Some(kind),
             Self::ClientLocator => Some(TriggerKind::Define),
-            Self::Role | Self::EmailIdentity | Self::UserPool | Self::AppClient => None,
+            Self::Role | Self::EmailIdentity | Self::Table | Self::UserPool | Self::AppClient => {
+                None
+            }
         }
     }
 }
@@ -108,6 +115,7 @@ pub enum Desired {
     Role(role::Desired),
     EmailIdentity(identity::Desired),
     Function(function::Desired),
+    Table(table::Desired),
     UserPool(user_pool::Desired),
     Permission(permission::Desired),
     AppClient(app_client::Desired),
@@ -120,6 +128,7 @@ impl Desired {
             Self::Role(d) => (ResourceKind::Role, &d.name),
             Self::EmailIdentity(d) => (ResourceKind::EmailIdentity, &d.identity),
             Self::Function(d) => (ResourceKind::Function(d.kind), &d.name),
+            Self::Table(d) => (ResourceKind::Table, &d.name),
             Self::UserPool(d) => (ResourceKind::UserPool, &d.name),
             Self::Permission(d) => (ResourceKind::Permission(d.kind), &d.function),
             Self::AppClient(d) => (ResourceKind::AppClient, &d.name),
@@ -136,6 +145,7 @@ impl Desired {
             Self::Role(d) => d.fields(),
             Self::EmailIdentity(d) => d.fields(),
             Self::Function(d) => d.fields(),
+            Self::Table(d) => d.fields(),
             Self::UserPool(d) => d.fields(),
             Self::Permission(d) => d.fields(),
             Self::AppClient(d) => d.fields(),
@@ -149,6 +159,7 @@ impl Desired {
             Self::Role(_) => role::REPLACE_ON,
             Self::EmailIdentity(_) => identity::REPLACE_ON,
             Self::Function(_) => function::REPLACE_ON,
+            Self::Table(_) => table::REPLACE_ON,
             Self::UserPool(_) => user_pool::REPLACE_ON,
             Self::Permission(_) => permission::REPLACE_ON,
             Self::AppClient(_) => app_client::REPLACE_ON,
@@ -222,11 +233,16 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             memory_mb: spec.triggers.memory_mb.get(),
             timeout_seconds: spec.triggers.timeout_seconds.get(),
             role_arn: names.role_arn(),
-            environment: function_environment(spec, kind),
+            environment: function_environment(spec, names, kind),
             code_sha256: context.code_sha256.get(&kind).cloned().unwrap_or_default(),
             tags: tags.clone(),
         }));
     }
+    resources.push(Desired::Table(table::Desired {
+        name: names.limits_table(),
+        arn: names.limits_table_arn(),
+        tags: tags.clone(),
+    }));
     resources.push(Desired::UserPool(user_pool_desired(spec, names)));
     for kind in TriggerKind::ALL {
         resources.push(Desired::Permission(permission::Desired {
@@ -290,10 +306,30 @@ pub fn user_pool_desired(spec: &StackSpec, names: &Names) -> user_pool::Desired 
 }
 
 /// The variables each trigger reads at cold start; the names are the triggers' contract.
-pub fn function_environment(spec: &StackSpec, kind: TriggerKind) -> BTreeMap<String, String> {
+pub fn function_environment(
+    spec: &StackSpec,
+    names: &Names,
+    kind: TriggerKind,
+) -> BTreeMap<String, String> {
     use triggers::config as env;
     let otp = &spec.otp;
-    let pairs: Vec<(&str, String)> = match kind {
+    let limits = &spec.limits;
+    let limit_pairs = || {
+        vec![
+            (env::LIMITS_TABLE, names.limits_table()),
+            (env::MAX_SENDS, limits.max_sends.get().to_string()),
+            (
+                env::WINDOW_SECONDS,
+                (u64::from(limits.window_minutes.get()) * 60).to_string(),
+            ),
+            (env::MAX_FAILURES, limits.max_failures.get().to_string()),
+            (
+                env::LOCKOUT_SECONDS,
+                (u64::from(limits.lockout_minutes.get()) * 60).to_string(),
+            ),
+        ]
+    };
+    let mut pairs: Vec<(&str, String)> = match kind {
         TriggerKind::Define => vec![(env::MAX_ATTEMPTS, otp.max_attempts.get().to_string())],
         TriggerKind::Create => vec![
             (env::CODE_LENGTH, otp.length.get().to_string()),
@@ -309,6 +345,10 @@ pub fn function_environment(spec: &StackSpec, kind: TriggerKind) -> BTreeMap<Str
         ],
         TriggerKind::Verify => vec![(env::TTL_SECONDS, otp.ttl_seconds.get().to_string())],
     };
+    // Define asks the send budget, Verify counts failures; Create never touches the table.
+    if kind != TriggerKind::Create {
+        pairs.extend(limit_pairs());
+    }
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
@@ -415,6 +455,7 @@ pub async fn create(
         Desired::Role(d) => Some(role::create(cx, d).await?),
         Desired::EmailIdentity(d) => identity::create(cx, d).await.map(|()| None)?,
         Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
+        Desired::Table(d) => table::create(cx, d).await.map(|()| None)?,
         Desired::UserPool(d) => Some(user_pool::create(cx, d).await?),
         Desired::Permission(d) => permission::put(cx, d, &[], handover).await.map(|()| None)?,
         Desired::AppClient(d) => Some(app_client::create(cx, d, handover).await?),
@@ -432,6 +473,7 @@ pub async fn update(
         Desired::Role(d) => role::update(cx, d, changes).await,
         Desired::EmailIdentity(d) => identity::update(cx, d, changes).await,
         Desired::Function(d) => function::update(cx, d, changes).await,
+        Desired::Table(d) => table::update(cx, d, changes).await,
         Desired::UserPool(d) => user_pool::update(cx, d, handover).await,
         Desired::Permission(d) => permission::put(cx, d, changes, handover).await,
         Desired::AppClient(d) => app_client::update(cx, d, handover).await,
@@ -448,6 +490,7 @@ pub async fn delete(
         ResourceKind::Role => role::delete(cx, &id.name).await?,
         ResourceKind::EmailIdentity => identity::delete(cx, &id.name).await?,
         ResourceKind::Function(_) => function::delete(cx, &id.name).await?,
+        ResourceKind::Table => table::delete(cx, &id.name).await?,
         // Deleting the function deletes its resource policy and its tags with it.
         ResourceKind::Permission(_) | ResourceKind::ClientLocator => {}
         ResourceKind::UserPool => return Ok(Some(user_pool::delete(cx, handover).await?)),
@@ -537,7 +580,7 @@ pub(crate) mod tests {
             .map(|d| d.id().kind.stage())
             .collect();
         assert!(stages.is_sorted(), "{stages:?}");
-        assert_eq!(state.resources.len(), 11);
+        assert_eq!(state.resources.len(), 12);
         assert_eq!(
             state.resources.last().unwrap().id().kind,
             ResourceKind::ClientLocator

@@ -107,6 +107,14 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Valu
                 "Condition": { "StringEquals": { "ses:FromAddress": from_address } }
             },
             {
+                // Define and Verify count sends and failures with conditional writes; no
+                // trigger reads, scans or deletes.
+                "Sid": "CountAbuseLimits",
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": names.limits_table_arn()
+            },
+            {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

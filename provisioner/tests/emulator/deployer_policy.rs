@@ -85,6 +85,17 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
             };
             ("ses", resource)
         }
+        "DynamoDB" => {
+            let resource = match (body["ResourceArn"].as_str(), body["TableName"].as_str()) {
+                (Some(arn), _) => arn.to_owned(),
+                (None, Some(table)) => format!(
+                    "arn:aws:dynamodb:{}:{}:table/{table}",
+                    names.region, names.account
+                ),
+                (None, None) => panic!("a DynamoDB call naming no table: {operation}"),
+            };
+            ("dynamodb", resource)
+        }
         other => panic!("a call to an unexpected service {other}: {operation}"),
     };
     Some((format!("{prefix}:{operation}"), resource))
@@ -142,6 +153,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         "iam:PutRolePolicy",
         "iam:DeleteRole",
         "ses:CreateEmailIdentity",
+        "dynamodb:CreateTable",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:DeleteTable",
     ] {
         assert!(
             checked.contains(expected),

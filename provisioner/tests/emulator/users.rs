@@ -24,7 +24,11 @@ async fn users_are_added_listed_and_removed_and_a_missing_one_is_no_error() {
     );
     assert_eq!(
         users::list(&session).await.unwrap(),
-        vec![(email.clone(), "CONFIRMED".to_owned())]
+        vec![users::User {
+            email: email.clone(),
+            status: "CONFIRMED".to_owned(),
+            locked_until: None
+        }]
     );
     assert_eq!(users::remove(&session, &email).await.unwrap(), Change::Done);
     assert_eq!(

@@ -1,23 +1,50 @@
-//! DefineAuthChallenge Lambda: a thin shell around `triggers::define`.
+//! DefineAuthChallenge Lambda: a thin shell around `triggers::define`. On the first round it
+//! asks the limits table whether the account may be sent another code.
+
+#[path = "shared/store.rs"]
+mod store;
+
+use std::sync::Arc;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge as Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
-use triggers::config::{self, DefineConfig, process_env};
+use triggers::config::{self, DefineConfig, LimitsConfig, process_env};
+use triggers::limits;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(DefineConfig::from_lookup(process_env));
+    let limits = Arc::new(config::or_exit(LimitsConfig::from_lookup(process_env)));
+    let store = Arc::new(store::Store::new(limits.table.clone()).await);
     lambda_runtime::run(service_fn(
-        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| async move {
-            let decision = triggers::define::decide(&config, &payload);
-            // One line per invocation: what was decided, never what was typed.
-            eprintln!(
-                "{decision:?} after {} round(s)",
-                payload.request.session.len()
-            );
-            payload.response = triggers::define::response_for(decision);
-            Ok::<_, TriggerError>(payload)
+        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
+            let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
+            async move {
+                let admission = if triggers::define::needs_admission(&payload) {
+                    let header = &payload.cognito_event_user_pools_header;
+                    let key = limits::account_key(
+                        header.user_pool_id.as_deref().unwrap_or_default(),
+                        limits::counted_name(
+                            &payload.request.user_attributes,
+                            header.user_name.as_deref(),
+                        ),
+                    );
+                    let update = limits::admit_send(&limits, &key, triggers::unix_now());
+                    Some(store.admit(&update).await.0)
+                } else {
+                    None
+                };
+                let decision = triggers::define::decide(&config, &payload, admission);
+                // One line per invocation: what was decided, never who or what was typed.
+                eprintln!(
+                    "{decision:?} after {} round(s){}",
+                    payload.request.session.len(),
+                    admission.map_or(String::new(), |a| format!(", send budget {a:?}"))
+                );
+                payload.response = triggers::define::response_for(decision);
+                Ok::<_, TriggerError>(payload)
+            }
         },
     ))
     .await

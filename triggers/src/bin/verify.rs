@@ -1,24 +1,61 @@
-//! VerifyAuthChallengeResponse Lambda: a thin shell around `triggers::verify`.
+//! VerifyAuthChallengeResponse Lambda: a thin shell around `triggers::verify`. Every answer
+//! is counted against the account's failure limit, a right one only while it is not locked.
+
+#[path = "shared/store.rs"]
+mod store;
+
+use std::sync::Arc;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
-use triggers::config::{self, VerifyConfig, process_env};
+use triggers::config::{self, LimitsConfig, VerifyConfig, process_env};
+use triggers::limits::{self, Admission};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(VerifyConfig::from_lookup(process_env));
+    let limits = Arc::new(config::or_exit(LimitsConfig::from_lookup(process_env)));
+    let store = Arc::new(store::Store::new(limits.table.clone()).await);
     lambda_runtime::run(service_fn(
-        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| async move {
-            payload.response = triggers::verify::respond(&config, &payload, triggers::unix_now());
-            // One line per invocation: the outcome, never the answer.
-            let outcome = if payload.response.answer_correct {
-                "correct"
-            } else {
-                "rejected"
-            };
-            eprintln!("answer {outcome}");
-            Ok::<_, TriggerError>(payload)
+        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
+            let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
+            async move {
+                let now = triggers::unix_now();
+                let correct = triggers::verify::is_correct(&config, &payload, now);
+                let header = &payload.cognito_event_user_pools_header;
+                let key = limits::account_key(
+                    header.user_pool_id.as_deref().unwrap_or_default(),
+                    limits::counted_name(
+                        &payload.request.user_attributes,
+                        header.user_name.as_deref(),
+                    ),
+                );
+                let admission = if correct {
+                    store
+                        .admit(&limits::record_success(&limits, &key, now))
+                        .await
+                        .0
+                } else {
+                    let (admission, failures) = store
+                        .admit(&limits::record_failure(&limits, &key, now))
+                        .await;
+                    if failures.is_some_and(|n| limits::reaches_lockout(&limits, n)) {
+                        store.admit(&limits::lock(&limits, &key, now)).await;
+                    }
+                    admission
+                };
+                let accepted = triggers::verify::accepted(correct, admission);
+                payload.response = triggers::verify::respond(accepted);
+                // One line per invocation: the outcome, never the answer or who gave it.
+                let outcome = match (accepted, correct, admission) {
+                    (true, ..) => "correct",
+                    (false, true, Admission::Refused) => "refused: locked",
+                    (false, ..) => "rejected",
+                };
+                eprintln!("answer {outcome}");
+                Ok::<_, TriggerError>(payload)
+            }
         },
     ))
     .await

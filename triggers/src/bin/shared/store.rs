@@ -1,0 +1,108 @@
+//! The limits table, for the Define and Verify binaries: one DynamoDB client per process,
+//! with timeouts well inside Cognito's 5 s, sending the conditional writes `triggers::limits`
+//! describes.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use triggers::limits::{self, Admission, Update, Value};
+
+/// A limit check gets at most this much of Cognito's 5 s; past it the sign-in fails closed.
+const STORE_BUDGET: Duration = Duration::from_millis(1500);
+
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// What a write did: admitted (with the failure count it left, when it counts failures) or
+/// refused by its condition.
+pub struct Written {
+    pub admission: Admission,
+    pub failures: Option<u64>,
+}
+
+impl Store {
+    pub async fn new(table: String) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .operation_attempt_timeout(Duration::from_millis(700))
+                    .operation_timeout(STORE_BUDGET)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await;
+        Self {
+            client: aws_sdk_dynamodb::Client::new(&config),
+            table,
+        }
+    }
+
+    /// Sends one conditional write. Any failure other than the condition's is an error,
+    /// which callers treat as a refusal: the limits fail closed.
+    pub async fn apply(&self, update: &Update) -> Result<Written, String> {
+        let value = |v: &Value| match v {
+            Value::N(n) => AttributeValue::N(n.to_string()),
+            Value::S(s) => AttributeValue::S(s.clone()),
+        };
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(limits::KEY, AttributeValue::S(update.key.clone()))
+            .update_expression(&update.expression)
+            .condition_expression(&update.condition)
+            .set_expression_attribute_names(
+                (!update.names.is_empty()).then(|| update.names.clone().into_iter().collect()),
+            )
+            .set_expression_attribute_values(Some(
+                update
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value(v)))
+                    .collect(),
+            ))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match sent {
+            Ok(output) => Ok(Written {
+                admission: Admission::Admitted,
+                failures: output
+                    .attributes()
+                    .and_then(|a| a.get(limits::FAILURES))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok()),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Written {
+                    admission: Admission::Refused,
+                    failures: None,
+                })
+            }
+            // The code only: the message could name the key, and nothing else is needed.
+            Err(e) => Err(e.code().unwrap_or("unreachable").to_owned()),
+        }
+    }
+
+    /// The write's admission, a store error counting as a refusal.
+    pub async fn admit(&self, update: &Update) -> (Admission, Option<u64>) {
+        match self.apply(update).await {
+            Ok(written) => (written.admission, written.failures),
+            Err(code) => {
+                eprintln!("limits table unavailable ({code}); refusing");
+                (Admission::Refused, None)
+            }
+        }
+    }
+}

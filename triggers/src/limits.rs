@@ -1,0 +1,277 @@
+//! Account-wide abuse limits: how many codes one account may be sent per window, and how
+//! many wrong answers in a row (across sessions) lock it for a while. Pure: this module
+//! says which conditional write each event needs and what its outcome means; the binaries
+//! send the writes to DynamoDB.
+//!
+//! One item per account, keyed by a hash of the pool and the normalised username, so the
+//! table never holds an address. Every limit is one conditional write: the condition is the
+//! limit, so concurrent requests can never pass it together.
+//!
+//! The send budget counts in windows aligned to the clock (`s<window number>`), so one write
+//! both checks and counts; the previous window's counter is removed in the same write.
+//! Within a window at most `max_sends` codes go out; two adjacent windows together allow at
+//! most twice that.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::LimitsConfig;
+
+/// The table's partition key.
+pub const KEY: &str = "pk";
+/// The attribute DynamoDB's TTL deletes items by.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Until when (Unix seconds) the account is locked.
+pub const LOCKED_UNTIL: &str = "locked_until";
+/// Wrong answers in a row since the last right one or the last lock.
+pub const FAILURES: &str = "failures";
+/// Records outlive the longest window and lockout by this much, then expire by themselves.
+const RETENTION_MARGIN_SECONDS: u64 = 86_400;
+
+const NOT_LOCKED: &str = "(attribute_not_exists(locked_until) OR locked_until <= :now)";
+
+/// What the limits table said to a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The write passed its condition: within the limit.
+    Admitted,
+    /// Over a limit or locked; also what an unreachable table counts as.
+    Refused,
+}
+
+/// A value in a write: DynamoDB's number or string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    N(u64),
+    S(String),
+}
+
+/// One conditional UpdateItem on the account's item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub key: String,
+    pub expression: String,
+    pub condition: String,
+    pub names: BTreeMap<String, String>,
+    pub values: BTreeMap<String, Value>,
+}
+
+/// The account's item key: a hash of the pool and the normalised username. Not secret, but
+/// the table holds no address, and a name's key differs from pool to pool.
+pub fn account_key(pool_id: &str, username: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"emailcode-limits\0");
+    hasher.update(pool_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(normalise(username).as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("acct#{hex}")
+}
+
+/// `Alice@X.example ` and `alice@x.example` are one account.
+pub fn normalise(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+/// The name the limits count under: the account's email when Cognito knows the user, else
+/// the name that was typed (an unknown user gets exactly the same treatment).
+pub fn counted_name<'a>(
+    user_attributes: &'a std::collections::HashMap<String, String>,
+    user_name: Option<&'a str>,
+) -> &'a str {
+    user_attributes
+        .get("email")
+        .map(String::as_str)
+        .or(user_name)
+        .unwrap_or_default()
+}
+
+fn expires_at(config: &LimitsConfig, now: u64) -> u64 {
+    now + config.window_seconds.max(config.lockout_seconds) + RETENTION_MARGIN_SECONDS
+}
+
+fn update(
+    key: &str,
+    expression: &str,
+    condition: &str,
+    names: &[(&str, String)],
+    values: &[(&str, Value)],
+) -> Update {
+    Update {
+        key: key.to_owned(),
+        expression: expression.to_owned(),
+        condition: condition.to_owned(),
+        names: names
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        values: values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    }
+}
+
+/// Counts one code against the send budget; refused when the account is locked or its
+/// budget for this window is spent.
+pub fn admit_send(config: &LimitsConfig, key: &str, now: u64) -> Update {
+    let window = now / config.window_seconds;
+    update(
+        key,
+        "ADD #current :one SET expires_at = :expires REMOVE #previous",
+        &format!("{NOT_LOCKED} AND (attribute_not_exists(#current) OR #current < :max)"),
+        &[
+            ("#current", format!("s{window}")),
+            ("#previous", format!("s{}", window.saturating_sub(1))),
+        ],
+        &[
+            (":one", Value::N(1)),
+            (":now", Value::N(now)),
+            (":max", Value::N(config.max_sends.into())),
+            (":expires", Value::N(expires_at(config, now))),
+        ],
+    )
+}
+
+/// Counts one wrong answer; refused when the account is locked or already at its limit
+/// (then the answer is not counted as a guess at all). The caller locks the account when
+/// the new count reaches the limit.
+pub fn record_failure(config: &LimitsConfig, key: &str, now: u64) -> Update {
+    update(
+        key,
+        "ADD failures :one SET expires_at = :expires",
+        &format!("{NOT_LOCKED} AND (attribute_not_exists(failures) OR failures < :max)"),
+        &[],
+        &[
+            (":one", Value::N(1)),
+            (":now", Value::N(now)),
+            (":max", Value::N(config.max_failures.into())),
+            (":expires", Value::N(expires_at(config, now))),
+        ],
+    )
+}
+
+/// Whether the count a failure left calls for the lock.
+pub fn reaches_lockout(config: &LimitsConfig, failures: u64) -> bool {
+    failures >= u64::from(config.max_failures)
+}
+
+/// Locks the account and starts its count afresh for when the lock ends.
+pub fn lock(config: &LimitsConfig, key: &str, now: u64) -> Update {
+    update(
+        key,
+        "SET locked_until = :until, failures = :zero, expires_at = :expires",
+        "failures >= :max",
+        &[],
+        &[
+            (":until", Value::N(now + config.lockout_seconds)),
+            (":zero", Value::N(0)),
+            (":max", Value::N(config.max_failures.into())),
+            (":expires", Value::N(expires_at(config, now))),
+        ],
+    )
+}
+
+/// A right answer: accepted only while the account is not locked (nor at its failure limit,
+/// the moment before the lock is written), and then the failure count starts afresh.
+pub fn record_success(config: &LimitsConfig, key: &str, now: u64) -> Update {
+    update(
+        key,
+        "SET failures = :zero, expires_at = :expires",
+        &format!("{NOT_LOCKED} AND (attribute_not_exists(failures) OR failures < :max)"),
+        &[],
+        &[
+            (":zero", Value::N(0)),
+            (":now", Value::N(now)),
+            (":max", Value::N(config.max_failures.into())),
+            (":expires", Value::N(expires_at(config, now))),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LimitsConfig {
+        LimitsConfig {
+            table: "acme-limits".into(),
+            max_sends: 5,
+            window_seconds: 3600,
+            max_failures: 10,
+            lockout_seconds: 900,
+        }
+    }
+
+    #[test]
+    fn one_account_whatever_the_case_and_no_address_in_the_key() {
+        let key = account_key("us-east-1_AbC", " Alice@Example.COM");
+        assert_eq!(key, account_key("us-east-1_AbC", "alice@example.com"));
+        assert_ne!(key, account_key("us-east-1_Other", "alice@example.com"));
+        assert!(!key.contains("alice") && !key.contains("example"));
+        assert_eq!(key.len(), "acct#".len() + 64);
+    }
+
+    #[test]
+    fn the_send_budget_is_one_conditional_write_per_window() {
+        let now = 7 * 3600 + 10;
+        let admit = admit_send(&config(), "k", now);
+        assert_eq!(admit.names["#current"], "s7");
+        assert_eq!(admit.names["#previous"], "s6");
+        assert_eq!(admit.values[":max"], Value::N(5));
+        assert!(admit.condition.contains("#current < :max"));
+        assert!(admit.condition.contains("locked_until <= :now"));
+        assert!(admit.expression.starts_with("ADD #current :one"));
+    }
+
+    #[test]
+    fn failures_lock_at_the_limit_and_a_lock_lasts_its_time() {
+        let config = config();
+        assert!(!reaches_lockout(&config, 9));
+        assert!(reaches_lockout(&config, 10));
+        let lock = lock(&config, "k", 1_000);
+        assert_eq!(lock.values[":until"], Value::N(1_900));
+        assert_eq!(lock.condition, "failures >= :max");
+        for update in [
+            record_failure(&config, "k", 1_000),
+            record_success(&config, "k", 1_000),
+        ] {
+            assert!(update.condition.contains("failures < :max"), "{update:?}");
+            assert!(
+                update.condition.contains("locked_until <= :now"),
+                "{update:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_record_expires_after_the_longest_window_or_lockout() {
+        let config = config();
+        for update in [
+            admit_send(&config, "k", 100),
+            record_failure(&config, "k", 100),
+            lock(&config, "k", 100),
+            record_success(&config, "k", 100),
+        ] {
+            assert_eq!(
+                update.values[":expires"],
+                Value::N(100 + 3600 + RETENTION_MARGIN_SECONDS),
+                "{update:?}"
+            );
+            assert!(update.expression.contains("expires_at = :expires"));
+        }
+    }
+
+    #[test]
+    fn the_counted_name_is_the_email_of_a_known_user_and_the_typed_name_otherwise() {
+        let known =
+            std::collections::HashMap::from([("email".to_owned(), "Alice@example.com".to_owned())]);
+        assert_eq!(counted_name(&known, Some("3f6a-uuid")), "Alice@example.com");
+        assert_eq!(
+            counted_name(&Default::default(), Some("alice@example.com")),
+            "alice@example.com"
+        );
+    }
+}
