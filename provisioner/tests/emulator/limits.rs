@@ -1,0 +1,402 @@
+//! The account-wide abuse limits, end to end on MiniStack: the send budget, the lockout
+//! across sessions, its reset by a right answer, support's unlock, both limits under
+//! concurrency, unknown users treated exactly like known ones, and failing closed.
+
+use std::collections::HashMap;
+
+use aws_sdk_cognitoidentityprovider::error::SdkError;
+use aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::join_all;
+use provisioner::login::{answer_challenge, start_custom_auth, wait_for_code};
+use provisioner::naming::TriggerKind;
+use provisioner::session::{Outputs, Session};
+use provisioner::users::{self, Change};
+use serde_json::{Value, json};
+
+use crate::common::{Env, TestStack, UNPROTECTED, add_user, assert_reports, env, sent_to};
+
+/// A deployed stack with these limits (and `otp` settings), one user, and a session on it.
+async fn limited(env: &Env, limits: &str, otp: &str) -> (TestStack, Outputs, Session, String) {
+    let stack = TestStack::new(env, &format!("{UNPROTECTED}limits:\n{limits}otp:\n{otp}"));
+    let outputs = stack.deploy(env).await;
+    let email = format!("dana@{}.example", stack.name);
+    add_user(&stack, &email).await;
+    let session = stack.open().await;
+    (stack, outputs, session, email)
+}
+
+fn refused_generically<T: std::fmt::Debug>(
+    result: &Result<T, SdkError<InitiateAuthError, aws_smithy_runtime_api::http::Response>>,
+) -> bool {
+    result.as_ref().err().is_some_and(|e| {
+        e.as_service_error()
+            .is_some_and(|e| e.is_not_authorized_exception())
+    })
+}
+
+fn outbox(env: &Env, session: &Session, email: &str) -> usize {
+    sent_to(&env.endpoint, &session.observation.names.account, email).len()
+}
+
+/// The newest code sent to `email` that is not among the messages already `seen`.
+fn next_code(env: &Env, session: &Session, email: &str, seen: &[String]) -> String {
+    wait_for_code(
+        &env.endpoint,
+        &session.observation.names.account,
+        email,
+        seen,
+    )
+    .unwrap()
+}
+
+fn seen(env: &Env, session: &Session) -> Vec<String> {
+    provisioner::mailbox::messages(&env.endpoint, &session.observation.names.account)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect()
+}
+
+fn wrong(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_budget_refuses_the_next_sign_in_and_sends_nothing() {
+    let env = env();
+    let (_stack, outputs, session, email) =
+        limited(&env, "  max_sends: 3\n", "  length: 6\n").await;
+    let cognito = &session.clients.cognito;
+    for sent in 1..=3 {
+        start_custom_auth(cognito, &outputs, &email).await.unwrap();
+        assert_eq!(outbox(&env, &session, &email), sent);
+    }
+    let fourth = start_custom_auth(cognito, &outputs, &email).await;
+    assert!(refused_generically(&fourth), "{fourth:?}");
+    // Another case of the same address shares the budget.
+    let shouted = start_custom_auth(cognito, &outputs, &email.to_uppercase()).await;
+    assert!(shouted.is_err(), "{shouted:?}");
+    assert_eq!(
+        outbox(&env, &session, &email),
+        3,
+        "a refused sign-in sent a code"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_answers_across_sessions_lock_the_account_even_against_a_right_code() {
+    let env = env();
+    let (stack, outputs, session, email) = limited(
+        &env,
+        "  max_sends: 10\n  max_failures: 3\n",
+        "  max_attempts: 3\n",
+    )
+    .await;
+    let cognito = &session.clients.cognito;
+    // A session opened before the lock, whose right code must be refused after it.
+    let before = seen(&env, &session);
+    let kept = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    let kept_code = next_code(&env, &session, &email, &before);
+
+    let first = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    let guess = wrong(&kept_code);
+    let after_one = answer_challenge(cognito, &outputs, first.session, &email, guess)
+        .await
+        .unwrap();
+    answer_challenge(cognito, &outputs, after_one.session, &email, guess)
+        .await
+        .unwrap();
+    let second = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    answer_challenge(cognito, &outputs, second.session, &email, guess)
+        .await
+        .unwrap();
+
+    let late = answer_challenge(cognito, &outputs, kept.session, &email, &kept_code).await;
+    assert!(
+        late.as_ref()
+            .map_or(true, |r| r.authentication_result.is_none()),
+        "a right code signed in while the account is locked: {late:?}"
+    );
+    let sent_before = outbox(&env, &session, &email);
+    let locked = start_custom_auth(cognito, &outputs, &email).await;
+    assert!(refused_generically(&locked), "{locked:?}");
+    assert_eq!(outbox(&env, &session, &email), sent_before);
+
+    let listed = users::list(&session).await.unwrap();
+    assert!(
+        listed[0].lock_minutes_left().is_some_and(|m| m >= 1),
+        "users list does not show the lock: {listed:?}"
+    );
+    assert_eq!(users::unlock(&session, &email).await.unwrap(), Change::Done);
+    assert_eq!(
+        users::unlock(&session, &email).await.unwrap(),
+        Change::AlreadySo
+    );
+    let before = seen(&env, &session);
+    let again = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    let code = next_code(&env, &session, &email, &before);
+    let signed_in = answer_challenge(cognito, &outputs, again.session, &email, code)
+        .await
+        .unwrap();
+    assert!(signed_in.authentication_result.is_some());
+    assert!(
+        users::list(&stack.open().await).await.unwrap()[0]
+            .locked_until
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_answer_starts_the_failure_count_afresh() {
+    let env = env();
+    let (_stack, outputs, session, email) = limited(
+        &env,
+        "  max_sends: 10\n  max_failures: 3\n",
+        "  max_attempts: 3\n",
+    )
+    .await;
+    let cognito = &session.clients.cognito;
+    // Two wrong, one right, twice: without the reset the fourth failure would lock.
+    for round in 0..2 {
+        let before = seen(&env, &session);
+        let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+        let code = next_code(&env, &session, &email, &before);
+        let once = answer_challenge(cognito, &outputs, started.session, &email, wrong(&code))
+            .await
+            .unwrap();
+        let twice = answer_challenge(cognito, &outputs, once.session, &email, wrong(&code))
+            .await
+            .unwrap();
+        let done = answer_challenge(cognito, &outputs, twice.session, &email, code)
+            .await
+            .unwrap();
+        assert!(
+            done.authentication_result.is_some(),
+            "round {round}: the right code was refused"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_sign_ins_send_no_more_than_the_budget() {
+    let env = env();
+    let (_stack, outputs, session, email) =
+        limited(&env, "  max_sends: 5\n", "  length: 6\n").await;
+    let cognito = &session.clients.cognito;
+    let results = join_all((0..20).map(|_| start_custom_auth(cognito, &outputs, &email))).await;
+    let started = results.iter().filter(|r| r.is_ok()).count();
+    assert!(
+        results.iter().all(|r| r.is_ok() || refused_generically(r)),
+        "{results:?}"
+    );
+    assert_eq!(started, 5, "the budget is 5 sign-ins");
+    assert_eq!(outbox(&env, &session, &email), 5, "the budget is 5 emails");
+}
+
+/// Invokes a deployed trigger with `event` and returns its response object.
+async fn invoke(session: &Session, kind: TriggerKind, event: &Value) -> Value {
+    let output = session
+        .clients
+        .lambda
+        .invoke()
+        .function_name(session.observation.names.function(kind))
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(output.function_error().is_none(), "{output:?}");
+    let payload: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
+    payload["response"].clone()
+}
+
+/// Cognito's event for a first round or an answer, for a known user (with their email
+/// attribute) or an unknown one (the typed name, `userNotFound`).
+fn event(outputs: &Outputs, trigger: &str, name: &str, known: bool, request: Value) -> Value {
+    let mut request = request;
+    request["userAttributes"] = if known {
+        json!({ "email": name, "email_verified": "true" })
+    } else {
+        json!({})
+    };
+    request["userNotFound"] = json!(!known);
+    json!({
+        "version": "1",
+        "region": "us-east-1",
+        "userPoolId": outputs.user_pool_id,
+        "userName": if known { "3b1e7c2a-known-user" } else { name },
+        "callerContext": { "awsSdkVersion": "test", "clientId": outputs.app_client_id },
+        "triggerSource": trigger,
+        "request": request,
+        "response": {}
+    })
+}
+
+fn first_round(outputs: &Outputs, name: &str, known: bool) -> Value {
+    event(
+        outputs,
+        "DefineAuthChallenge_Authentication",
+        name,
+        known,
+        json!({ "session": [] }),
+    )
+}
+
+fn wrong_answer(outputs: &Outputs, name: &str, known: bool) -> Value {
+    event(
+        outputs,
+        "VerifyAuthChallengeResponse_Authentication",
+        name,
+        known,
+        json!({
+            "privateChallengeParameters": {
+                "issued_at": "1764000000",
+                "salt": "AAECAwQFBgcICQoLDA0ODw",
+                "hash": "3pHOpC0w2D1kHD3irz12OoPqHNazt5rqJHUVGFPGROA"
+            },
+            "challengeAnswer": "000001"
+        }),
+    )
+}
+
+/// The account's record in the limits table, numbers as numbers.
+async fn record(session: &Session, outputs: &Outputs, name: &str) -> HashMap<String, u64> {
+    let key = triggers::limits::account_key(&outputs.user_pool_id, name);
+    let item = session
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(session.observation.names.limits_table())
+        .key(triggers::limits::KEY, AttributeValue::S(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    item.into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_n().ok()?.parse().ok()?)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_user_is_counted_and_refused_exactly_like_a_known_one() {
+    let env = env();
+    let (stack, outputs, session, _) =
+        limited(&env, "  max_sends: 2\n  max_failures: 2\n", "  length: 6\n").await;
+    let known = format!("erin@{}.example", stack.name);
+    let unknown = format!("nobody@{}.example", stack.name);
+    let mut replies: Vec<Vec<Value>> = Vec::new();
+    for (name, is_known) in [(&known, true), (&unknown, false)] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(
+                invoke(
+                    &session,
+                    TriggerKind::Define,
+                    &first_round(&outputs, name, is_known),
+                )
+                .await,
+            );
+        }
+        for _ in 0..3 {
+            seen.push(
+                invoke(
+                    &session,
+                    TriggerKind::Verify,
+                    &wrong_answer(&outputs, name, is_known),
+                )
+                .await,
+            );
+        }
+        seen.push(
+            invoke(
+                &session,
+                TriggerKind::Define,
+                &first_round(&outputs, name, is_known),
+            )
+            .await,
+        );
+        replies.push(seen);
+    }
+    assert_eq!(replies[0], replies[1], "an unknown user is told apart");
+    assert_eq!(replies[0][0]["challengeName"], "CUSTOM_CHALLENGE");
+    assert_eq!(
+        replies[0][2]["failAuthentication"], true,
+        "the third send is over budget"
+    );
+    assert_eq!(
+        replies[0][6]["failAuthentication"], true,
+        "two failures lock"
+    );
+    let (known_record, unknown_record) = (
+        record(&session, &outputs, &known).await,
+        record(&session, &outputs, &unknown).await,
+    );
+    let shape = |r: &HashMap<String, u64>| {
+        let mut keys: Vec<String> = r.keys().cloned().collect();
+        keys.sort();
+        (keys, r.get("failures").copied())
+    };
+    assert_eq!(shape(&known_record), shape(&unknown_record));
+    assert!(known_record.contains_key(triggers::limits::LOCKED_UNTIL));
+    assert!(sent_to(&env.endpoint, &session.observation.names.account, &unknown).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_answers_are_all_counted_and_none_after_the_lock() {
+    let env = env();
+    let (stack, outputs, session, _) = limited(&env, "  max_failures: 25\n", "  length: 6\n").await;
+    let name = format!("frank@{}.example", stack.name);
+    let guess = wrong_answer(&outputs, &name, true);
+    join_all((0..20).map(|_| invoke(&session, TriggerKind::Verify, &guess))).await;
+    assert_eq!(
+        record(&session, &outputs, &name).await.get("failures"),
+        Some(&20),
+        "concurrent failures were lost"
+    );
+    join_all((0..20).map(|_| invoke(&session, TriggerKind::Verify, &guess))).await;
+    let locked = record(&session, &outputs, &name).await;
+    assert_eq!(
+        locked.get("failures"),
+        Some(&0),
+        "guesses were counted after the lock: {locked:?}"
+    );
+    assert!(locked[triggers::limits::LOCKED_UNTIL] > triggers::unix_now());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_table_sign_in_fails_closed_and_deploy_repairs_it() {
+    let env = env();
+    let (stack, outputs, session, email) = limited(&env, "  max_sends: 5\n", "  length: 6\n").await;
+    session
+        .clients
+        .dynamodb
+        .delete_table()
+        .table_name(session.observation.names.limits_table())
+        .send()
+        .await
+        .unwrap();
+    let refused = start_custom_auth(&session.clients.cognito, &outputs, &email).await;
+    assert!(refused_generically(&refused), "{refused:?}");
+    assert_eq!(
+        outbox(&env, &session, &email),
+        0,
+        "a code went out without limits"
+    );
+    let (_, report) = stack.drift(&env.artifacts).await;
+    assert_reports(
+        &report,
+        &[(
+            &format!(
+                "dynamodb table {}",
+                session.observation.names.limits_table()
+            ),
+            "(resource)",
+        )],
+    );
+    let repaired = stack.assert_deploy_repairs(&env).await;
+    start_custom_auth(&repaired.clients.cognito, &outputs, &email)
+        .await
+        .expect("sign-in works again once the table is back");
+}
