@@ -895,6 +895,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_stacks_parse() {
+        for name in ["local.yaml", "dev.yaml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../stacks")
+                .join(name);
+            StackSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
     fn line_of_follows_indentation() {
         let text = "a:\n  b: 1\nc:\n  # note\n  b: 2\n  d:\n    b: 3\n";
         assert_eq!(line_of(text, &["c", "b"]), Some(5));

@@ -4,6 +4,23 @@
 //! create, update and delete. This file holds the vocabulary they share and the one
 //! dispatch from a plan step to a kind.
 
+/// The stack's tags as one SDK's `Tag` values: every tagging SDK builds them the same way,
+/// each with its own type.
+macro_rules! sdk_tags {
+    ($tag:ty, $tags:expr) => {
+        $tags
+            .iter()
+            .map(|(key, value)| {
+                <$tag>::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .expect("key and value are set")
+            })
+            .collect::<Vec<$tag>>()
+    };
+}
+
 pub mod app_client;
 pub mod client_locator;
 pub mod function;

@@ -287,15 +287,7 @@ async fn list_attached(
 }
 
 fn iam_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
-        .collect()
+    sdk_tags!(Tag, tags)
 }
 
 /// Creates the role without its policy: creating the functions needs only the role, and

@@ -152,15 +152,7 @@ pub async fn read(cx: &ReadCx<'_>) -> Result<Observed, ProvisionError> {
 }
 
 fn dynamodb_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
-        .collect()
+    sdk_tags!(Tag, tags)
 }
 
 /// Creates the table, waits until it is ACTIVE (TTL cannot be set before), then turns TTL on.

@@ -103,6 +103,22 @@ impl TestStack {
         session
     }
 
+    /// Asserts that nothing of the stack is left, and returns a session opened on it.
+    pub async fn assert_all_gone(&self) -> Session {
+        let after = self.open().await;
+        assert!(
+            after
+                .observation
+                .state
+                .resources
+                .values()
+                .all(|o| *o == provisioner::resources::Observed::Absent),
+            "{:#?}",
+            after.observation.state
+        );
+        after
+    }
+
     /// The drift report of the live stack against the spec and `artifacts`.
     pub async fn drift(&self, artifacts: &Artifacts) -> (Session, DriftReport) {
         let session = self.open().await;
@@ -183,6 +199,23 @@ pub mod out_of_band {
             .send()
             .await
             .unwrap();
+    }
+
+    /// The classic loosening: password sign-in enabled on the app client.
+    pub async fn allow_password_sign_in(session: &Session, outputs: &Outputs) {
+        loosen_client(
+            session,
+            outputs,
+            &[
+                ExplicitAuthFlowsType::AllowCustomAuth,
+                ExplicitAuthFlowsType::AllowRefreshTokenAuth,
+                ExplicitAuthFlowsType::AllowUserPasswordAuth,
+            ],
+            PreventUserExistenceErrorTypes::Enabled,
+            60,
+            3,
+        )
+        .await;
     }
 
     pub async fn set_memory(session: &Session, function: &str, memory_mb: i32) {

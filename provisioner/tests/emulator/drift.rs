@@ -19,19 +19,7 @@ async fn drift_names_out_of_band_changes_and_deploy_repairs_them() {
         names.function(TriggerKind::Create),
         names.function(TriggerKind::Verify),
     );
-    out_of_band::loosen_client(
-        &session,
-        &outputs,
-        &[
-            ExplicitAuthFlowsType::AllowCustomAuth,
-            ExplicitAuthFlowsType::AllowRefreshTokenAuth,
-            ExplicitAuthFlowsType::AllowUserPasswordAuth,
-        ],
-        PreventUserExistenceErrorTypes::Enabled,
-        60,
-        3,
-    )
-    .await;
+    out_of_band::allow_password_sign_in(&session, &outputs).await;
     out_of_band::set_memory(&session, &define, 512).await;
     out_of_band::remove_invoke_permission(&session, &verify).await;
     out_of_band::delete_function(&session, &create).await;

@@ -58,6 +58,23 @@ fn seen(env: &Env, session: &Session) -> Vec<String> {
         .collect()
 }
 
+/// Starts a sign-in and returns it with the code it emailed.
+async fn begin_with_code(
+    env: &Env,
+    session: &Session,
+    outputs: &Outputs,
+    email: &str,
+) -> (
+    aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthOutput,
+    String,
+) {
+    let before = seen(env, session);
+    let started = start_custom_auth(&session.clients.cognito, outputs, email)
+        .await
+        .unwrap();
+    (started, next_code(env, session, email, &before))
+}
+
 fn wrong(code: &str) -> &'static str {
     if code == "000000" { "111111" } else { "000000" }
 }
@@ -95,9 +112,7 @@ async fn wrong_answers_across_sessions_lock_the_account_even_against_a_right_cod
     .await;
     let cognito = &session.clients.cognito;
     // A session opened before the lock, whose right code must be refused after it.
-    let before = seen(&env, &session);
-    let kept = start_custom_auth(cognito, &outputs, &email).await.unwrap();
-    let kept_code = next_code(&env, &session, &email, &before);
+    let (kept, kept_code) = begin_with_code(&env, &session, &outputs, &email).await;
 
     let first = start_custom_auth(cognito, &outputs, &email).await.unwrap();
     let guess = wrong(&kept_code);
@@ -133,9 +148,7 @@ async fn wrong_answers_across_sessions_lock_the_account_even_against_a_right_cod
         users::unlock(&session, &email).await.unwrap(),
         Change::AlreadySo
     );
-    let before = seen(&env, &session);
-    let again = start_custom_auth(cognito, &outputs, &email).await.unwrap();
-    let code = next_code(&env, &session, &email, &before);
+    let (again, code) = begin_with_code(&env, &session, &outputs, &email).await;
     let signed_in = answer_challenge(cognito, &outputs, again.session, &email, code)
         .await
         .unwrap();
@@ -159,9 +172,7 @@ async fn a_right_answer_starts_the_failure_count_afresh() {
     let cognito = &session.clients.cognito;
     // Two wrong, one right, twice: without the reset the fourth failure would lock.
     for round in 0..2 {
-        let before = seen(&env, &session);
-        let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
-        let code = next_code(&env, &session, &email, &before);
+        let (started, code) = begin_with_code(&env, &session, &outputs, &email).await;
         let once = answer_challenge(cognito, &outputs, started.session, &email, wrong(&code))
             .await
             .unwrap();

@@ -2,11 +2,7 @@
 //! writes nothing, plan, drift after an out-of-band change, repair, teardown. moto runs no
 //! Lambda code and has no custom-auth flow, so sign-in stays on MiniStack.
 
-use aws_sdk_cognitoidentityprovider::types::{
-    ExplicitAuthFlowsType, PreventUserExistenceErrorTypes,
-};
 use provisioner::naming::TriggerKind;
-use provisioner::resources::Observed;
 
 use crate::common::{TestStack, UNPROTECTED, assert_reports, env, out_of_band};
 
@@ -41,19 +37,7 @@ async fn deploy_redeploy_plan_drift_and_teardown_on_moto() {
 
     let define = again.observation.names.function(TriggerKind::Define);
     out_of_band::set_memory(&again, &define, 512).await;
-    out_of_band::loosen_client(
-        &again,
-        &outputs,
-        &[
-            ExplicitAuthFlowsType::AllowCustomAuth,
-            ExplicitAuthFlowsType::AllowRefreshTokenAuth,
-            ExplicitAuthFlowsType::AllowUserPasswordAuth,
-        ],
-        PreventUserExistenceErrorTypes::Enabled,
-        60,
-        3,
-    )
-    .await;
+    out_of_band::allow_password_sign_in(&again, &outputs).await;
     let (drifted, report) = stack.drift(&env.artifacts).await;
     assert_reports(
         &report,
@@ -69,15 +53,5 @@ async fn deploy_redeploy_plan_drift_and_teardown_on_moto() {
 
     let repaired = stack.assert_deploy_repairs(&env).await;
     repaired.teardown(true, &|_, _| {}).await.unwrap();
-    let after = stack.open().await;
-    assert!(
-        after
-            .observation
-            .state
-            .resources
-            .values()
-            .all(|o| *o == Observed::Absent),
-        "{:#?}",
-        after.observation.state
-    );
+    stack.assert_all_gone().await;
 }

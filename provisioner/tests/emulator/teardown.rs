@@ -1,8 +1,6 @@
 //! Teardown: protection refused without --force, everything of ours gone with it, a
 //! bystander spared, a second run a no-op.
 
-use provisioner::resources::Observed;
-
 use crate::common::{TestStack, env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,18 +27,8 @@ async fn teardown_removes_the_stack_and_spares_a_bystander() {
     assert!(stack.open().await.observation.user_pool.is_some());
 
     stack.open().await.teardown(true, &|_, _| {}).await.unwrap();
-    let after = stack.open().await;
+    let after = stack.assert_all_gone().await;
     assert!(after.observation.user_pool.is_none());
-    assert!(
-        after
-            .observation
-            .state
-            .resources
-            .values()
-            .all(|o| *o == Observed::Absent),
-        "{:#?}",
-        after.observation.state
-    );
     after
         .teardown(true, &|_, _| {})
         .await

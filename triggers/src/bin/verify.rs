@@ -9,14 +9,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
-use triggers::config::{self, LimitsConfig, VerifyConfig, process_env};
+use triggers::config::{self, VerifyConfig, process_env};
 use triggers::limits::{self, Admission};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(VerifyConfig::from_lookup(process_env));
-    let limits = Arc::new(config::or_exit(LimitsConfig::from_lookup(process_env)));
-    let store = Arc::new(store::Store::new(limits.table.clone()).await);
+    let (limits, store) = store::from_env().await;
     lambda_runtime::run(service_fn(
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));

@@ -2,6 +2,7 @@
 //! with timeouts well inside Cognito's 5 s, sending the conditional writes `triggers::limits`
 //! describes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -9,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use triggers::config::{self, LimitsConfig, process_env};
 use triggers::limits::{self, Admission, Update, Value};
 
 /// A limit check gets at most this much of Cognito's 5 s; past it the sign-in fails closed.
@@ -26,8 +28,16 @@ pub struct Written {
     pub failures: Option<u64>,
 }
 
+/// The limits and the table's client, read and built once per process; a configuration
+/// error ends the cold start.
+pub async fn from_env() -> (Arc<LimitsConfig>, Arc<Store>) {
+    let limits = config::or_exit(LimitsConfig::from_lookup(process_env));
+    let store = Store::new(limits.table.clone()).await;
+    (Arc::new(limits), Arc::new(store))
+}
+
 impl Store {
-    pub async fn new(table: String) -> Self {
+    async fn new(table: String) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
