@@ -339,14 +339,28 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
     let started = Instant::now();
     let mut pause = FIRST_POLL;
     loop {
-        let config = cx
+        let polled = cx
             .clients
             .lambda
             .get_function_configuration()
             .function_name(name)
             .send()
-            .await
-            .map_err(|e| aws_error(&resource, "lambda:GetFunctionConfiguration", e))?;
+            .await;
+        let config = match polled {
+            Ok(config) => config,
+            // Early polls of several functions can exceed Lambda's control-plane rate; that
+            // only means waiting longer between polls, never that deploy failed.
+            Err(e)
+                if error_code(&e).is_some_and(|code| {
+                    ["ThrottlingException", "TooManyRequestsException"].contains(&code)
+                }) && started.elapsed() < READY_DEADLINE =>
+            {
+                pause = (pause * 2).min(POLL_CAP);
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            Err(e) => return Err(aws_error(&resource, "lambda:GetFunctionConfiguration", e)),
+        };
         match (config.state(), config.last_update_status()) {
             (Some(State::Failed), _) | (_, Some(LastUpdateStatus::Failed)) => {
                 return Err(ProvisionError::state(
@@ -386,6 +400,12 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
     }
 }
 
+fn error_code<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
+    error: &LambdaSdkError<E>,
+) -> Option<&str> {
+    error.as_service_error().and_then(|e| e.code())
+}
+
 type LambdaSdkError<E> = aws_sdk_lambda::error::SdkError<E, aws_smithy_runtime_api::http::Response>;
 
 /// Lambda errors that pass by themselves, so a call that meets one is tried again.
@@ -413,7 +433,7 @@ impl Transient {
                         .message()
                         .is_some_and(|m| m.contains("cannot be assumed"))
             }
-            Self::Conflict => service.code() == Some("ResourceConflictException"),
+            Self::Conflict => error_code(error) == Some("ResourceConflictException"),
         }
     }
 
