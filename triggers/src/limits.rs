@@ -153,9 +153,13 @@ pub fn record_failure(config: &LimitsConfig, key: &str, now: u64) -> Update {
     )
 }
 
-/// Whether the count a failure left calls for the lock.
-pub fn reaches_lockout(config: &LimitsConfig, failures: u64) -> bool {
-    failures >= u64::from(config.max_failures)
+/// Whether an answer's write calls for the lock: its failure count reached the limit, or it
+/// was refused. A refusal while locked costs one more write that changes nothing (the lock
+/// reset the count); a refusal at the limit with no lock (the lock's own write was lost)
+/// writes the lock at last, instead of leaving the account refused until its record expires.
+pub fn lock_due(config: &LimitsConfig, admission: Admission, failures: Option<u64>) -> bool {
+    admission == Admission::Refused
+        || failures.is_some_and(|count| count >= u64::from(config.max_failures))
 }
 
 /// Locks the account and starts its count afresh for when the lock ends.
@@ -229,8 +233,10 @@ mod tests {
     #[test]
     fn failures_lock_at_the_limit_and_a_lock_lasts_its_time() {
         let config = config();
-        assert!(!reaches_lockout(&config, 9));
-        assert!(reaches_lockout(&config, 10));
+        assert!(!lock_due(&config, Admission::Admitted, Some(9)));
+        assert!(lock_due(&config, Admission::Admitted, Some(10)));
+        assert!(!lock_due(&config, Admission::Admitted, None));
+        assert!(lock_due(&config, Admission::Refused, None));
         let lock = lock(&config, "k", 1_000);
         assert_eq!(lock.values[":until"], Value::N(1_900));
         assert_eq!(lock.condition, "failures >= :max");

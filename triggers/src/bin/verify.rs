@@ -30,20 +30,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         header.user_name.as_deref(),
                     ),
                 );
-                let admission = if correct {
-                    store
-                        .admit(&limits::record_success(&limits, &key, now))
-                        .await
-                        .0
+                let update = if correct {
+                    limits::record_success(&limits, &key, now)
                 } else {
-                    let (admission, failures) = store
-                        .admit(&limits::record_failure(&limits, &key, now))
-                        .await;
-                    if failures.is_some_and(|n| limits::reaches_lockout(&limits, n)) {
-                        store.admit(&limits::lock(&limits, &key, now)).await;
-                    }
-                    admission
+                    limits::record_failure(&limits, &key, now)
                 };
+                let (admission, failures) = store.admit(&update).await;
+                if limits::lock_due(&limits, admission, failures) {
+                    store.admit(&limits::lock(&limits, &key, now)).await;
+                }
                 let accepted = triggers::verify::accepted(correct, admission);
                 payload.response = triggers::verify::respond(accepted);
                 // One line per invocation: the outcome, never the answer or who gave it.
