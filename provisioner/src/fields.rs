@@ -75,3 +75,12 @@ impl UpdateCall {
         changes.iter().any(|c| self.fields.contains(&c.field))
     }
 }
+
+/// A field deploy watches but never changes: settings someone else may have added (a foreign
+/// trigger, another app client). Drift reports them with `advice`; deploy names them and
+/// leaves them alone, since removing what another team added could break them.
+#[derive(Debug, Clone, Copy)]
+pub struct Watched {
+    pub field: &'static str,
+    pub advice: &'static str,
+}

@@ -262,15 +262,16 @@ async fn read_pool(
         }
     };
     let (pool_observed, pool_ref) = user_pool::observed(&pool, cx.tagging);
-    let client_id = listed?
+    let (ours, others): (Vec<_>, Vec<_>) = listed?
         .into_iter()
-        .find(|(name, _)| *name == client_name)
-        .map(|(_, id)| id);
+        .partition(|(name, _)| *name == client_name);
+    let client_id = ours.into_iter().next().map(|(_, id)| id);
+    let others: Vec<String> = others.into_iter().map(|(name, _)| name).collect();
     // The list decides which client is ours; the located one saves a round when it agrees.
     let client = match &client_id {
         Some(id) => match located.filter(|c| c.client_id() == Some(id.as_str())) {
-            Some(client) => Observed::Owned(app_client::fields_of(&client)),
-            None => app_client::read(cx, &pool_ref.id, id).await?,
+            Some(client) => Observed::Owned(app_client::fields_of(&client, &others)),
+            None => app_client::read(cx, &pool_ref.id, id, &others).await?,
         },
         None => Observed::Absent,
     };

@@ -25,6 +25,15 @@ pub struct Step {
     pub action: Action,
     /// What the resource should end up as; `None` for deletions.
     pub desired: Option<Desired>,
+    /// Differences in watched fields: reported, never changed by deploy.
+    pub watched: Vec<WatchedChange>,
+}
+
+/// A watched field that differs, with what a person should do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedChange {
+    pub change: FieldChange,
+    pub advice: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,12 +62,27 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Pl
     let mut steps = Vec::with_capacity(desired.resources.len());
     for resource in &desired.resources {
         let id = resource.id();
+        let mut watched = Vec::new();
         let action = match observed.get(&id) {
             Observed::Absent => Action::Create,
             Observed::Unowned if resource.may_use_unowned() => Action::UseUnowned,
             Observed::Unowned => return Err(PlanError::NotOwned(id)),
             Observed::Owned(live) => {
-                let changes = diff(live, &resource.fields());
+                let (changes, noticed): (Vec<FieldChange>, Vec<FieldChange>) =
+                    diff(live, &resource.fields())
+                        .into_iter()
+                        .partition(|c| !resource.watched().iter().any(|w| w.field == c.field));
+                watched = noticed
+                    .into_iter()
+                    .map(|change| WatchedChange {
+                        advice: resource
+                            .watched()
+                            .iter()
+                            .find(|w| w.field == change.field)
+                            .map_or("", |w| w.advice),
+                        change,
+                    })
+                    .collect();
                 let replace_on = resource.replace_on();
                 if changes.is_empty() {
                     Action::NoOp
@@ -73,6 +97,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Pl
             id,
             action,
             desired: Some(resource.clone()),
+            watched,
         });
     }
     Ok(Plan {
@@ -91,6 +116,7 @@ pub fn plan_teardown(ids_in_dependency_order: &[ResourceId], observed: &Observed
             id: id.clone(),
             action: Action::Delete,
             desired: None,
+            watched: Vec::new(),
         })
         .collect();
     Plan {
@@ -114,10 +140,18 @@ fn diff(live: &Fields, desired: &Fields) -> Vec<FieldChange> {
 }
 
 impl Plan {
+    /// Whether anything differs: a change deploy would make, or a watched setting it leaves.
     pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| {
+            !matches!(s.action, Action::NoOp | Action::UseUnowned) || !s.watched.is_empty()
+        })
+    }
+
+    /// The watched differences, for the people who must act on them.
+    pub fn watched(&self) -> impl Iterator<Item = (&ResourceId, &WatchedChange)> {
         self.steps
             .iter()
-            .any(|s| !matches!(s.action, Action::NoOp | Action::UseUnowned))
+            .flat_map(|s| s.watched.iter().map(move |w| (&s.id, w)))
     }
 
     /// The first change no deploy can carry out. Deploy checks this before its first write,

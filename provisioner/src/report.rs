@@ -8,6 +8,14 @@ use crate::plan::{Action, Plan};
 /// Terraform-style text: `+` create, `~` update, `-/+` replace, `-` delete, then the notes.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
+    let line = |change: &crate::fields::FieldChange| {
+        format!(
+            "    {}: {} → {}\n",
+            change.field,
+            change.old.as_deref().unwrap_or("(none)"),
+            change.new.as_deref().unwrap_or("(none)")
+        )
+    };
     for step in &plan.steps {
         let (symbol, changes) = match &step.action {
             Action::Create => ("+", None),
@@ -18,16 +26,18 @@ pub fn plan_text(plan: &Plan) -> String {
         };
         out.push_str(&format!("{symbol} {}\n", step.id));
         for change in changes.into_iter().flatten() {
-            out.push_str(&format!(
-                "    {}: {} → {}\n",
-                change.field,
-                change.old.as_deref().unwrap_or("(none)"),
-                change.new.as_deref().unwrap_or("(none)")
-            ));
+            out.push_str(&line(change));
         }
     }
     out.push_str(&plan.summary().to_string());
     out.push('\n');
+    for (id, watched) in plan.watched() {
+        out.push_str(&format!(
+            "! {id} (left alone by deploy: {})\n{}",
+            watched.advice,
+            line(&watched.change)
+        ));
+    }
     for note in &plan.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -49,8 +59,11 @@ pub struct Difference {
     pub field: String,
     pub expected: String,
     pub actual: String,
-    /// `changed`, `missing` (deleted out of band) or `replace` (cannot change in place).
+    /// `changed`, `missing` (deleted out of band), `replace` (cannot change in place) or
+    /// `foreign` (a setting deploy leaves alone; `advice` says what to do).
     pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +85,7 @@ impl DriftReport {
                     expected: "present".to_owned(),
                     actual: "missing".to_owned(),
                     kind: "missing",
+                    advice: None,
                 }),
                 Action::Update(changes) | Action::Replace(changes) => {
                     let kind = if matches!(step.action, Action::Replace(_)) {
@@ -85,10 +99,19 @@ impl DriftReport {
                         expected: c.new.clone().unwrap_or_default(),
                         actual: c.old.clone().unwrap_or_else(|| "(none)".to_owned()),
                         kind,
+                        advice: None,
                     }));
                 }
                 Action::Delete | Action::NoOp | Action::UseUnowned => {}
             }
+            differences.extend(step.watched.iter().map(|w| Difference {
+                resource: step.id.to_string(),
+                field: w.change.field.to_owned(),
+                expected: w.change.new.clone().unwrap_or_default(),
+                actual: w.change.old.clone().unwrap_or_else(|| "(none)".to_owned()),
+                kind: "foreign",
+                advice: Some(w.advice),
+            }));
         }
         Self {
             stack: stack.to_owned(),
@@ -117,6 +140,9 @@ impl DriftReport {
                         "  {} [{}] {}: expected {} but found {}\n",
                         d.resource, d.kind, d.field, d.expected, d.actual
                     ));
+                    if let Some(advice) = d.advice {
+                        out.push_str(&format!("    deploy leaves this alone: {advice}\n"));
+                    }
                 }
                 out
             }
@@ -168,6 +194,7 @@ mod tests {
                         new: Some("ALLOW_CUSTOM_AUTH".to_owned()),
                     }]),
                     desired: None,
+                    watched: Vec::new(),
                 },
                 Step {
                     id: ResourceId {
@@ -176,6 +203,7 @@ mod tests {
                     },
                     action: Action::Create,
                     desired: None,
+                    watched: Vec::new(),
                 },
             ],
             notes: vec!["the SES account has production access".to_owned()],

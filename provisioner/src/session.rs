@@ -110,10 +110,16 @@ impl Session {
             ProvisionError::state("user pool", "deploy finished without a user pool")
         })?;
         let outputs = Outputs::new(self, &pool, live.app_client_id.unwrap_or_default());
-        Ok(Deployed {
-            outputs,
-            notes: self.deploy_notes(),
-        })
+        let mut notes = self.deploy_notes();
+        notes.extend(plan.watched().map(|(id, watched)| {
+            format!(
+                "left alone: {id} {}: {} ({})",
+                watched.change.field,
+                watched.change.old.as_deref().unwrap_or("(none)"),
+                watched.advice
+            )
+        }));
+        Ok(Deployed { outputs, notes })
     }
 
     /// What a deploy to AWS leaves for a person to do.
@@ -184,8 +190,14 @@ impl Session {
     }
 
     /// Deletes what is ours, dependants first, once the caller has confirmed. A pool under
-    /// deletion protection is refused unless `force`, which turns protection off first.
-    pub async fn teardown(&self, force: bool, report: Report<'_>) -> Result<usize, ProvisionError> {
+    /// deletion protection (in the spec or live) is refused unless `force`, which turns
+    /// protection off first. A domain identity is kept unless asked for: other stacks may
+    /// send from it, and verifying it again needs DNS.
+    pub async fn teardown(
+        &self,
+        options: TeardownOptions,
+        report: Report<'_>,
+    ) -> Result<TornDown, ProvisionError> {
         let observation = &self.observation;
         let pool_id = crate::resources::ResourceId {
             kind: ResourceKind::UserPool,
@@ -196,24 +208,50 @@ impl Session {
             names: &observation.names,
             artifacts: None,
         };
-        if let (Observed::Owned(_), Some(pool)) =
+        if let (Observed::Owned(live), Some(pool)) =
             (observation.state.get(&pool_id), &observation.user_pool)
         {
-            if self.spec.user_pool.deletion_protection && !force {
+            let live_protected =
+                live.get("deletion_protection").map(String::as_str) == Some("ACTIVE");
+            if (live_protected || self.spec.user_pool.deletion_protection) && !options.force {
                 return Err(ProvisionError::state(
                     pool_id.to_string(),
-                    "has deletion_protection: true in the spec; pass --force to turn protection off and delete it",
+                    "has deletion protection on (in the spec or on the live pool); pass --force to turn it off and delete the pool",
                 ));
             }
-            if force {
+            if options.force && live_protected {
                 self.unprotect_pool(&cx, pool).await?;
             }
         }
-        let mut ordered: Vec<_> = observation.state.resources.keys().cloned().collect();
+        let identity = self.spec.ses_identity();
+        let keep_identity = !identity.contains('@') && !options.delete_domain_identity;
+        let mut ordered: Vec<_> = observation
+            .state
+            .resources
+            .keys()
+            .filter(|id| !(keep_identity && id.kind == ResourceKind::EmailIdentity))
+            .cloned()
+            .collect();
         ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
         let plan = plan_teardown(&ordered, &observation.state);
         apply(&cx, &plan, self.handover(), report).await?;
-        Ok(plan.steps.len())
+        let identity_id = crate::resources::ResourceId {
+            kind: ResourceKind::EmailIdentity,
+            name: identity.to_owned(),
+        };
+        let notes = if keep_identity
+            && matches!(observation.state.get(&identity_id), Observed::Owned(_))
+        {
+            vec![format!(
+                "kept the SES domain identity {identity}: other stacks may send from it, and verifying it again needs DNS; pass --delete-identity to delete it"
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok(TornDown {
+            deleted: plan.steps.len(),
+            notes,
+        })
     }
 
     /// The pool as it is, with protection off: the same full-config update deploy uses.
@@ -226,6 +264,28 @@ impl Session {
         };
         crate::resources::user_pool::update(cx, &desired, &handover).await
     }
+}
+
+/// How far teardown may go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TeardownOptions {
+    /// Turn the pool's deletion protection off first.
+    pub force: bool,
+    /// Delete a domain identity this stack created too (an address identity always goes).
+    pub delete_domain_identity: bool,
+}
+
+/// Teardown with protection turned off, domain identities kept: what scripts and tests use.
+pub const FORCE: TeardownOptions = TeardownOptions {
+    force: true,
+    delete_domain_identity: false,
+};
+
+/// What teardown did, and what it left on purpose.
+#[derive(Debug, Clone)]
+pub struct TornDown {
+    pub deleted: usize,
+    pub notes: Vec<String>,
 }
 
 /// What deploy returns: the stack's identifiers and what a person still has to do.

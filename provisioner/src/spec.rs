@@ -93,7 +93,7 @@ pub struct OtpSpec {
     #[serde(default = "Bounded::default_code_length")]
     pub length: Bounded<6, 10>,
     #[serde(default = "Bounded::default_ttl")]
-    pub ttl_seconds: Bounded<1, 900>,
+    pub ttl_seconds: Bounded<1, 600>,
     #[serde(default = "Bounded::default_max_attempts")]
     pub max_attempts: Bounded<1, 10>,
 }
@@ -244,7 +244,7 @@ impl Bounded<6, 10> {
         Self::new_unchecked(6)
     }
 }
-impl Bounded<1, 900> {
+impl Bounded<1, 600> {
     fn default_ttl() -> Self {
         Self::new_unchecked(180)
     }

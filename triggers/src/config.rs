@@ -18,8 +18,8 @@ pub const LOCKOUT_SECONDS: &str = "LIMITS_LOCKOUT_SECONDS";
 
 pub const CODE_LENGTH_RANGE: std::ops::RangeInclusive<u8> = 6..=10;
 pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
-/// Cognito keeps a custom-auth session for at most 15 minutes, so a code cannot outlive it.
-pub const TTL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=900;
+/// OWASP ASVS 5.0 (6.5.5) caps out-of-band codes at 10 minutes.
+pub const TTL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
 pub const DEFAULT_SUBJECT: &str = "Your sign-in code";
 pub const MAX_SENDS_RANGE: std::ops::RangeInclusive<u32> = 1..=50;
 /// NIST SP 800-63B allows at most 100 consecutive failed attempts per account.

@@ -57,8 +57,20 @@ pub struct Delivery {
     pub message: Message,
 }
 
-/// The first round's outcome. `delivery` is `None` for an unknown user: the response looks
-/// the same, but nobody receives a code.
+/// The address a code may go to: a known user's email, and only once it is verified. An
+/// address someone put there without proving they read it (an attribute update, an import)
+/// gets nothing, so a stolen token cannot redirect the codes.
+pub fn verified_address(event: &Event) -> Option<&str> {
+    let attributes = &event.request.user_attributes;
+    let verified = attributes.get("email_verified").map(String::as_str) == Some("true");
+    (!event.request.user_not_found && verified)
+        .then(|| attributes.get("email").map(String::as_str))
+        .flatten()
+        .filter(|address| !address.is_empty())
+}
+
+/// The first round's outcome. `delivery` is `None` for an unknown user or an unverified
+/// address: the response looks the same, but nobody receives a code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FirstRound {
     pub response: Response,
@@ -76,22 +88,10 @@ pub fn first_round(
         issued_at: now,
         digest: CodeDigest::new(code, salt),
     };
-    let delivery = if event.request.user_not_found {
-        None
-    } else {
-        let recipient = event
-            .request
-            .user_attributes
-            .get("email")
-            .filter(|address| !address.is_empty())
-            .ok_or(TriggerError::UnexpectedEvent(
-                "the user has no email attribute",
-            ))?;
-        Some(Delivery {
-            recipient: recipient.clone(),
-            message: Message::new(&config.subject, code, config.ttl_seconds),
-        })
-    };
+    let delivery = verified_address(event).map(|recipient| Delivery {
+        recipient: recipient.to_owned(),
+        message: Message::new(&config.subject, code, config.ttl_seconds),
+    });
     Ok(FirstRound {
         response: respond(config, event, &state),
         delivery,

@@ -11,8 +11,6 @@ pub enum TriggerError {
     MalformedChallengeState,
     #[error("the operating system's random source failed")]
     RandomSource,
-    #[error("the sign-in email could not be sent; try again shortly")]
-    EmailDelivery,
 }
 
 impl TriggerError {
@@ -22,7 +20,6 @@ impl TriggerError {
             Self::UnexpectedEvent(_) => "UnexpectedEvent",
             Self::MalformedChallengeState => "MalformedChallengeState",
             Self::RandomSource => "RandomSource",
-            Self::EmailDelivery => "EmailDelivery",
         }
     }
 }

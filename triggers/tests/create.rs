@@ -181,3 +181,41 @@ fn any_challenge_but_custom_is_refused() {
     let error = classify(&event).unwrap_err();
     assert_eq!(error.kind(), "UnexpectedEvent");
 }
+
+#[test]
+fn an_unverified_address_gets_nothing_and_answers_as_an_unknown_user() {
+    let mut event: Event = fixture("create_first_round");
+    event
+        .request
+        .user_attributes
+        .insert("email_verified".to_owned(), "false".to_owned());
+    let unverified = first_round(&config(), &event, &code(), [3; 16], NOW).unwrap();
+    assert!(
+        unverified.delivery.is_none(),
+        "a code went to an unverified address"
+    );
+    event.request.user_attributes.remove("email_verified");
+    assert!(
+        first_round(&config(), &event, &code(), [3; 16], NOW)
+            .unwrap()
+            .delivery
+            .is_none()
+    );
+}
+
+/// The binary settles the response before it sends, and returns it whether SES accepted the
+/// email or failed; so a known user whose email fails and an unknown user who typed the same
+/// address get identical responses. (Compared as JSON values: the event types hold the
+/// parameters in `HashMap`s, whose key order is drawn at random for every response, so the
+/// order of keys carries nothing about the user either.)
+#[test]
+fn a_failed_send_and_an_unknown_user_give_identical_responses() {
+    let known: Event = fixture("create_first_round");
+    let mut unknown: Event = fixture("create_user_not_found");
+    unknown.cognito_event_user_pools_header.user_name = Some("alice@example.com".to_owned());
+    let response = |event: &Event| {
+        let first = first_round(&config(), event, &code(), [7; 16], NOW).unwrap();
+        serde_json::to_value(&first.response).unwrap()
+    };
+    assert_eq!(response(&known), response(&unknown));
+}

@@ -79,6 +79,10 @@ pub struct TeardownArgs {
     /// Turn off the user pool's deletion protection first (our own pool only).
     #[arg(long)]
     pub force: bool,
+    /// Also delete the SES domain identity this stack created (other stacks may send from it;
+    /// verifying it again needs DNS). An address identity of the stack is always deleted.
+    #[arg(long)]
+    pub delete_identity: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,7 +10,7 @@ use provisioner::artifacts::Artifacts;
 use provisioner::login::{Ask, CodeSource};
 use provisioner::plan::Step;
 use provisioner::report::{DriftReport, plan_text};
-use provisioner::session::Session;
+use provisioner::session::{Session, TeardownOptions};
 use provisioner::spec::{Architecture, StackSpec};
 use provisioner::users::Change;
 
@@ -107,11 +107,18 @@ pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {
             bail!("stack {name}: confirmation did not match; nothing was deleted");
         }
     }
-    let deleted = runtime()?.block_on(async {
+    let options = TeardownOptions {
+        force: args.force,
+        delete_domain_identity: args.delete_identity,
+    };
+    let torn = runtime()?.block_on(async {
         let session = Session::open(&args.stack.stack).await?;
-        session.teardown(args.force, &print_outcome).await
+        session.teardown(options, &print_outcome).await
     })?;
-    eprintln!("Deleted {deleted} resource(s) of stack {name}.");
+    for note in &torn.notes {
+        eprintln!("note: {note}");
+    }
+    eprintln!("Deleted {} resource(s) of stack {name}.", torn.deleted);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,9 +8,13 @@ use aws_sdk_cognitoidentityprovider::types::{
 
 use super::{ApplyCx, Handover, Observed, Produced, ReadCx};
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
-use crate::fields::{Fields, UpdateCall, list_field};
+use crate::fields::{Fields, UpdateCall, Watched, list_field};
 
 pub const AUTH_FLOWS: [&str; 2] = ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
+/// What the app may read of a user, and the one thing a user may change about themselves.
+/// `email` is not writable: an access token must not be able to move where codes go.
+pub const READ_ATTRIBUTES: [&str; 3] = ["email", "email_verified", "locale"];
+pub const WRITE_ATTRIBUTES: [&str; 1] = ["locale"];
 /// Cognito's defaults, made explicit so drift notices when someone changes them.
 pub const DEFAULT_ACCESS_TOKEN_MINUTES: u32 = 60;
 pub const DEFAULT_ID_TOKEN_MINUTES: u32 = 60;
@@ -35,7 +39,18 @@ pub const UPDATES: &[UpdateCall] = &[UpdateCall {
         "id_token_validity",
         "refresh_token_validity",
         "enable_token_revocation",
+        "read_attributes",
+        "write_attributes",
+        "oauth_flows",
+        "oauth_enabled",
+        "callback_urls",
+        "logout_urls",
     ],
+}];
+/// Other clients of the pool: another team's, perhaps with password flows. Reported, kept.
+pub const WATCHED: &[Watched] = &[Watched {
+    field: "other_clients",
+    advice: "another app client can sign users in with flows this stack does not allow; delete it if nobody owns it, or check its auth flows",
 }];
 /// A client secret can be neither added nor removed after creation.
 pub const REPLACE_ON: &[&str] = &["generate_secret"];
@@ -63,12 +78,25 @@ impl Desired {
                 format!("{} days", self.refresh_token_days),
             ),
             ("enable_token_revocation", "true".to_owned()),
+            ("read_attributes", list_field(READ_ATTRIBUTES)),
+            ("write_attributes", list_field(WRITE_ATTRIBUTES)),
+            // The hosted UI and OAuth redirects are not part of this sign-in; every one of
+            // them is a way in that these settings would otherwise leave open.
+            ("oauth_flows", String::new()),
+            ("oauth_enabled", "false".to_owned()),
+            ("callback_urls", String::new()),
+            ("logout_urls", String::new()),
+            ("other_clients", String::new()),
         ])
     }
 }
 
 fn auth_flows() -> Vec<ExplicitAuthFlowsType> {
     AUTH_FLOWS.map(ExplicitAuthFlowsType::from).to_vec()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn token_units() -> TokenValidityUnitsType {
@@ -79,7 +107,8 @@ fn token_units() -> TokenValidityUnitsType {
         .build()
 }
 
-pub fn fields_of(client: &UserPoolClientType) -> Fields {
+/// `others`: the names of the pool's other clients.
+pub fn fields_of(client: &UserPoolClientType, others: &[String]) -> Fields {
     let units = client.token_validity_units();
     let access = validity(
         client.access_token_validity(),
@@ -128,6 +157,22 @@ pub fn fields_of(client: &UserPoolClientType) -> Fields {
                 .unwrap_or(false)
                 .to_string(),
         ),
+        ("read_attributes", list_field(client.read_attributes())),
+        ("write_attributes", list_field(client.write_attributes())),
+        (
+            "oauth_flows",
+            list_field(client.allowed_o_auth_flows().iter().map(|f| f.as_str())),
+        ),
+        (
+            "oauth_enabled",
+            client
+                .allowed_o_auth_flows_user_pool_client()
+                .unwrap_or(false)
+                .to_string(),
+        ),
+        ("callback_urls", list_field(client.callback_urls())),
+        ("logout_urls", list_field(client.logout_urls())),
+        ("other_clients", list_field(others)),
     ])
 }
 
@@ -210,6 +255,7 @@ pub async fn read(
     cx: &ReadCx<'_>,
     pool_id: &str,
     client_id: &str,
+    others: &[String],
 ) -> Result<Observed, ProvisionError> {
     let described = cx
         .clients
@@ -230,7 +276,7 @@ pub async fn read(
     Ok(described
         .user_pool_client
         .map_or(Observed::Absent, |client| {
-            Observed::Owned(fields_of(&client))
+            Observed::Owned(fields_of(&client, others))
         }))
 }
 
@@ -256,6 +302,8 @@ pub async fn create(
         .refresh_token_validity(desired.refresh_token_days as i32)
         .token_validity_units(token_units())
         .enable_token_revocation(true)
+        .set_read_attributes(Some(strings(&READ_ATTRIBUTES)))
+        .set_write_attributes(Some(strings(&WRITE_ATTRIBUTES)))
         .send()
         .await
         .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPoolClient", e))?;
@@ -284,7 +332,6 @@ pub const SENT: &[&str] = &[
     "SupportedIdentityProviders",
     "CallbackURLs",
     "LogoutURLs",
-    "DefaultRedirectURI",
     "AllowedOAuthFlows",
     "AllowedOAuthScopes",
     "AllowedOAuthFlowsUserPoolClient",
@@ -297,7 +344,10 @@ pub const SENT: &[&str] = &[
 ];
 /// Members of `UpdateUserPoolClientInput` that `update` deliberately leaves out, each with
 /// why. The wire test fails when the SDK gains a member that is in neither list.
-pub const NOT_SENT: &[(&str, &str)] = &[];
+pub const NOT_SENT: &[(&str, &str)] = &[(
+    "DefaultRedirectURI",
+    "OAuth is off and the callback URLs are cleared, so no redirect may remain",
+)];
 
 /// Like the pool: UpdateUserPoolClient resets what it is not given, so it gets everything
 /// the client has now, with our fields set as desired.
@@ -335,16 +385,15 @@ pub async fn update(
         .access_token_validity(desired.access_token_minutes as i32)
         .id_token_validity(desired.id_token_minutes as i32)
         .token_validity_units(token_units())
-        .set_read_attributes(client.read_attributes)
-        .set_write_attributes(client.write_attributes)
+        .set_read_attributes(Some(strings(&READ_ATTRIBUTES)))
+        .set_write_attributes(Some(strings(&WRITE_ATTRIBUTES)))
         .set_explicit_auth_flows(Some(auth_flows()))
         .set_supported_identity_providers(client.supported_identity_providers)
-        .set_callback_urls(client.callback_urls)
-        .set_logout_urls(client.logout_urls)
-        .set_default_redirect_uri(client.default_redirect_uri)
-        .set_allowed_o_auth_flows(client.allowed_o_auth_flows)
-        .set_allowed_o_auth_scopes(client.allowed_o_auth_scopes)
-        .set_allowed_o_auth_flows_user_pool_client(client.allowed_o_auth_flows_user_pool_client)
+        .set_callback_urls(Some(Vec::new()))
+        .set_logout_urls(Some(Vec::new()))
+        .set_allowed_o_auth_flows(Some(Vec::new()))
+        .set_allowed_o_auth_scopes(Some(Vec::new()))
+        .allowed_o_auth_flows_user_pool_client(false)
         .set_analytics_configuration(client.analytics_configuration)
         .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
         .enable_token_revocation(true)
@@ -380,7 +429,7 @@ pub async fn delete(cx: &ApplyCx<'_>, handover: &Handover) -> Result<(), Provisi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::tests::assert_kind_is_consistent;
+    use crate::resources::tests::assert_kind_watches;
 
     #[test]
     fn every_field_is_read_back_and_carried_by_an_update_or_a_replace() {
@@ -400,10 +449,14 @@ mod tests {
             .refresh_token_validity(30)
             .token_validity_units(token_units())
             .enable_token_revocation(true)
+            .set_read_attributes(Some(strings(&READ_ATTRIBUTES)))
+            .set_write_attributes(Some(strings(&WRITE_ATTRIBUTES)))
             .build();
-        let read = fields_of(&client);
+        let read = fields_of(&client, &[]);
         assert_eq!(read, desired.fields());
-        assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
+        assert_kind_watches(&desired.fields(), &read, UPDATES, REPLACE_ON, WATCHED);
+        let crowded = fields_of(&client, &["legacy-web".to_owned()]);
+        assert_eq!(crowded["other_clients"], "legacy-web");
     }
 
     #[test]
@@ -416,6 +469,9 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(fields_of(&client)["access_token_validity"], "60 minutes");
+        assert_eq!(
+            fields_of(&client, &[])["access_token_validity"],
+            "60 minutes"
+        );
     }
 }

@@ -184,6 +184,20 @@ impl Desired {
         }
     }
 
+    /// Fields deploy reports but never changes.
+    pub fn watched(&self) -> &'static [crate::fields::Watched] {
+        match self {
+            Self::UserPool(_) => user_pool::WATCHED,
+            Self::AppClient(_) => app_client::WATCHED,
+            Self::Role(_)
+            | Self::EmailIdentity(_)
+            | Self::Function(_)
+            | Self::Table(_)
+            | Self::Permission(_)
+            | Self::ClientLocator(_) => &[],
+        }
+    }
+
     /// Whether a same-named resource without our ownership tag may be used as it is (never
     /// changed and never deleted). Only the SES identity: a verified domain is often shared.
     pub fn may_use_unowned(&self) -> bool {
@@ -548,6 +562,18 @@ pub(crate) mod tests {
         updates: &[UpdateCall],
         replace_on: &[&str],
     ) {
+        assert_kind_watches(desired, read, updates, replace_on, &[]);
+    }
+
+    /// The same contract for a kind that also watches fields it never changes: each field is
+    /// carried by exactly one of an update call, a replace, or the watch list.
+    pub fn assert_kind_watches(
+        desired: &Fields,
+        read: &Fields,
+        updates: &[UpdateCall],
+        replace_on: &[&str],
+        watched: &[crate::fields::Watched],
+    ) {
         let desired_keys: Vec<_> = desired.keys().collect();
         let read_keys: Vec<_> = read.keys().collect();
         assert_eq!(
@@ -555,11 +581,15 @@ pub(crate) mod tests {
             "desired and read render different fields"
         );
         for field in desired.keys() {
-            let updated = updates.iter().any(|call| call.fields.contains(field));
-            let replaced = replace_on.contains(field);
-            assert!(
-                updated != replaced,
-                "{field} must be carried by exactly one of an update call or a replace"
+            let carriers = [
+                updates.iter().any(|call| call.fields.contains(field)),
+                replace_on.contains(field),
+                watched.iter().any(|w| w.field == *field),
+            ];
+            assert_eq!(
+                carriers.iter().filter(|c| **c).count(),
+                1,
+                "{field} must be carried by exactly one of an update call, a replace or the watch list"
             );
         }
         for call in updates {

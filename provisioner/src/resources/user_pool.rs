@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 
 use aws_sdk_cognitoidentityprovider::types::{
-    AdminCreateUserConfigType, DeletionProtectionType, LambdaConfigType, UserPoolTierType,
-    UserPoolType, UsernameAttributeType, UsernameConfigurationType, VerifiedAttributeType,
+    AccountRecoverySettingType, AdminCreateUserConfigType, DeletionProtectionType,
+    LambdaConfigType, RecoveryOptionNameType, RecoveryOptionType, UserAttributeUpdateSettingsType,
+    UserPoolTierType, UserPoolType, UsernameAttributeType, UsernameConfigurationType,
+    VerifiedAttributeType,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 
 use super::{ApplyCx, Handover, Observed, PoolRef, Produced, ReadCx, Tagging};
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
-use crate::fields::{Fields, Tags, UpdateCall, list_field};
+use crate::fields::{Fields, Tags, UpdateCall, Watched, list_field};
 use crate::naming::{OWNER_TAG, TriggerKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,22 @@ pub struct Desired {
 
 pub const UPDATES: &[UpdateCall] = &[UpdateCall {
     operation: "cognito-idp:UpdateUserPool",
-    fields: &["lambda_triggers", "deletion_protection", "tier", "tags"],
+    fields: &[
+        "lambda_triggers",
+        "deletion_protection",
+        "tier",
+        "tags",
+        "auto_verified_attributes",
+        "email_change_needs_verification",
+        "account_recovery",
+        "self_sign_up",
+    ],
+}];
+/// Triggers another team may have added: reported, kept. Removing them could break what
+/// they built; leaving them unreported could leave a token-minting trigger unnoticed.
+pub const WATCHED: &[Watched] = &[Watched {
+    field: "other_triggers",
+    advice: "a trigger this stack does not manage runs on every sign-in; remove it from the pool if nobody owns it",
 }];
 /// Cognito fixes both at creation; a difference means a new pool, and so losing every user.
 pub const REPLACE_ON: &[&str] = &["username_attributes", "case_sensitive"];
@@ -45,6 +62,14 @@ impl Desired {
             ),
             ("tier", self.tier.clone()),
             ("tags", super::tags_field(&self.tags)),
+            // Codes go to the address Cognito verified, and a changed address stays
+            // unverified (so gets no code) until its owner confirms it.
+            ("auto_verified_attributes", "email".to_owned()),
+            ("email_change_needs_verification", "email".to_owned()),
+            // Recovery mails would bypass the sign-in's limits; only an administrator recovers.
+            ("account_recovery", "admin_only".to_owned()),
+            ("self_sign_up", "disabled".to_owned()),
+            ("other_triggers", String::new()),
         ])
     }
 
@@ -57,6 +82,24 @@ impl Desired {
         config.verify_auth_challenge_response = Some(verify);
         config
     }
+}
+
+fn email_change_needs_verification() -> UserAttributeUpdateSettingsType {
+    UserAttributeUpdateSettingsType::builder()
+        .attributes_require_verification_before_update(VerifiedAttributeType::Email.as_str().into())
+        .build()
+}
+
+fn admin_only_recovery() -> AccountRecoverySettingType {
+    AccountRecoverySettingType::builder()
+        .recovery_mechanisms(
+            RecoveryOptionType::builder()
+                .name(RecoveryOptionNameType::AdminOnly)
+                .priority(1)
+                .build()
+                .expect("name and priority are set"),
+        )
+        .build()
 }
 
 fn protection(on: bool) -> DeletionProtectionType {
@@ -118,7 +161,83 @@ pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
                 .to_owned(),
         ),
         ("tags", tagging.field(&tags)),
+        (
+            "auto_verified_attributes",
+            list_field(pool.auto_verified_attributes().iter().map(|a| a.as_str())),
+        ),
+        (
+            "email_change_needs_verification",
+            list_field(
+                pool.user_attribute_update_settings()
+                    .map(|u| u.attributes_require_verification_before_update())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.as_str()),
+            ),
+        ),
+        (
+            "account_recovery",
+            list_field(
+                pool.account_recovery_setting()
+                    .map(|r| r.recovery_mechanisms())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.name().as_str()),
+            ),
+        ),
+        (
+            "self_sign_up",
+            if pool
+                .admin_create_user_config()
+                .is_some_and(|c| c.allow_admin_create_user_only())
+            {
+                "disabled"
+            } else {
+                "enabled"
+            }
+            .to_owned(),
+        ),
+        ("other_triggers", other_triggers(lambda)),
     ])
+}
+
+/// Every trigger of the pool besides our three, from the SDK's own rendering of the
+/// configuration, so a trigger type Cognito adds later shows up too.
+fn other_triggers(lambda: Option<&LambdaConfigType>) -> String {
+    let Some(config) = lambda else {
+        return String::new();
+    };
+    let mut others = config.clone();
+    others.define_auth_challenge = None;
+    others.create_auth_challenge = None;
+    others.verify_auth_challenge_response = None;
+    // `LambdaConfigType { pre_sign_up: None, pre_token_generation: Some("arn"), .. }`: keep
+    // the members that are set. The rendering is only compared and shown, never parsed back.
+    let rendered = format!("{others:?}");
+    let inner = rendered
+        .split_once('{')
+        .and_then(|(_, rest)| rest.rsplit_once('}'))
+        .map_or("", |(inner, _)| inner);
+    let mut members = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (index, c) in inner.char_indices() {
+        match c {
+            '{' | '(' | '[' => depth += 1,
+            '}' | ')' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                members.push(&inner[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    members.push(&inner[start..]);
+    list_field(
+        members
+            .into_iter()
+            .map(str::trim)
+            .filter(|m| !m.is_empty() && !m.ends_with(": None")),
+    )
 }
 
 /// The ids of every pool with the stack's pool name; ownership is decided once described.
@@ -203,6 +322,8 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
                 .expect("case_sensitive is set"),
         )
         .auto_verified_attributes(VerifiedAttributeType::Email)
+        .user_attribute_update_settings(email_change_needs_verification())
+        .account_recovery_setting(admin_only_recovery())
         // Users are added by an administrator (`cargo xtask users add`); nobody signs up alone.
         .admin_create_user_config(
             AdminCreateUserConfigType::builder()
@@ -285,21 +406,32 @@ pub async fn update(
         .set_policies(pool.policies)
         .deletion_protection(protection(desired.deletion_protection))
         .lambda_config(desired.lambda_config(pool.lambda_config))
-        .set_auto_verified_attributes(pool.auto_verified_attributes)
+        .auto_verified_attributes(VerifiedAttributeType::Email)
         .set_sms_verification_message(pool.sms_verification_message)
         .set_email_verification_message(pool.email_verification_message)
         .set_email_verification_subject(pool.email_verification_subject)
         .set_verification_message_template(pool.verification_message_template)
         .set_sms_authentication_message(pool.sms_authentication_message)
-        .set_user_attribute_update_settings(pool.user_attribute_update_settings)
+        .user_attribute_update_settings(email_change_needs_verification())
         .set_mfa_configuration(pool.mfa_configuration)
         .set_device_configuration(pool.device_configuration)
         .set_email_configuration(pool.email_configuration)
         .set_sms_configuration(pool.sms_configuration)
         .set_user_pool_tags(Some(tags))
-        .set_admin_create_user_config(pool.admin_create_user_config)
+        .admin_create_user_config(
+            pool.admin_create_user_config
+                .map(|mut config| {
+                    config.allow_admin_create_user_only = true;
+                    config
+                })
+                .unwrap_or_else(|| {
+                    AdminCreateUserConfigType::builder()
+                        .allow_admin_create_user_only(true)
+                        .build()
+                }),
+        )
         .set_user_pool_add_ons(pool.user_pool_add_ons)
-        .set_account_recovery_setting(pool.account_recovery_setting)
+        .account_recovery_setting(admin_only_recovery())
         .set_pool_name(pool.name)
         .user_pool_tier(UserPoolTierType::from(desired.tier.as_str()))
         .set_key_configuration(pool.key_configuration)
@@ -361,7 +493,7 @@ pub async fn delete(cx: &ApplyCx<'_>, handover: &Handover) -> Result<Produced, P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
+    use crate::resources::tests::{assert_kind_watches, fixture_context};
 
     #[test]
     fn every_field_is_read_back_and_carried_by_an_update_or_a_replace() {
@@ -385,9 +517,37 @@ mod tests {
             .deletion_protection(DeletionProtectionType::Active)
             .user_pool_tier(UserPoolTierType::Lite)
             .set_user_pool_tags(Some(tags.clone().into_iter().collect()))
+            .auto_verified_attributes(VerifiedAttributeType::Email)
+            .user_attribute_update_settings(email_change_needs_verification())
+            .account_recovery_setting(admin_only_recovery())
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .build(),
+            )
             .build();
         let read = fields_of(&pool, &tagging);
         assert_eq!(read, desired.fields());
-        assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
+        assert_kind_watches(&desired.fields(), &read, UPDATES, REPLACE_ON, WATCHED);
+    }
+
+    #[test]
+    fn a_foreign_trigger_is_named_and_ours_are_not() {
+        let (names, tagging, _, _) = fixture_context();
+        let ours = TriggerKind::ALL.map(|k| names.function_arn(k));
+        let mut config = LambdaConfigType::builder().build();
+        config.define_auth_challenge = Some(ours[0].clone());
+        assert_eq!(other_triggers(Some(&config)), "");
+        config.pre_token_generation = Some("arn:aws:lambda:us-east-1:1:function:mint".into());
+        let pool = UserPoolType::builder().lambda_config(config).build();
+        let read = fields_of(&pool, &tagging);
+        assert!(
+            read["other_triggers"].contains("pre_token_generation")
+                && read["other_triggers"].contains("function:mint"),
+            "{}",
+            read["other_triggers"]
+        );
+        assert_eq!(read["self_sign_up"], "enabled");
+        assert_eq!(read["account_recovery"], "");
     }
 }

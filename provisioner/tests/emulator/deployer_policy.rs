@@ -127,7 +127,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
     exchanges.extend(updated.clients.requests.exchanges());
 
     let torn = Session::open_with(&stack.path, options).await.unwrap();
-    torn.teardown(true, &|_, _| {}).await.unwrap();
+    torn.teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
     exchanges.extend(torn.clients.requests.exchanges());
 
     let names = &torn.observation.names;

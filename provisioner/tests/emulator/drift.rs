@@ -255,7 +255,10 @@ async fn deleted_pool_and_role_show_as_missing_and_deploy_restores_them() {
     }
 
     let repaired = stack.assert_deploy_repairs(&env).await;
-    repaired.teardown(true, &|_, _| {}).await.unwrap();
+    repaired
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

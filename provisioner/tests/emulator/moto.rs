@@ -52,6 +52,9 @@ async fn deploy_redeploy_plan_drift_and_teardown_on_moto() {
     assert_eq!(drifted.clients.requests.mutating(), Vec::<String>::new());
 
     let repaired = stack.assert_deploy_repairs(&env).await;
-    repaired.teardown(true, &|_, _| {}).await.unwrap();
+    repaired
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
     stack.assert_all_gone().await;
 }

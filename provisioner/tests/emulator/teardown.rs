@@ -22,15 +22,23 @@ async fn teardown_removes_the_stack_and_spares_a_bystander() {
         .id
         .unwrap();
 
-    let refused = session.teardown(false, &|_, _| {}).await.unwrap_err();
+    let refused = session
+        .teardown(provisioner::session::TeardownOptions::default(), &|_, _| {})
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("--force"), "{refused}");
     assert!(stack.open().await.observation.user_pool.is_some());
 
-    stack.open().await.teardown(true, &|_, _| {}).await.unwrap();
+    stack
+        .open()
+        .await
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
     let after = stack.assert_all_gone().await;
     assert!(after.observation.user_pool.is_none());
     after
-        .teardown(true, &|_, _| {})
+        .teardown(provisioner::session::FORCE, &|_, _| {})
         .await
         .expect("a second teardown finds nothing and succeeds");
     after

@@ -83,14 +83,16 @@ async fn handle(
             )?;
             let budget = remaining_budget(context.deadline);
             // One line per invocation: what happened, never the code or the address.
+            // The response was settled before sending: a failed send answers exactly as a
+            // sent one and as an unknown user. The failure is logged for an alarm.
             match first.delivery {
-                Some(delivery) => {
-                    mailer.send(delivery, budget).await?;
-                    eprintln!("first round: a new code was emailed");
-                }
+                Some(delivery) => match mailer.send(delivery, budget).await {
+                    Ok(()) => eprintln!("first round: a new code was emailed"),
+                    Err(reason) => eprintln!("first round: SES SendEmail failed: {reason}"),
+                },
                 None => {
                     mailer.imitate_send(budget).await;
-                    eprintln!("first round: unknown user, nothing sent");
+                    eprintln!("first round: unknown user or unverified address, nothing sent");
                 }
             }
             first.response
@@ -110,7 +112,8 @@ fn remaining_budget(deadline_ms: u64) -> Duration {
 }
 
 impl Mailer {
-    async fn send(&self, delivery: Delivery, budget: Duration) -> Result<(), TriggerError> {
+    /// Sends the code; on failure, the reason (an error code, never an address or the code).
+    async fn send(&self, delivery: Delivery, budget: Duration) -> Result<(), String> {
         let Delivery { recipient, message } = delivery;
         let utf8 = |data: String| Content::builder().data(data).charset("UTF-8").build();
         let content = (|| {
@@ -130,7 +133,7 @@ impl Mailer {
                     .build(),
             )
         })()
-        .map_err(|_| TriggerError::EmailDelivery)?;
+        .map_err(|_| "the message could not be built".to_owned())?;
         let started = Instant::now();
         let request = self
             .ses
@@ -155,16 +158,9 @@ impl Mailer {
                     SdkError::DispatchFailure(_) => "could not reach SES",
                     _ => "unexpected response",
                 };
-                eprintln!("SES SendEmail failed: {reason}");
-                Err(TriggerError::EmailDelivery)
+                Err(reason.to_owned())
             }
-            Err(_) => {
-                eprintln!(
-                    "SES SendEmail failed: no answer within {} ms",
-                    budget.as_millis()
-                );
-                Err(TriggerError::EmailDelivery)
-            }
+            Err(_) => Err(format!("no answer within {} ms", budget.as_millis())),
         }
     }
 

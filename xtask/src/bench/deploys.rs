@@ -93,7 +93,10 @@ pub(super) async fn whole_deploy_commands(
         let stack = stacks.fresh(128)?;
         from_nothing.push(deploy(&stack)?);
         unchanged.push(deploy(&stack)?);
-        Session::open(&stack).await?.teardown(true, &silent).await?;
+        Session::open(&stack)
+            .await?
+            .teardown(provisioner::session::FORCE, &silent)
+            .await?;
     }
     Ok((from_nothing, unchanged))
 }
@@ -146,7 +149,9 @@ pub(super) async fn provisioner_scenarios(
 
         let started = Instant::now();
         let session = Session::open_with(&stack, options).await?;
-        session.teardown(true, &silent).await?;
+        session
+            .teardown(provisioner::session::FORCE, &silent)
+            .await?;
         record(5, started.elapsed(), session.clients.requests.counts());
     }
     Ok(names.iter().map(|n| n.to_string()).zip(collected).collect())

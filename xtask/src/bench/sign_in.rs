@@ -120,7 +120,9 @@ pub(super) async fn sign_in_figures(
     } else {
         Vec::new()
     };
-    session.teardown(true, &silent).await?;
+    session
+        .teardown(provisioner::session::FORCE, &silent)
+        .await?;
     Ok((cold, warm, peaks))
 }
 
