@@ -9,7 +9,8 @@ use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{
     ConfigBag, Intercept, RuntimeComponents,
     interceptors::{
-        AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+        AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+        BeforeTransmitInterceptorContextRef,
     },
 };
 use aws_smithy_runtime_api::client::http::{
@@ -17,6 +18,7 @@ use aws_smithy_runtime_api::client::http::{
     SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 
 use crate::spec::StackSpec;
 
@@ -36,7 +38,7 @@ pub struct Clients {
 }
 
 /// How to reach AWS beyond what the spec says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// Wait this long before every request. The benchmark uses it to count sequential round
     /// trips: wall time divided by the delay. Plain HTTP only, so only for an emulator.
@@ -44,6 +46,55 @@ pub struct ConnectOptions {
     /// Keep every request's body and every read's response body, as sent and received, so
     /// tests can check the wire against AWS's rules. Off by default: zips are megabytes.
     pub capture_bodies: bool,
+    /// Faults to inject into chosen operations, for tests of what the tool does when AWS
+    /// misbehaves. Plain HTTP only, so only for an emulator.
+    pub faults: Option<Faults>,
+}
+
+/// The header that tells the fault injector which operation a request is; added after
+/// signing, and only when faults are configured.
+const OPERATION_HEADER: &str = "x-emailcode-test-operation";
+
+/// Faults waiting to be injected, each into the next `times` requests of one operation.
+#[derive(Clone, Debug, Default)]
+pub struct Faults(Arc<Mutex<Vec<Fault>>>);
+
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub operation: &'static str,
+    pub kind: FaultKind,
+    pub times: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The request reaches AWS and is carried out; its response is lost on the way back.
+    LostResponse,
+}
+
+impl Faults {
+    pub fn inject(&self, fault: Fault) {
+        self.0.lock().expect("faults poisoned").push(fault);
+    }
+
+    /// How many injections are still to happen.
+    pub fn remaining(&self) -> usize {
+        self.0
+            .lock()
+            .expect("faults poisoned")
+            .iter()
+            .map(|f| f.times)
+            .sum()
+    }
+
+    fn take(&self, operation: &str) -> Option<FaultKind> {
+        let mut faults = self.0.lock().expect("faults poisoned");
+        let fault = faults
+            .iter_mut()
+            .find(|f| f.operation == operation && f.times > 0)?;
+        fault.times -= 1;
+        Some(fault.kind)
+    }
 }
 
 pub async fn connect(spec: &StackSpec) -> Clients {
@@ -67,15 +118,17 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
             ));
         }
     }
-    if let Some(delay) = options.added_latency {
-        loader = loader.http_client(DelayedHttpClient {
+    if options.added_latency.is_some() || options.faults.is_some() {
+        loader = loader.http_client(TestHttpClient {
             inner: aws_smithy_http_client::Builder::new().build_http(),
-            delay,
+            delay: options.added_latency,
+            faults: options.faults.clone(),
         });
     }
     let config = loader.load().await;
     let requests = RequestLog {
         capture_bodies: options.capture_bodies,
+        tag_operations: options.faults.is_some(),
         ..RequestLog::default()
     };
     Clients {
@@ -119,6 +172,7 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
 pub struct RequestLog {
     sent: Arc<Mutex<Vec<(String, String)>>>,
     capture_bodies: bool,
+    tag_operations: bool,
     bodies: Arc<Mutex<Vec<Exchange>>>,
 }
 
@@ -177,6 +231,23 @@ impl Intercept for RequestLog {
         "RequestLog"
     }
 
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_lambda::error::BoxError> {
+        if self.tag_operations
+            && let Some(metadata) = cfg.load::<Metadata>()
+        {
+            context
+                .request_mut()
+                .headers_mut()
+                .insert(OPERATION_HEADER, metadata.name().to_owned());
+        }
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -230,37 +301,60 @@ impl Intercept for RequestLog {
     }
 }
 
+/// The HTTP client of the benchmark's critical-path runs and of the fault tests: adds a delay
+/// to every request, and injects the configured faults.
 #[derive(Debug, Clone)]
-struct DelayedHttpClient {
+struct TestHttpClient {
     inner: SharedHttpClient,
-    delay: Duration,
+    delay: Option<Duration>,
+    faults: Option<Faults>,
 }
 
-impl HttpClient for DelayedHttpClient {
+impl HttpClient for TestHttpClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        SharedHttpConnector::new(DelayedConnector {
+        SharedHttpConnector::new(TestConnector {
             inner: self.inner.http_connector(settings, components),
             delay: self.delay,
+            faults: self.faults.clone(),
         })
     }
 }
 
 #[derive(Debug)]
-struct DelayedConnector {
+struct TestConnector {
     inner: SharedHttpConnector,
-    delay: Duration,
+    delay: Option<Duration>,
+    faults: Option<Faults>,
 }
 
-impl HttpConnector for DelayedConnector {
+impl HttpConnector for TestConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, delay) = (self.inner.clone(), self.delay);
+        let fault = self.faults.as_ref().and_then(|faults| {
+            request
+                .headers()
+                .get(OPERATION_HEADER)
+                .and_then(|operation| faults.take(operation))
+        });
         HttpConnectorFuture::new(async move {
-            tokio::time::sleep(delay).await;
-            inner.call(request).await
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            let response = inner.call(request).await;
+            match fault {
+                Some(FaultKind::LostResponse) => {
+                    drop(response);
+                    Err(ConnectorError::io(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected fault: the response was lost",
+                    ))))
+                }
+                None => response,
+            }
         })
     }
 }

@@ -107,11 +107,18 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Pl
 }
 
 /// Deletes every resource of ours that exists, dependants first. Unowned ones are skipped.
+/// The app client goes with its pool rather than before it: should DeleteUserPool fail, the
+/// stack can still sign users in, and a second teardown finishes the job.
 pub fn plan_teardown(ids_in_dependency_order: &[ResourceId], observed: &ObservedState) -> Plan {
+    let owned = |id: &ResourceId| matches!(observed.get(id), Observed::Owned(_));
+    let pool_goes = ids_in_dependency_order
+        .iter()
+        .any(|id| id.kind == crate::resources::ResourceKind::UserPool && owned(id));
     let steps = ids_in_dependency_order
         .iter()
         .rev()
-        .filter(|id| matches!(observed.get(id), Observed::Owned(_)))
+        .filter(|id| owned(id))
+        .filter(|id| !(pool_goes && id.kind == crate::resources::ResourceKind::AppClient))
         .map(|id| Step {
             id: id.clone(),
             action: Action::Delete,
@@ -341,5 +348,16 @@ mod tests {
         let plan = plan_teardown(&ids, &state);
         let deleted: Vec<_> = plan.steps.iter().map(|s| s.id.kind).collect();
         assert_eq!(deleted, vec![ResourceKind::AppClient, ResourceKind::Role]);
+        // With our pool going, its client goes with it: no separate delete before the pool's.
+        let mut state = state;
+        state
+            .resources
+            .insert(ids[1].clone(), Observed::Owned(Fields::new()));
+        let deleted: Vec<_> = plan_teardown(&ids, &state)
+            .steps
+            .iter()
+            .map(|s| s.id.kind)
+            .collect();
+        assert_eq!(deleted, vec![ResourceKind::UserPool, ResourceKind::Role]);
     }
 }

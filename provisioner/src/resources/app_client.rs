@@ -280,6 +280,9 @@ pub async fn read(
         }))
 }
 
+/// Like the pool: CreateUserPoolClient is not idempotent, so no blind retry; after an
+/// ambiguous failure the pool's clients are listed, and the create is sent once more only when
+/// ours is not among them.
 pub async fn create(
     cx: &ApplyCx<'_>,
     desired: &Desired,
@@ -287,7 +290,7 @@ pub async fn create(
 ) -> Result<Produced, ProvisionError> {
     let resource = format!("app client {}", desired.name);
     let pool = handover.pool(&resource)?;
-    let created = cx
+    let request = cx
         .clients
         .cognito
         .create_user_pool_client()
@@ -303,10 +306,36 @@ pub async fn create(
         .token_validity_units(token_units())
         .enable_token_revocation(true)
         .set_read_attributes(Some(strings(&READ_ATTRIBUTES)))
-        .set_write_attributes(Some(strings(&WRITE_ATTRIBUTES)))
-        .send()
-        .await
-        .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPoolClient", e))?;
+        .set_write_attributes(Some(strings(&WRITE_ATTRIBUTES)));
+    let send = || {
+        request
+            .clone()
+            .customize()
+            .config_override(super::without_retries())
+            .send()
+    };
+    let created = match send().await {
+        Ok(created) => created,
+        Err(e) if super::is_ambiguous(&e) => {
+            let tagging = super::Tagging::owned_by(&cx.names.stack);
+            let read = ReadCx {
+                clients: cx.clients,
+                names: cx.names,
+                tagging: &tagging,
+            };
+            if let Some((_, id)) = list(&read, &pool.id)
+                .await?
+                .into_iter()
+                .find(|(name, _)| *name == desired.name)
+            {
+                return Ok(Produced::Client(id));
+            }
+            send()
+                .await
+                .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPoolClient", e))?
+        }
+        Err(e) => return Err(aws_error(&resource, "cognito-idp:CreateUserPoolClient", e)),
+    };
     created
         .user_pool_client
         .and_then(|c| c.client_id)

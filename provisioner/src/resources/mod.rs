@@ -411,6 +411,14 @@ impl Tagging {
         }
     }
 
+    /// Ownership only, no managed tags: for finding a resource of the stack by its tag.
+    pub fn owned_by(stack: &str) -> Self {
+        Self {
+            owner: stack.to_owned(),
+            managed: BTreeSet::new(),
+        }
+    }
+
     pub fn owns(&self, owner_tag: Option<&str>) -> bool {
         owner_tag == Some(self.owner.as_str())
     }
@@ -425,6 +433,22 @@ impl Tagging {
                 .filter(|(key, _)| self.managed.contains(key.as_ref())),
         )
     }
+}
+
+/// A create AWS does not make idempotent is sent without the SDK's retries.
+fn without_retries() -> aws_sdk_cognitoidentityprovider::config::Builder {
+    aws_sdk_cognitoidentityprovider::config::Builder::default()
+        .retry_config(aws_sdk_cognitoidentityprovider::config::retry::RetryConfig::disabled())
+}
+
+/// Whether a failed request may have been carried out all the same: it was sent (or may have
+/// been), and its answer never arrived.
+fn is_ambiguous<E, R>(error: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>) -> bool {
+    use aws_sdk_cognitoidentityprovider::error::SdkError;
+    matches!(
+        error,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+    )
 }
 
 /// What every read needs.

@@ -307,9 +307,13 @@ pub fn observed(pool: &UserPoolType, tagging: &Tagging) -> (Observed, PoolRef) {
     )
 }
 
+/// CreateUserPool is not idempotent: a create whose response was lost and that is sent again
+/// makes a second pool, and two pools with the stack's tag wedge every later command. So the
+/// SDK does not retry it; after an ambiguous failure the pool is looked up by name and tag,
+/// and only when none exists is the create sent once more.
 pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, ProvisionError> {
     let resource = format!("user pool {}", desired.name);
-    let created = cx
+    let request = cx
         .clients
         .cognito
         .create_user_pool()
@@ -333,10 +337,26 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
         .lambda_config(desired.lambda_config(None))
         .deletion_protection(protection(desired.deletion_protection))
         .user_pool_tier(UserPoolTierType::from(desired.tier.as_str()))
-        .set_user_pool_tags(Some(desired.tags.clone().into_iter().collect()))
-        .send()
-        .await
-        .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPool", e))?;
+        .set_user_pool_tags(Some(desired.tags.clone().into_iter().collect()));
+    let send = || {
+        request
+            .clone()
+            .customize()
+            .config_override(super::without_retries())
+            .send()
+    };
+    let created = match send().await {
+        Ok(created) => created,
+        Err(e) if super::is_ambiguous(&e) => {
+            if let Some(pool) = find_created(cx, desired).await? {
+                return Ok(Produced::Pool(pool));
+            }
+            send()
+                .await
+                .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPool", e))?
+        }
+        Err(e) => return Err(aws_error(&resource, "cognito-idp:CreateUserPool", e)),
+    };
     let pool = created
         .user_pool
         .ok_or_else(|| ProvisionError::state(&resource, "CreateUserPool returned no pool"))?;
@@ -344,6 +364,28 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
         id: pool.id.unwrap_or_default(),
         arn: pool.arn.unwrap_or_default(),
     }))
+}
+
+/// The pool of this stack, if a create whose answer was lost made it after all.
+async fn find_created(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+) -> Result<Option<PoolRef>, ProvisionError> {
+    let tagging = super::Tagging::owned_by(&cx.names.stack);
+    let read = ReadCx {
+        clients: cx.clients,
+        names: cx.names,
+        tagging: &tagging,
+    };
+    for id in list_candidates(&read).await? {
+        if let Some(pool) = describe(&read, &id).await?
+            && is_ours(&pool, &tagging)
+            && pool.name() == Some(desired.name.as_str())
+        {
+            return Ok(Some(observed(&pool, &tagging).1));
+        }
+    }
+    Ok(None)
 }
 
 /// Members of `UpdateUserPoolInput` that `update` sends: ours from the desired value, every

@@ -110,7 +110,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         ..ConnectOptions::default()
     };
     let mut exchanges = Vec::new();
-    let deployed = Session::open_with(&stack.path, options).await.unwrap();
+    let deployed = Session::open_with(&stack.path, options.clone())
+        .await
+        .unwrap();
     deployed.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
     exchanges.extend(deployed.clients.requests.exchanges());
 
@@ -120,13 +122,17 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         "  architecture: x86_64\n  memory_mb: 256\n",
     );
     std::fs::write(&stack.path, with_memory).unwrap();
-    let updated = Session::open_with(&stack.path, options).await.unwrap();
+    let updated = Session::open_with(&stack.path, options.clone())
+        .await
+        .unwrap();
     let report = DriftReport::new(&stack.name, &updated.plan(&env.artifacts).unwrap());
     assert!(!report.in_sync, "the changed spec must show as drift first");
     updated.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
     exchanges.extend(updated.clients.requests.exchanges());
 
-    let torn = Session::open_with(&stack.path, options).await.unwrap();
+    let torn = Session::open_with(&stack.path, options.clone())
+        .await
+        .unwrap();
     torn.teardown(provisioner::session::FORCE, &|_, _| {})
         .await
         .unwrap();

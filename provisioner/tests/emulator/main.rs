@@ -7,6 +7,7 @@ mod deploy;
 mod deployer_policy;
 mod doctor;
 mod drift;
+mod faults;
 mod hardening;
 mod limits;
 mod locator;

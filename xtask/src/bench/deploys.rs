@@ -129,18 +129,18 @@ pub(super) async fn provisioner_scenarios(
                 stacks.rewrite(&stack, 256)?;
             }
             let started = Instant::now();
-            let session = Session::open_with(&stack, options).await?;
+            let session = Session::open_with(&stack, options.clone()).await?;
             session.deploy(artifacts, &silent).await?;
             record(index, started.elapsed(), session.clients.requests.counts());
         }
         let started = Instant::now();
-        let session = Session::open_with(&stack, options).await?;
+        let session = Session::open_with(&stack, options.clone()).await?;
         let plan = session.plan(artifacts)?;
         std::hint::black_box(plan_text(&plan));
         record(3, started.elapsed(), session.clients.requests.counts());
 
         let started = Instant::now();
-        let session = Session::open_with(&stack, options).await?;
+        let session = Session::open_with(&stack, options.clone()).await?;
         let report = DriftReport::new(session.spec.name.as_str(), &session.plan(artifacts)?);
         if !report.in_sync {
             bail!("the bench stack drifted right after deploy: {report:?}");
@@ -148,7 +148,7 @@ pub(super) async fn provisioner_scenarios(
         record(4, started.elapsed(), session.clients.requests.counts());
 
         let started = Instant::now();
-        let session = Session::open_with(&stack, options).await?;
+        let session = Session::open_with(&stack, options.clone()).await?;
         session
             .teardown(provisioner::session::FORCE, &silent)
             .await?;
