@@ -35,7 +35,32 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub requests: RequestLog,
+    pub deadlines: Deadlines,
 }
+
+/// How long deploy waits for AWS's eventual consistency before it reports an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A new role becoming assumable by Lambda (terraform-provider-aws allows 2 minutes).
+    pub role_propagation: Duration,
+    /// A function becoming Active, or a conflicting update of it finishing.
+    pub function_ready: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            role_propagation: Duration::from_secs(120),
+            function_ready: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Every request gets these; an attempt that takes longer is retried by the SDK (or, for a
+/// create AWS does not make idempotent, looked up first).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How to reach AWS beyond what the spec says.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +74,10 @@ pub struct ConnectOptions {
     /// Faults to inject into chosen operations, for tests of what the tool does when AWS
     /// misbehaves. Plain HTTP only, so only for an emulator.
     pub faults: Option<Faults>,
+    /// Shorter deadlines, so tests of what happens past them need not wait minutes.
+    pub deadlines: Option<Deadlines>,
+    /// A shorter attempt timeout, for the same reason.
+    pub attempt_timeout: Option<Duration>,
 }
 
 /// The header that tells the fault injector which operation a request is; added after
@@ -61,8 +90,11 @@ pub struct Faults(Arc<Mutex<Vec<Fault>>>);
 
 #[derive(Clone, Debug)]
 pub struct Fault {
+    /// The operation's name, or "*" for every operation.
     pub operation: &'static str,
     pub kind: FaultKind,
+    /// How many matching requests pass untouched first.
+    pub skip: usize,
     pub times: usize,
 }
 
@@ -70,6 +102,16 @@ pub struct Fault {
 pub enum FaultKind {
     /// The request reaches AWS and is carried out; its response is lost on the way back.
     LostResponse,
+    /// AWS answers with this error (HTTP status, error code, message), doing nothing.
+    Error {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// The connection is reset before the request arrives.
+    Reset,
+    /// No answer for this long, then the request goes through.
+    Stall(Duration),
 }
 
 impl Faults {
@@ -87,11 +129,16 @@ impl Faults {
             .sum()
     }
 
+    /// `operation` "*" matches every operation: with a large `times`, a process that died.
     fn take(&self, operation: &str) -> Option<FaultKind> {
         let mut faults = self.0.lock().expect("faults poisoned");
         let fault = faults
             .iter_mut()
-            .find(|f| f.operation == operation && f.times > 0)?;
+            .find(|f| (f.operation == operation || f.operation == "*") && f.times > 0)?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         fault.times -= 1;
         Some(fault.kind)
     }
@@ -103,7 +150,14 @@ pub async fn connect(spec: &StackSpec) -> Clients {
 
 pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(spec.region.as_str().to_owned()));
+        .region(aws_config::Region::new(spec.region.as_str().to_owned()))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
+                .build(),
+        );
     if let Some(endpoint) = &spec.endpoint {
         loader = loader.endpoint_url(endpoint.as_str());
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
@@ -163,6 +217,7 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
                 .build(),
         ),
         requests,
+        deadlines: options.deadlines.unwrap_or_default(),
     }
 }
 
@@ -344,17 +399,73 @@ impl HttpConnector for TestConnector {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            let response = inner.call(request).await;
+            let reset = |what: &str| {
+                Err(ConnectorError::io(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    format!("injected fault: {what}"),
+                ))))
+            };
             match fault {
+                None => inner.call(request).await,
                 Some(FaultKind::LostResponse) => {
-                    drop(response);
-                    Err(ConnectorError::io(Box::new(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected fault: the response was lost",
-                    ))))
+                    drop(inner.call(request).await);
+                    reset("the response was lost")
                 }
-                None => response,
+                Some(FaultKind::Reset) => reset("connection reset"),
+                Some(FaultKind::Stall(pause)) => {
+                    tokio::time::sleep(pause).await;
+                    inner.call(request).await
+                }
+                Some(FaultKind::Error {
+                    status,
+                    code,
+                    message,
+                }) => Ok(error_response(&request, status, code, message)),
             }
         })
     }
+}
+
+/// An error response in the protocol of the request's service: JSON with `__type` (Cognito,
+/// DynamoDB), XML (IAM, STS), or REST JSON with the `x-amzn-errortype` header (Lambda, SES).
+fn error_response(
+    request: &HttpRequest,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> aws_smithy_runtime_api::http::Response {
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .unwrap_or_default()
+        .to_owned();
+    let (body, response_type) = if content_type.starts_with("application/x-amz-json") {
+        (
+            serde_json::json!({ "__type": code, "message": message }).to_string(),
+            content_type.as_str(),
+        )
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        (
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+            ),
+            "text/xml",
+        )
+    } else {
+        (
+            serde_json::json!({ "message": message, "Type": "User" }).to_string(),
+            "application/json",
+        )
+    };
+    let mut response = aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("a valid HTTP status"),
+        aws_smithy_types::body::SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", response_type.to_owned());
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", code.to_owned());
+    response
 }

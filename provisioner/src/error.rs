@@ -97,6 +97,9 @@ where
                 "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
                     "; AWS is throttling after the SDK's retries: wait a minute and run the command again"
                 }
+                "InvalidParameterValueException" if message.contains("cannot be assumed") => {
+                    "; Lambda still cannot assume the role after the propagation deadline: check that its trust policy allows lambda.amazonaws.com (drift shows it) and deploy again"
+                }
                 _ => "",
             };
             format!("{code}: {message}{hint}")

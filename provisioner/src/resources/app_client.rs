@@ -314,27 +314,29 @@ pub async fn create(
             .config_override(super::without_retries())
             .send()
     };
-    let created = match send().await {
-        Ok(created) => created,
-        Err(e) if super::is_ambiguous(&e) => {
-            let tagging = super::Tagging::owned_by(&cx.names.stack);
-            let read = ReadCx {
-                clients: cx.clients,
-                names: cx.names,
-                tagging: &tagging,
-            };
-            if let Some((_, id)) = list(&read, &pool.id)
-                .await?
-                .into_iter()
-                .find(|(name, _)| *name == desired.name)
-            {
-                return Ok(Produced::Client(id));
-            }
-            send()
-                .await
-                .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPoolClient", e))?
-        }
-        Err(e) => return Err(aws_error(&resource, "cognito-idp:CreateUserPoolClient", e)),
+    let find = || async {
+        let tagging = super::Tagging::owned_by(&cx.names.stack);
+        let read = ReadCx {
+            clients: cx.clients,
+            names: cx.names,
+            tagging: &tagging,
+        };
+        Ok(list(&read, &pool.id)
+            .await?
+            .into_iter()
+            .find(|(name, _)| *name == desired.name)
+            .map(|(_, id)| id))
+    };
+    let created = match super::create_without_duplicates(
+        &resource,
+        "cognito-idp:CreateUserPoolClient",
+        send,
+        find,
+    )
+    .await?
+    {
+        super::Created::New(created) => created,
+        super::Created::Found(id) => return Ok(Produced::Client(id)),
     };
     created
         .user_pool_client

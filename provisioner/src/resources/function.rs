@@ -19,11 +19,6 @@ use crate::naming::{OWNER_TAG, TriggerKind};
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
 
-/// How long a new role may take to become assumable by Lambda. IAM is eventually
-/// consistent; terraform-provider-aws allows two minutes for it.
-const ROLE_PROPAGATION_DEADLINE: Duration = Duration::from_secs(120);
-/// How long a function may stay Pending or InProgress before apply gives up.
-const READY_DEADLINE: Duration = Duration::from_secs(300);
 /// The readiness poll starts early and stays frequent for the first second, since a function
 /// is often ready within it, then backs off so a slow transition costs few requests (Lambda's
 /// control plane allows an account only a few reads a second).
@@ -236,11 +231,15 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
                 .build(),
         );
     retry_while(
+        cx,
         Transient::RolePropagation,
         || request.clone().send(),
         |e| {
             aws_error(
-                format!("lambda function {}", desired.name),
+                format!(
+                    "lambda function {} (role {})",
+                    desired.name, desired.role_arn
+                ),
                 "lambda:CreateFunction",
                 e,
             )
@@ -284,6 +283,7 @@ pub async fn update(
             .timeout(desired.timeout_seconds as i32)
             .environment(desired.environment());
         retry_while(
+            cx,
             Transient::RolePropagation,
             || request.clone().send(),
             |e| aws_error(&resource, "lambda:UpdateFunctionConfiguration", e),
@@ -310,6 +310,7 @@ pub async fn tag(
         .resource(arn)
         .set_tags(Some(tags.into_iter().collect()));
     retry_while(
+        cx,
         Transient::Conflict,
         || request.clone().send(),
         |e| aws_error(format!("lambda function {name}"), "lambda:TagResource", e),
@@ -353,7 +354,7 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
             Err(e)
                 if error_code(&e).is_some_and(|code| {
                     ["ThrottlingException", "TooManyRequestsException"].contains(&code)
-                }) && started.elapsed() < READY_DEADLINE =>
+                }) && started.elapsed() < cx.clients.deadlines.function_ready =>
             {
                 pause = (pause * 2).min(POLL_CAP);
                 tokio::time::sleep(pause).await;
@@ -379,12 +380,12 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
             }
             _ => {}
         }
-        if started.elapsed() > READY_DEADLINE {
+        if started.elapsed() > cx.clients.deadlines.function_ready {
             return Err(ProvisionError::state(
                 resource,
                 format!(
                     "still not ready after {} s (state {:?}, last update {:?}); look at the function in the console and deploy again",
-                    READY_DEADLINE.as_secs(),
+                    cx.clients.deadlines.function_ready.as_secs(),
                     config.state(),
                     config.last_update_status()
                 ),
@@ -398,6 +399,13 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
         };
         pause = pause.mul_f32(1.5).min(cap);
     }
+}
+
+/// Between half and all of `pause`, so that callers that failed together do not retry together.
+pub fn jittered(pause: Duration) -> Duration {
+    let fraction =
+        triggers::code::random_salt().map_or(1.0, |random| 0.5 + f64::from(random[0]) / 510.0);
+    pause.mul_f64(fraction)
 }
 
 fn error_code<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
@@ -437,10 +445,10 @@ impl Transient {
         }
     }
 
-    fn deadline(self) -> Duration {
+    fn deadline(self, deadlines: &crate::aws::Deadlines) -> Duration {
         match self {
-            Self::RolePropagation => ROLE_PROPAGATION_DEADLINE,
-            Self::Conflict => READY_DEADLINE,
+            Self::RolePropagation => deadlines.role_propagation,
+            Self::Conflict => deadlines.function_ready,
         }
     }
 }
@@ -448,6 +456,7 @@ impl Transient {
 /// Calls `call` until it succeeds or fails otherwise than `transient`, backing off, within
 /// the transient's deadline.
 pub async fn retry_while<T, E, F, Fut>(
+    cx: &ApplyCx<'_>,
     transient: Transient,
     mut call: F,
     on_error: impl Fn(LambdaSdkError<E>) -> ProvisionError,
@@ -458,15 +467,13 @@ where
     E: aws_sdk_lambda::error::ProvideErrorMetadata,
 {
     let started = Instant::now();
+    let deadline = transient.deadline(&cx.clients.deadlines);
     let mut pause = Duration::from_millis(100);
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(error)
-                if transient.matches(&error)
-                    && started.elapsed() + pause < transient.deadline() =>
-            {
-                tokio::time::sleep(pause).await;
+            Err(error) if transient.matches(&error) && started.elapsed() + pause < deadline => {
+                tokio::time::sleep(jittered(pause)).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
             Err(error) => return Err(on_error(error)),

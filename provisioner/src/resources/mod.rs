@@ -441,6 +441,66 @@ fn without_retries() -> aws_sdk_cognitoidentityprovider::config::Builder {
         .retry_config(aws_sdk_cognitoidentityprovider::config::retry::RetryConfig::disabled())
 }
 
+/// What a create without duplicates ended with: a new resource, or the one a lost answer had
+/// made after all.
+pub(crate) enum Created<T, F> {
+    New(T),
+    Found(F),
+}
+
+/// Sends a create AWS does not make idempotent: never blindly twice. Throttling (AWS did
+/// nothing) is retried with jittered backoff; after a failure that may have been carried out,
+/// `find` looks for the resource before the create goes out again.
+pub(crate) async fn create_without_duplicates<T, F, E, Send, SendFut, Find, FindFut>(
+    resource: &str,
+    operation: &'static str,
+    send: Send,
+    find: Find,
+) -> Result<Created<T, F>, ProvisionError>
+where
+    Send: Fn() -> SendFut,
+    SendFut: Future<
+        Output = Result<
+            T,
+            aws_sdk_cognitoidentityprovider::error::SdkError<
+                E,
+                aws_smithy_runtime_api::http::Response,
+            >,
+        >,
+    >,
+    Find: Fn() -> FindFut,
+    FindFut: Future<Output = Result<Option<F>, ProvisionError>>,
+    E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    const ATTEMPTS: u32 = 5;
+    let mut pause = std::time::Duration::from_millis(200);
+    for attempt in 1..=ATTEMPTS {
+        let error = match send().await {
+            Ok(created) => return Ok(Created::New(created)),
+            Err(error) => error,
+        };
+        let throttled = error
+            .as_service_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| {
+                ["ThrottlingException", "TooManyRequestsException"].contains(&code)
+            });
+        if is_ambiguous(&error) {
+            if let Some(found) = find().await? {
+                return Ok(Created::Found(found));
+            }
+        } else if !throttled {
+            return Err(crate::error::aws_error(resource, operation, error));
+        }
+        if attempt == ATTEMPTS {
+            return Err(crate::error::aws_error(resource, operation, error));
+        }
+        tokio::time::sleep(function::jittered(pause)).await;
+        pause *= 2;
+    }
+    unreachable!("the last attempt returns")
+}
+
 /// Whether a failed request may have been carried out all the same: it was sent (or may have
 /// been), and its answer never arrived.
 fn is_ambiguous<E, R>(error: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>) -> bool {

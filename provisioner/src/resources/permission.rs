@@ -154,6 +154,7 @@ pub async fn put(
         .source_arn(source_arn)
         .source_account(&desired.source_account);
     super::function::retry_while(
+        cx,
         super::function::Transient::Conflict,
         || request.clone().send(),
         |e| aws_error(&resource, "lambda:AddPermission", e),

@@ -260,6 +260,9 @@ pub async fn update(
         wait_until_active(cx, desired).await?;
     }
     if TTL.needed_for(changes) {
+        // A deploy that stopped right after creating the table leaves it perhaps still
+        // CREATING, when TTL cannot be set yet.
+        wait_until_active(cx, desired).await?;
         enable_ttl(cx, desired).await?;
     }
     if TAGS.needed_for(changes) {

@@ -345,17 +345,16 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
             .config_override(super::without_retries())
             .send()
     };
-    let created = match send().await {
-        Ok(created) => created,
-        Err(e) if super::is_ambiguous(&e) => {
-            if let Some(pool) = find_created(cx, desired).await? {
-                return Ok(Produced::Pool(pool));
-            }
-            send()
-                .await
-                .map_err(|e| aws_error(&resource, "cognito-idp:CreateUserPool", e))?
-        }
-        Err(e) => return Err(aws_error(&resource, "cognito-idp:CreateUserPool", e)),
+    let created = match super::create_without_duplicates(
+        &resource,
+        "cognito-idp:CreateUserPool",
+        send,
+        || find_created(cx, desired),
+    )
+    .await?
+    {
+        super::Created::New(created) => created,
+        super::Created::Found(pool) => return Ok(Produced::Pool(pool)),
     };
     let pool = created
         .user_pool

@@ -1,9 +1,62 @@
-//! Faults injected into the HTTP client: a create whose response is lost is never made twice.
+//! Faults injected into the HTTP client: transient ones are retried, a lost create response
+//! never makes a second resource, a deadline ends in a clean error, and a deploy stopped at any
+//! request converges when run again.
 
-use provisioner::aws::{ConnectOptions, Fault, FaultKind, Faults};
+use std::time::{Duration, Instant};
+
+use provisioner::aws::{ConnectOptions, Deadlines, Fault, FaultKind, Faults};
+use provisioner::login::{answer_challenge, start_custom_auth, wait_for_code};
 use provisioner::session::Session;
 
-use crate::common::{TestStack, UNPROTECTED, env};
+use crate::common::{TestStack, UNPROTECTED, add_user, env};
+
+const ROLE_NOT_ASSUMABLE: FaultKind = FaultKind::Error {
+    status: 400,
+    code: "InvalidParameterValueException",
+    message: "The role defined for the function cannot be assumed by Lambda.",
+};
+
+fn fault(operation: &'static str, kind: FaultKind, times: usize) -> Fault {
+    Fault {
+        operation,
+        kind,
+        skip: 0,
+        times,
+    }
+}
+
+fn with_faults(faults: &Faults) -> ConnectOptions {
+    ConnectOptions {
+        faults: Some(faults.clone()),
+        ..ConnectOptions::default()
+    }
+}
+
+/// How many pools carry the stack's name, across every page of the list.
+async fn pools_named(session: &Session, name: &str) -> usize {
+    let mut count = 0;
+    let mut token = None;
+    loop {
+        let page = session
+            .clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        count += page
+            .user_pools()
+            .iter()
+            .filter(|p| p.name() == Some(name))
+            .count();
+        token = page.next_token;
+        if token.is_none() {
+            return count;
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_to_the_pool_and_client_creates_leave_one_of_each() {
@@ -11,39 +64,25 @@ async fn lost_responses_to_the_pool_and_client_creates_leave_one_of_each() {
     let stack = TestStack::new(&env, UNPROTECTED);
     let faults = Faults::default();
     for operation in ["CreateUserPool", "CreateUserPoolClient"] {
-        faults.inject(Fault {
-            operation,
-            kind: FaultKind::LostResponse,
-            times: 1,
-        });
+        faults.inject(fault(operation, FaultKind::LostResponse, 1));
     }
-    let options = ConnectOptions {
-        faults: Some(faults.clone()),
-        ..ConnectOptions::default()
-    };
-    let session = Session::open_with(&stack.path, options).await.unwrap();
+    let session = Session::open_with(&stack.path, with_faults(&faults))
+        .await
+        .unwrap();
     let outputs = session
         .deploy(&env.artifacts, &|_, _| {})
         .await
         .unwrap()
         .outputs;
     assert_eq!(faults.remaining(), 0, "the faults were not injected");
-
-    let cognito = &session.clients.cognito;
-    let pools = cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap()
-        .user_pools
-        .unwrap_or_default();
-    let ours = pools
-        .iter()
-        .filter(|p| p.name() == Some(stack.name.as_str()))
-        .count();
-    assert_eq!(ours, 1, "a lost CreateUserPool response made a second pool");
-    let clients = cognito
+    assert_eq!(
+        pools_named(&session, &stack.name).await,
+        1,
+        "a lost CreateUserPool response made a second pool"
+    );
+    let clients = session
+        .clients
+        .cognito
         .list_user_pool_clients()
         .user_pool_id(&outputs.user_pool_id)
         .send()
@@ -58,4 +97,129 @@ async fn lost_responses_to_the_pool_and_client_creates_leave_one_of_each() {
     );
     let (_, report) = stack.drift(&env.artifacts).await;
     assert!(report.in_sync, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_the_deploy_succeeds() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let faults = Faults::default();
+    let throttled = |code| FaultKind::Error {
+        status: 400,
+        code,
+        message: "Rate exceeded",
+    };
+    faults.inject(fault("CreateFunction", ROLE_NOT_ASSUMABLE, 2));
+    faults.inject(fault(
+        "CreateUserPool",
+        throttled("TooManyRequestsException"),
+        2,
+    ));
+    faults.inject(fault(
+        "ListUserPools",
+        throttled("TooManyRequestsException"),
+        1,
+    ));
+    faults.inject(fault("PutRolePolicy", throttled("Throttling"), 1));
+    faults.inject(fault(
+        "GetRole",
+        FaultKind::Error {
+            status: 503,
+            code: "ServiceUnavailable",
+            message: "Service is unavailable",
+        },
+        1,
+    ));
+    faults.inject(fault("GetFunction", FaultKind::Reset, 1));
+    faults.inject(fault(
+        "DescribeTable",
+        FaultKind::Stall(Duration::from_secs(3)),
+        1,
+    ));
+    let options = ConnectOptions {
+        attempt_timeout: Some(Duration::from_secs(1)),
+        ..with_faults(&faults)
+    };
+    let session = Session::open_with(&stack.path, options).await.unwrap();
+    session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    assert_eq!(faults.remaining(), 0, "some faults were never injected");
+    assert_eq!(pools_named(&session, &stack.name).await, 1);
+    let (_, report) = stack.drift(&env.artifacts).await;
+    assert!(report.in_sync, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_never_becomes_assumable_ends_in_a_clean_error_at_the_deadline() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let faults = Faults::default();
+    faults.inject(fault("CreateFunction", ROLE_NOT_ASSUMABLE, usize::MAX));
+    let options = ConnectOptions {
+        deadlines: Some(Deadlines {
+            role_propagation: Duration::from_secs(2),
+            ..Deadlines::default()
+        }),
+        ..with_faults(&faults)
+    };
+    let session = Session::open_with(&stack.path, options).await.unwrap();
+    let started = Instant::now();
+    let error = session
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let role = session.observation.names.role_arn();
+    for expected in ["cannot be assumed", role.as_str(), "trust policy"] {
+        assert!(
+            error.contains(expected),
+            "{expected:?} missing from: {error}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_stopped_at_any_request_converges_when_run_again() {
+    let env = env();
+    for stop_after in (3..=51).step_by(6) {
+        let stack = TestStack::new(&env, UNPROTECTED);
+        let faults = Faults::default();
+        // From this request on, nothing reaches AWS: the process as good as died.
+        faults.inject(Fault {
+            operation: "*",
+            kind: FaultKind::Reset,
+            skip: stop_after,
+            times: usize::MAX,
+        });
+        // Early stops end during the observation, later ones somewhere in apply.
+        if let Ok(session) = Session::open_with(&stack.path, with_faults(&faults)).await {
+            let _ = session.deploy(&env.artifacts, &|_, _| {}).await;
+        }
+
+        let outputs = stack.deploy(&env).await;
+        let (repaired, report) = stack.drift(&env.artifacts).await;
+        assert!(report.in_sync, "stopped after {stop_after}: {report:#?}");
+        assert_eq!(
+            pools_named(&repaired, &stack.name).await,
+            1,
+            "stopped after {stop_after}"
+        );
+        let email = format!("hana@{}.example", stack.name);
+        add_user(&stack, &email).await;
+        let cognito = &repaired.clients.cognito;
+        let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+        let account = &repaired.observation.names.account;
+        let code = wait_for_code(&env.endpoint, account, &email, &[]).unwrap();
+        let done = answer_challenge(cognito, &outputs, started.session, &email, code)
+            .await
+            .unwrap();
+        assert!(
+            done.authentication_result.is_some(),
+            "stopped after {stop_after}"
+        );
+    }
 }
