@@ -58,7 +58,9 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Action": [
                     "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
                     "dynamodb:ListTagsOfResource", "dynamodb:CreateTable", "dynamodb:UpdateTable",
-                    "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable"
+                    "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable",
+                    // The stack lock, one item of the same table.
+                    "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"
                 ],
                 "Resource": names.limits_table_arn()
             },

@@ -12,6 +12,7 @@ pub mod deployer_policy;
 pub mod doctor;
 pub mod error;
 pub mod fields;
+pub mod lock;
 pub mod login;
 pub mod mailbox;
 pub mod naming;

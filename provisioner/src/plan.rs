@@ -154,6 +154,13 @@ impl Plan {
         })
     }
 
+    /// Whether deploy would write anything (watched differences it leaves alone do not count).
+    pub fn has_writes(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| !matches!(s.action, Action::NoOp | Action::UseUnowned))
+    }
+
     /// The watched differences, for the people who must act on them.
     pub fn watched(&self) -> impl Iterator<Item = (&ResourceId, &WatchedChange)> {
         self.steps

@@ -93,19 +93,39 @@ impl Session {
         }
     }
 
-    /// Plans against this session and applies the plan.
+    /// Plans against this session and applies the plan. A plan with writes takes the stack
+    /// lock first and plans again from a fresh observation, since another run may have changed
+    /// the stack meanwhile; a plan without writes changes nothing and needs no lock.
     pub async fn deploy(
         &self,
         artifacts: &Artifacts,
         report: Report<'_>,
     ) -> Result<Deployed, ProvisionError> {
         let plan = self.plan(artifacts)?;
-        let cx = ApplyCx {
-            clients: &self.clients,
-            names: &self.observation.names,
-            artifacts: Some(artifacts),
-        };
-        let live = apply(&cx, &plan, self.handover(), report).await?;
+        if !plan.has_writes() {
+            return self.deployed(&plan, self.handover());
+        }
+        if let Some(refusal) = plan.refusal() {
+            return Err(refusal.into());
+        }
+        let lease = self.lock("deploy").await?;
+        let outcome = async {
+            let locked = self.observed_again().await?;
+            let plan = locked.plan(artifacts)?;
+            let cx = ApplyCx {
+                clients: &locked.clients,
+                names: &locked.observation.names,
+                artifacts: Some(artifacts),
+            };
+            let live = apply(&cx, &plan, locked.handover(), report).await?;
+            locked.deployed(&plan, live)
+        }
+        .await;
+        lease.release().await?;
+        outcome
+    }
+
+    fn deployed(&self, plan: &Plan, live: Handover) -> Result<Deployed, ProvisionError> {
         let pool = live.user_pool.ok_or_else(|| {
             ProvisionError::state("user pool", "deploy finished without a user pool")
         })?;
@@ -120,6 +140,37 @@ impl Session {
             )
         }));
         Ok(Deployed { outputs, notes })
+    }
+
+    /// The stack lock, creating the limits table it lives in when this is the first deploy.
+    async fn lock(&self, command: &str) -> Result<crate::lock::Lease<'_>, ProvisionError> {
+        let names = &self.observation.names;
+        let cx = ApplyCx {
+            clients: &self.clients,
+            names,
+            artifacts: None,
+        };
+        let table = crate::resources::table::Desired {
+            name: names.limits_table(),
+            arn: names.limits_table_arn(),
+            tags: crate::resources::resource_tags(&self.spec),
+        };
+        crate::lock::acquire(
+            &self.clients,
+            names,
+            &crate::lock::Holder::current(command),
+            || async { crate::resources::table::ensure(&cx, &table).await },
+        )
+        .await
+    }
+
+    /// The same stack, observed again: what it is now that this run holds the lock.
+    async fn observed_again(&self) -> Result<Session, ProvisionError> {
+        Ok(Session {
+            spec: self.spec.clone(),
+            clients: self.clients.clone(),
+            observation: observe(&self.clients, &self.spec).await?,
+        })
     }
 
     /// What a deploy to AWS leaves for a person to do.
@@ -198,6 +249,36 @@ impl Session {
         options: TeardownOptions,
         report: Report<'_>,
     ) -> Result<TornDown, ProvisionError> {
+        let anything = self
+            .observation
+            .state
+            .resources
+            .values()
+            .any(|o| matches!(o, Observed::Owned(_)));
+        if !anything {
+            return Ok(TornDown {
+                deleted: 0,
+                notes: Vec::new(),
+            });
+        }
+        let lease = self.lock("teardown").await?;
+        let outcome = async {
+            self.observed_again()
+                .await?
+                .teardown_locked(options, report)
+                .await
+        }
+        .await;
+        lease.release().await?;
+        outcome
+    }
+
+    /// Teardown under the lock. The limits table goes last, as the lock lives in it.
+    async fn teardown_locked(
+        &self,
+        options: TeardownOptions,
+        report: Report<'_>,
+    ) -> Result<TornDown, ProvisionError> {
         let observation = &self.observation;
         let pool_id = crate::resources::ResourceId {
             kind: ResourceKind::UserPool,
@@ -230,11 +311,18 @@ impl Session {
             .resources
             .keys()
             .filter(|id| !(keep_identity && id.kind == ResourceKind::EmailIdentity))
+            .filter(|id| id.kind != ResourceKind::Table)
             .cloned()
             .collect();
         ordered.sort_by_key(|id| (id.kind.stage(), id.kind));
         let plan = plan_teardown(&ordered, &observation.state);
         apply(&cx, &plan, self.handover(), report).await?;
+        let table = crate::resources::ResourceId {
+            kind: ResourceKind::Table,
+            name: observation.names.limits_table(),
+        };
+        let table_goes = plan_teardown(std::slice::from_ref(&table), &observation.state);
+        apply(&cx, &table_goes, self.handover(), report).await?;
         let identity_id = crate::resources::ResourceId {
             kind: ResourceKind::EmailIdentity,
             name: identity.to_owned(),
@@ -249,7 +337,7 @@ impl Session {
             Vec::new()
         };
         Ok(TornDown {
-            deleted: plan.steps.len(),
+            deleted: plan.steps.len() + table_goes.steps.len(),
             notes,
         })
     }

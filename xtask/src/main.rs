@@ -50,6 +50,8 @@ enum Task {
     /// Read-only checks before the first real deploy: credentials, region, SES, permissions,
     /// Lambda concurrency; each failure says what to do (exit 1 when one fails).
     Doctor(StackArgs),
+    /// Break the stack lock that a deploy or teardown which died left behind, and say whose it was.
+    ForceUnlock(StackArgs),
     /// Print the deployed stack's identifiers as JSON.
     Outputs(StackArgs),
     /// Add, list or remove users of a deployed stack.
@@ -92,6 +94,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Teardown(args) => stack::teardown(&args),
         Task::DeployerPolicy(args) => stack::deployer_policy(&args),
         Task::Doctor(args) => doctor::run(&args),
+        Task::ForceUnlock(args) => stack::force_unlock(&args),
         Task::Outputs(args) => stack::outputs(&args),
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),

@@ -143,6 +143,29 @@ pub fn deployer_policy(args: &StackArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn force_unlock(args: &StackArgs) -> Result<ExitCode> {
+    let spec = StackSpec::load(&args.stack)?;
+    let broken = runtime()?.block_on(async {
+        let clients = provisioner::aws::connect(&spec).await;
+        let (account, partition) = provisioner::observe::caller(&clients).await?;
+        let names = provisioner::naming::Names::new(
+            spec.name.as_str(),
+            spec.region.as_str(),
+            &account,
+            partition,
+        );
+        anyhow::Ok(provisioner::lock::force_unlock(&clients, &names).await?)
+    })?;
+    match broken {
+        Some(holder) => eprintln!(
+            "broke the lock of stack {} held by {} ({}, process {})",
+            spec.name, holder.who, holder.command, holder.pid
+        ),
+        None => eprintln!("stack {} was not locked", spec.name),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn outputs(args: &StackArgs) -> Result<ExitCode> {
     let outputs = runtime()?.block_on(Session::open(&args.stack))?.outputs()?;
     println!("{}", serde_json::to_string_pretty(&outputs)?);

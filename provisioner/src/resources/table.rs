@@ -186,6 +186,27 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
     enable_ttl(cx, desired).await
 }
 
+/// Creates the table unless it exists or is being created (by a concurrent deploy), then
+/// waits until it is ACTIVE: the stack lock lives in it, and the very first deploy needs it
+/// before anything else.
+pub async fn ensure(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
+    match create(cx, desired).await {
+        Ok(()) => Ok(()),
+        Err(_) if table_exists(cx, desired).await => wait_until_active(cx, desired).await,
+        Err(e) => Err(e),
+    }
+}
+
+async fn table_exists(cx: &ApplyCx<'_>, desired: &Desired) -> bool {
+    cx.clients
+        .dynamodb
+        .describe_table()
+        .table_name(&desired.name)
+        .send()
+        .await
+        .is_ok()
+}
+
 async fn wait_until_active(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
     let resource = format!("dynamodb table {}", desired.name);
     let started = Instant::now();

@@ -11,6 +11,7 @@ mod faults;
 mod hardening;
 mod limits;
 mod locator;
+mod lock;
 mod moto;
 mod policies;
 mod sign_in;

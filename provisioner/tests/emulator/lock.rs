@@ -1,0 +1,188 @@
+//! The stack lock: concurrent writers never both change a stack, a dead holder's lease
+//! expires, and `force-unlock` breaks a lease by hand, naming its holder.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::join;
+use provisioner::lock::force_unlock;
+use provisioner::session::{FORCE, Session};
+
+use crate::common::{TestStack, UNPROTECTED, env};
+
+/// The error of a run that found the stack locked, if that is what it was.
+fn is_locked_out<T>(result: &Result<T, provisioner::ProvisionError>) -> bool {
+    result.as_ref().err().is_some_and(|e| {
+        e.to_string().contains("is being changed by") && e.to_string().contains("force-unlock")
+    })
+}
+
+/// Writes a lock item as another process would, with its lease ending `ends_in` seconds from
+/// now (negative: already over).
+async fn hold_lock(session: &Session, who: &str, ends_in: i64) {
+    let now = triggers::unix_now() as i64;
+    session
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(session.observation.names.limits_table())
+        .item("pk", AttributeValue::S("lock#stack".to_owned()))
+        .item("token", AttributeValue::S("someone-elses".to_owned()))
+        .item("who", AttributeValue::S(who.to_owned()))
+        .item("command", AttributeValue::S("deploy".to_owned()))
+        .item("pid", AttributeValue::N("4242".to_owned()))
+        .item("since", AttributeValue::N((now - 60).to_string()))
+        .item("expires_at", AttributeValue::N((now + ends_in).to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn with_memory(stack: &TestStack, memory_mb: u32) {
+    let spec = std::fs::read_to_string(&stack.path).unwrap();
+    let base = spec
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("memory_mb"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(
+        &stack.path,
+        base.replace(
+            "  architecture: x86_64\n",
+            &format!("  architecture: x86_64\n  memory_mb: {memory_mb}\n"),
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deploys_from_nothing_at_once_make_one_stack() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let (first, second) = join(stack.open(), stack.open()).await;
+    let (a, b) = join(
+        first.deploy(&env.artifacts, &|_, _| {}),
+        second.deploy(&env.artifacts, &|_, _| {}),
+    )
+    .await;
+    for result in [&a, &b] {
+        assert!(
+            result.is_ok() || is_locked_out(result),
+            "{:?}",
+            result.as_ref().err()
+        );
+    }
+    assert!(a.is_ok() || b.is_ok(), "neither deploy went through");
+    let (after, report) = stack.drift(&env.artifacts).await;
+    assert!(report.in_sync, "{report:#?}");
+    let pools = after
+        .clients
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let mut named = pools
+        .user_pools()
+        .iter()
+        .filter(|p| p.name() == Some(stack.name.as_str()))
+        .count();
+    let mut token = pools.next_token;
+    while let Some(next) = token {
+        let page = after
+            .clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .next_token(next)
+            .send()
+            .await
+            .unwrap();
+        named += page
+            .user_pools()
+            .iter()
+            .filter(|p| p.name() == Some(stack.name.as_str()))
+            .count();
+        token = page.next_token;
+    }
+    assert_eq!(named, 1, "two deploys at once made {named} pools");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_lease_stops_deploy_and_teardown_and_force_unlock_names_its_holder() {
+    let env = env();
+    let (stack, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    hold_lock(&session, "ines@build-7", 600).await;
+    with_memory(&stack, 256);
+    let blocked = stack.open().await.deploy(&env.artifacts, &|_, _| {}).await;
+    assert!(is_locked_out(&blocked), "{:?}", blocked.err());
+    assert!(
+        blocked.err().unwrap().to_string().contains("ines@build-7"),
+        "the refusal does not name the holder"
+    );
+    let blocked = stack.open().await.teardown(FORCE, &|_, _| {}).await;
+    assert!(is_locked_out(&blocked), "{:?}", blocked.err());
+
+    let broken = force_unlock(&session.clients, &session.observation.names)
+        .await
+        .unwrap()
+        .expect("a lock was held");
+    assert_eq!(broken.who, "ines@build-7");
+    stack
+        .open()
+        .await
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        force_unlock(&session.clients, &session.observation.names)
+            .await
+            .unwrap()
+            .is_none(),
+        "deploy did not release its lock"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holders_lease_expires() {
+    let env = env();
+    let (stack, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    hold_lock(&session, "crashed@ci-runner", -5).await;
+    with_memory(&stack, 256);
+    stack
+        .open()
+        .await
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap();
+    let (_, report) = stack.drift(&env.artifacts).await;
+    assert!(report.in_sync, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_and_a_teardown_at_once_never_interleave() {
+    let env = env();
+    let (stack, _, _) = TestStack::deployed(&env, UNPROTECTED).await;
+    with_memory(&stack, 256);
+    let (deployer, remover) = join(stack.open(), stack.open()).await;
+    let (deployed, torn) = join(
+        deployer.deploy(&env.artifacts, &|_, _| {}),
+        remover.teardown(FORCE, &|_, _| {}),
+    )
+    .await;
+    assert!(
+        deployed.is_ok() || is_locked_out(&deployed),
+        "{:?}",
+        deployed.err()
+    );
+    assert!(torn.is_ok() || is_locked_out(&torn), "{:?}", torn.err());
+    // Whatever won, the stack is whole or gone, never half of each.
+    let (after, report) = stack.drift(&env.artifacts).await;
+    let gone = after
+        .observation
+        .state
+        .resources
+        .values()
+        .all(|o| *o == provisioner::resources::Observed::Absent);
+    assert!(report.in_sync || gone, "{report:#?}");
+}
