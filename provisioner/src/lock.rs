@@ -56,6 +56,9 @@ pub struct Lease<'a> {
     clients: &'a Clients,
     table: String,
     token: String,
+    /// Whether taking the lock created the table: then nobody can have held the lock, nor
+    /// changed the stack through this tool, since the caller observed it.
+    pub created_table: bool,
 }
 
 fn random_token() -> Result<String, ProvisionError> {
@@ -70,21 +73,27 @@ fn number(value: u64) -> AttributeValue {
 }
 
 /// Takes the lock, or fails at once naming who holds it. `ensure_table` creates the limits
-/// table when it does not exist yet (the very first deploy) and is called at most once.
+/// table when it does not exist yet (the very first deploy), saying whether it did; it runs
+/// first when the caller saw no table, else only if the table turns out to be missing.
 pub async fn acquire<'a, F, Fut>(
     clients: &'a Clients,
     names: &Names,
     holder: &Holder,
+    table_seen: bool,
     ensure_table: F,
 ) -> Result<Lease<'a>, ProvisionError>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(), ProvisionError>>,
+    Fut: Future<Output = Result<bool, ProvisionError>>,
 {
     let table = names.limits_table();
     let resource = format!("stack {}", names.stack);
     let token = random_token()?;
     let mut ensure_table = Some(ensure_table);
+    let mut created_table = false;
+    if !table_seen && let Some(ensure) = ensure_table.take() {
+        created_table = ensure().await?;
+    }
     loop {
         let now = triggers::unix_now();
         let put = clients
@@ -115,6 +124,7 @@ where
                     clients,
                     table,
                     token,
+                    created_table,
                 });
             }
             Err(e)
@@ -137,7 +147,7 @@ where
                 let Some(ensure) = ensure_table.take() else {
                     return Err(aws_error(&resource, "dynamodb:PutItem", e));
                 };
-                ensure().await?;
+                created_table = ensure().await?;
             }
             Err(e) => return Err(aws_error(&resource, "dynamodb:PutItem", e)),
         }

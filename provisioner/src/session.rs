@@ -110,7 +110,11 @@ impl Session {
         }
         let lease = self.lock("deploy").await?;
         let outcome = async {
-            let locked = self.observed_again().await?;
+            let locked = if lease.created_table {
+                self.with_new_table()
+            } else {
+                self.observed_again().await?
+            };
             let plan = locked.plan(artifacts)?;
             let cx = ApplyCx {
                 clients: &locked.clients,
@@ -155,13 +159,43 @@ impl Session {
             arn: names.limits_table_arn(),
             tags: crate::resources::resource_tags(&self.spec),
         };
+        let table_id = crate::resources::ResourceId {
+            kind: ResourceKind::Table,
+            name: names.limits_table(),
+        };
+        let table_seen = !matches!(self.observation.state.get(&table_id), Observed::Absent);
         crate::lock::acquire(
             &self.clients,
             names,
             &crate::lock::Holder::current(command),
+            table_seen,
             || async { crate::resources::table::ensure(&cx, &table).await },
         )
         .await
+    }
+
+    /// This session's observation with the limits table the lock step just created: nothing
+    /// else can have changed, since nobody could hold the lock before that table existed.
+    fn with_new_table(&self) -> Session {
+        let names = &self.observation.names;
+        let table = crate::resources::table::Desired {
+            name: names.limits_table(),
+            arn: names.limits_table_arn(),
+            tags: crate::resources::resource_tags(&self.spec),
+        };
+        let mut observation = self.observation.clone();
+        observation.state.resources.insert(
+            crate::resources::ResourceId {
+                kind: ResourceKind::Table,
+                name: table.name.clone(),
+            },
+            Observed::Owned(crate::resources::table::fields_just_created(&table)),
+        );
+        Session {
+            spec: self.spec.clone(),
+            clients: self.clients.clone(),
+            observation,
+        }
     }
 
     /// The same stack, observed again: what it is now that this run holds the lock.

@@ -157,6 +157,12 @@ fn dynamodb_tags(tags: &Tags) -> Vec<Tag> {
 
 /// Creates the table, waits until it is ACTIVE (TTL cannot be set before), then turns TTL on.
 pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
+    send_create(cx, desired).await?;
+    wait_until_active(cx, desired).await?;
+    enable_ttl(cx, desired).await
+}
+
+async fn send_create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
     let resource = format!("dynamodb table {}", desired.name);
     let key = triggers::limits::KEY;
     cx.clients
@@ -182,19 +188,29 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
         .send()
         .await
         .map_err(|e| aws_error(&resource, "dynamodb:CreateTable", e))?;
-    wait_until_active(cx, desired).await?;
-    enable_ttl(cx, desired).await
+    Ok(())
 }
 
 /// Creates the table unless it exists or is being created (by a concurrent deploy), then
 /// waits until it is ACTIVE: the stack lock lives in it, and the very first deploy needs it
-/// before anything else.
-pub async fn ensure(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
-    match create(cx, desired).await {
-        Ok(()) => Ok(()),
-        Err(_) if table_exists(cx, desired).await => wait_until_active(cx, desired).await,
-        Err(e) => Err(e),
-    }
+/// before anything else. TTL is left to the deploy's own plan. Returns whether this call
+/// created the table.
+pub async fn ensure(cx: &ApplyCx<'_>, desired: &Desired) -> Result<bool, ProvisionError> {
+    let created = match send_create(cx, desired).await {
+        Ok(()) => true,
+        Err(_) if table_exists(cx, desired).await => false,
+        Err(e) => return Err(e),
+    };
+    wait_until_active(cx, desired).await?;
+    Ok(created)
+}
+
+/// The fields of a table `ensure` has just created, so that the deploy it locks for need not
+/// read it back.
+pub fn fields_just_created(desired: &Desired) -> Fields {
+    let mut fields = desired.fields();
+    fields.insert("ttl", "DISABLED".to_owned());
+    fields
 }
 
 async fn table_exists(cx: &ApplyCx<'_>, desired: &Desired) -> bool {
