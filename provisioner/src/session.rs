@@ -125,8 +125,11 @@ impl Session {
             locked.deployed(&plan, live)
         }
         .await;
-        lease.release().await?;
-        outcome
+        // The run's own error matters more than the lock's; an unreleased lock expires.
+        let released = lease.release().await;
+        let done = outcome?;
+        released?;
+        Ok(done)
     }
 
     fn deployed(&self, plan: &Plan, live: Handover) -> Result<Deployed, ProvisionError> {
@@ -303,8 +306,11 @@ impl Session {
                 .await
         }
         .await;
-        lease.release().await?;
-        outcome
+        // The run's own error matters more than the lock's; an unreleased lock expires.
+        let released = lease.release().await;
+        let done = outcome?;
+        released?;
+        Ok(done)
     }
 
     /// Teardown under the lock. The limits table goes last, as the lock lives in it.
