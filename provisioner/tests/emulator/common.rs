@@ -147,6 +147,32 @@ pub fn sent_to(endpoint: &str, account: &str, email: &str) -> Vec<mailbox::SentM
         .collect()
 }
 
+/// How many pools carry the stack's name, across every page of the list.
+pub async fn pools_named(session: &Session, name: &str) -> usize {
+    let mut count = 0;
+    let mut token = None;
+    loop {
+        let page = session
+            .clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        count += page
+            .user_pools()
+            .iter()
+            .filter(|p| p.name() == Some(name))
+            .count();
+        token = page.next_token;
+        if token.is_none() {
+            return count;
+        }
+    }
+}
+
 /// Asserts that the report names each `(resource, field)`.
 pub fn assert_reports(report: &DriftReport, expected: &[(&str, &str)]) {
     for (resource, field) in expected {

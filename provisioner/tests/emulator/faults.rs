@@ -8,7 +8,7 @@ use provisioner::aws::{ConnectOptions, Deadlines, Fault, FaultKind, Faults};
 use provisioner::login::{answer_challenge, start_custom_auth, wait_for_code};
 use provisioner::session::Session;
 
-use crate::common::{TestStack, UNPROTECTED, add_user, env};
+use crate::common::{TestStack, UNPROTECTED, add_user, env, pools_named};
 
 const ROLE_NOT_ASSUMABLE: FaultKind = FaultKind::Error {
     status: 400,
@@ -29,32 +29,6 @@ fn with_faults(faults: &Faults) -> ConnectOptions {
     ConnectOptions {
         faults: Some(faults.clone()),
         ..ConnectOptions::default()
-    }
-}
-
-/// How many pools carry the stack's name, across every page of the list.
-async fn pools_named(session: &Session, name: &str) -> usize {
-    let mut count = 0;
-    let mut token = None;
-    loop {
-        let page = session
-            .clients
-            .cognito
-            .list_user_pools()
-            .max_results(60)
-            .set_next_token(token)
-            .send()
-            .await
-            .unwrap();
-        count += page
-            .user_pools()
-            .iter()
-            .filter(|p| p.name() == Some(name))
-            .count();
-        token = page.next_token;
-        if token.is_none() {
-            return count;
-        }
     }
 }
 

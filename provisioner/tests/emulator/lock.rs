@@ -6,7 +6,7 @@ use futures_util::future::join;
 use provisioner::lock::force_unlock;
 use provisioner::session::{FORCE, Session};
 
-use crate::common::{TestStack, UNPROTECTED, env};
+use crate::common::{TestStack, UNPROTECTED, env, pools_named};
 
 /// The error of a run that found the stack locked, if that is what it was.
 fn is_locked_out<T>(result: &Result<T, provisioner::ProvisionError>) -> bool {
@@ -74,37 +74,7 @@ async fn two_deploys_from_nothing_at_once_make_one_stack() {
     assert!(a.is_ok() || b.is_ok(), "neither deploy went through");
     let (after, report) = stack.drift(&env.artifacts).await;
     assert!(report.in_sync, "{report:#?}");
-    let pools = after
-        .clients
-        .cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    let mut named = pools
-        .user_pools()
-        .iter()
-        .filter(|p| p.name() == Some(stack.name.as_str()))
-        .count();
-    let mut token = pools.next_token;
-    while let Some(next) = token {
-        let page = after
-            .clients
-            .cognito
-            .list_user_pools()
-            .max_results(60)
-            .next_token(next)
-            .send()
-            .await
-            .unwrap();
-        named += page
-            .user_pools()
-            .iter()
-            .filter(|p| p.name() == Some(stack.name.as_str()))
-            .count();
-        token = page.next_token;
-    }
+    let named = pools_named(&after, &stack.name).await;
     assert_eq!(named, 1, "two deploys at once made {named} pools");
 }
 
