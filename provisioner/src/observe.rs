@@ -46,6 +46,18 @@ pub async fn caller(clients: &Clients) -> Result<(String, Partition), ProvisionE
     Ok((account.to_owned(), partition))
 }
 
+/// The stack's names in the caller's account and partition: all some commands need (the
+/// deployer policy, force-unlock), which therefore work before anything is deployed.
+pub async fn stack_names(clients: &Clients, spec: &StackSpec) -> Result<Names, ProvisionError> {
+    let (account, partition) = caller(clients).await?;
+    Ok(Names::new(
+        spec.name.as_str(),
+        spec.region.as_str(),
+        &account,
+        partition,
+    ))
+}
+
 /// Whether SES sends only to verified identities here. When the account cannot be read
 /// (no `ses:GetAccount`, or an emulator without it), the sandbox is assumed: its grant also
 /// works with production access, and the reason goes to the plan's notes.

@@ -127,13 +127,7 @@ pub fn deployer_policy(args: &StackArgs) -> Result<ExitCode> {
     let spec = StackSpec::load(&args.stack)?;
     let policy = runtime()?.block_on(async {
         let clients = provisioner::aws::connect(&spec).await;
-        let (account, partition) = provisioner::observe::caller(&clients).await?;
-        let names = provisioner::naming::Names::new(
-            spec.name.as_str(),
-            spec.region.as_str(),
-            &account,
-            partition,
-        );
+        let names = provisioner::observe::stack_names(&clients, &spec).await?;
         anyhow::Ok(provisioner::deployer_policy::deployer_policy(
             &names,
             spec.ses_identity(),
@@ -147,13 +141,7 @@ pub fn force_unlock(args: &StackArgs) -> Result<ExitCode> {
     let spec = StackSpec::load(&args.stack)?;
     let broken = runtime()?.block_on(async {
         let clients = provisioner::aws::connect(&spec).await;
-        let (account, partition) = provisioner::observe::caller(&clients).await?;
-        let names = provisioner::naming::Names::new(
-            spec.name.as_str(),
-            spec.region.as_str(),
-            &account,
-            partition,
-        );
+        let names = provisioner::observe::stack_names(&clients, &spec).await?;
         anyhow::Ok(provisioner::lock::force_unlock(&clients, &names).await?)
     })?;
     match broken {
