@@ -104,15 +104,27 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Valu
                 "Effect": "Allow",
                 "Action": "ses:SendEmail",
                 "Resource": send_resources,
-                "Condition": { "StringEquals": { "ses:FromAddress": from_address } }
+                "Condition": {
+                    "StringEquals": { "ses:FromAddress": from_address },
+                    // The three triggers share this role; only Create sends.
+                    "ArnEquals": { "lambda:SourceFunctionArn": names.function_arn(TriggerKind::Create) }
+                }
             },
             {
                 // Define and Verify count sends and failures with conditional writes; no
-                // trigger reads, scans or deletes.
+                // trigger reads, scans or deletes, and Create does not touch the table.
                 "Sid": "CountAbuseLimits",
                 "Effect": "Allow",
                 "Action": "dynamodb:UpdateItem",
-                "Resource": names.limits_table_arn()
+                "Resource": names.limits_table_arn(),
+                "Condition": {
+                    "ArnEquals": {
+                        "lambda:SourceFunctionArn": [
+                            names.function_arn(TriggerKind::Define),
+                            names.function_arn(TriggerKind::Verify)
+                        ]
+                    }
+                }
             },
             {
                 "Sid": "WriteOwnLogs",
@@ -461,6 +473,26 @@ mod tests {
         assert_eq!(
             sandbox["Statement"][0]["Condition"]["StringEquals"]["ses:FromAddress"],
             "no-reply@acme.example"
+        );
+    }
+
+    #[test]
+    fn each_grant_is_held_to_the_triggers_that_use_it() {
+        let (names, _, _, ses) = fixture_context();
+        let policy = trigger_policy(&names, "no-reply@acme.example", &ses);
+        let source = |statement: usize| {
+            policy["Statement"][statement]["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"]
+                .clone()
+        };
+        assert_eq!(policy["Statement"][0]["Action"], "ses:SendEmail");
+        assert_eq!(source(0), json!(names.function_arn(TriggerKind::Create)));
+        assert_eq!(policy["Statement"][1]["Action"], "dynamodb:UpdateItem");
+        assert_eq!(
+            source(1),
+            json!([
+                names.function_arn(TriggerKind::Define),
+                names.function_arn(TriggerKind::Verify)
+            ])
         );
     }
 }
