@@ -118,19 +118,21 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
     })
 }
 
+/// A statement's `Action` or `Resource`: IAM takes one string or a list of them.
+pub fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `policy` allows `action` on `resource`, by action and resource patterns only
 /// (conditions are not evaluated). `*` matches any run of characters, as in IAM.
 pub fn allows(policy: &Value, action: &str, resource: &str) -> bool {
-    let strings = |value: &Value| -> Vec<String> {
-        match value {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     policy["Statement"]
         .as_array()
         .into_iter()

@@ -6,9 +6,9 @@ use std::fmt;
 use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType};
 
 use crate::aws::Clients;
-use crate::deployer_policy::deployer_policy;
+use crate::deployer_policy::{deployer_policy, strings};
 use crate::error::aws_error;
-use crate::naming::{Names, Partition};
+use crate::naming::Names;
 use crate::spec::StackSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,39 +75,31 @@ pub fn principal_of(caller_arn: &str) -> Option<String> {
 }
 
 pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
-    let identity = match clients.sts.get_caller_identity().send().await {
-        Ok(identity) => identity,
-        Err(e) => {
+    let caller = match crate::observe::caller(clients).await {
+        Ok(caller) => caller,
+        Err(error) => {
             return vec![Check::not_ok(
                 "credentials",
                 Status::Fail,
-                aws_error("the caller's account", "sts:GetCallerIdentity", e).to_string(),
+                error.to_string(),
                 "set AWS_PROFILE (and `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             )];
         }
     };
-    let account = identity.account().unwrap_or_default().to_owned();
-    let caller = identity.arn().unwrap_or_default().to_owned();
-    let partition = Partition::from_arn(&caller).unwrap_or_default();
-    let names = Names::new(
-        spec.name.as_str(),
-        spec.region.as_str(),
-        &account,
-        partition,
-    );
+    let names = caller.names(spec);
     let (region, ses_account, identity, permissions, concurrency) = tokio::join!(
         region(clients, spec),
         ses_account(clients),
         ses_identity(clients, spec),
-        permissions(clients, &names, &caller, spec),
+        permissions(clients, &names, &caller.arn, spec),
         concurrency(clients),
     );
     vec![
         Check::ok(
             "credentials",
             format!(
-                "account {account} ({} partition), as {caller}",
-                names.partition.name
+                "account {} ({} partition), as {}",
+                caller.account, names.partition.name, caller.arn
             ),
         ),
         region,
@@ -258,22 +250,12 @@ pub async fn permissions(
     .collect();
     let mut denied = Vec::new();
     for statement in policy["Statement"].as_array().into_iter().flatten() {
-        let list = |value: &serde_json::Value| -> Vec<String> {
-            match value {
-                serde_json::Value::String(s) => vec![s.clone()],
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_owned))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
         let simulated = clients
             .iam
             .simulate_principal_policy()
             .policy_source_arn(&principal)
-            .set_action_names(Some(list(&statement["Action"])))
-            .set_resource_arns(Some(list(&statement["Resource"])))
+            .set_action_names(Some(strings(&statement["Action"])))
+            .set_resource_arns(Some(strings(&statement["Resource"])))
             .set_context_entries(Some(context.clone()))
             .send()
             .await;

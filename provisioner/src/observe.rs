@@ -28,8 +28,28 @@ pub struct Observation {
     pub app_client_id: Option<String>,
 }
 
-/// The caller's account and partition, from the ARN STS reports.
-pub async fn caller(clients: &Clients) -> Result<(String, Partition), ProvisionError> {
+/// Who is calling AWS, as STS reports it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    /// The partition named in `arn`.
+    pub partition: Partition,
+    pub arn: String,
+}
+
+impl Caller {
+    /// The stack's names in this caller's account and partition.
+    pub fn names(&self, spec: &StackSpec) -> Names {
+        Names::new(
+            spec.name.as_str(),
+            spec.region.as_str(),
+            &self.account,
+            self.partition.clone(),
+        )
+    }
+}
+
+pub async fn caller(clients: &Clients) -> Result<Caller, ProvisionError> {
     let identity = clients
         .sts
         .get_caller_identity()
@@ -39,23 +59,18 @@ pub async fn caller(clients: &Clients) -> Result<(String, Partition), ProvisionE
     let account = identity.account().ok_or_else(|| {
         ProvisionError::state("the caller's account", "STS returned no account id")
     })?;
-    let partition = identity
-        .arn()
-        .and_then(Partition::from_arn)
-        .unwrap_or_default();
-    Ok((account.to_owned(), partition))
+    let arn = identity.arn().unwrap_or_default().to_owned();
+    Ok(Caller {
+        account: account.to_owned(),
+        partition: Partition::from_arn(&arn).unwrap_or_default(),
+        arn,
+    })
 }
 
 /// The stack's names in the caller's account and partition: all some commands need (the
 /// deployer policy, force-unlock), which therefore work before anything is deployed.
 pub async fn stack_names(clients: &Clients, spec: &StackSpec) -> Result<Names, ProvisionError> {
-    let (account, partition) = caller(clients).await?;
-    Ok(Names::new(
-        spec.name.as_str(),
-        spec.region.as_str(),
-        &account,
-        partition,
-    ))
+    Ok(caller(clients).await?.names(spec))
 }
 
 /// Whether SES sends only to verified identities here. When the account cannot be read
@@ -101,14 +116,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let (
-        (account, partition),
-        sandbox,
-        role,
-        table,
-        (identity, identity_status),
-        (functions, pool),
-    ) = tokio::try_join!(
+    let (caller, sandbox, role, table, (identity, identity_status), (functions, pool)) = tokio::try_join!(
         Box::pin(caller(clients)),
         Box::pin(ses_sandbox(clients)),
         Box::pin(role::read(cx)),
@@ -116,12 +124,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         Box::pin(identity::read(cx, &identity_id.name)),
         Box::pin(functions_then_pool(cx)),
     )?;
-    let names = Names::new(
-        spec.name.as_str(),
-        spec.region.as_str(),
-        &account,
-        partition,
-    );
+    let names = caller.names(spec);
     let id = |kind| ResourceId {
         kind,
         name: match kind {

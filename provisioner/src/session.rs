@@ -157,11 +157,7 @@ impl Session {
             names,
             artifacts: None,
         };
-        let table = crate::resources::table::Desired {
-            name: names.limits_table(),
-            arn: names.limits_table_arn(),
-            tags: crate::resources::resource_tags(&self.spec),
-        };
+        let table = crate::resources::table_desired(&self.spec, names);
         let table_id = crate::resources::ResourceId {
             kind: ResourceKind::Table,
             name: names.limits_table(),
@@ -181,11 +177,7 @@ impl Session {
     /// else can have changed, since nobody could hold the lock before that table existed.
     fn with_new_table(&self) -> Session {
         let names = &self.observation.names;
-        let table = crate::resources::table::Desired {
-            name: names.limits_table(),
-            arn: names.limits_table_arn(),
-            tags: crate::resources::resource_tags(&self.spec),
-        };
+        let table = crate::resources::table_desired(&self.spec, names);
         let mut observation = self.observation.clone();
         observation.state.resources.insert(
             crate::resources::ResourceId {

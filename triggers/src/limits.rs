@@ -88,6 +88,18 @@ pub fn counted_name<'a>(
         .unwrap_or_default()
 }
 
+/// The account key for a trigger event: its pool, and the name it counts under.
+pub fn event_key(
+    user_pool_id: Option<&str>,
+    user_attributes: &std::collections::HashMap<String, String>,
+    user_name: Option<&str>,
+) -> String {
+    account_key(
+        user_pool_id.unwrap_or_default(),
+        counted_name(user_attributes, user_name),
+    )
+}
+
 fn expires_at(config: &LimitsConfig, now: u64) -> u64 {
     now + config.window_seconds.max(config.lockout_seconds) + RETENTION_MARGIN_SECONDS
 }

@@ -269,11 +269,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }));
     }
-    resources.push(Desired::Table(table::Desired {
-        name: names.limits_table(),
-        arn: names.limits_table_arn(),
-        tags: tags.clone(),
-    }));
+    resources.push(Desired::Table(table_desired(spec, names)));
     resources.push(Desired::UserPool(user_pool_desired(spec, names)));
     for kind in TriggerKind::ALL {
         resources.push(Desired::Permission(permission::Desired {
@@ -322,6 +318,15 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         names: names.clone(),
         resources,
         notes,
+    }
+}
+
+/// The limits table as the spec wants it; the stack lock creates it on a first deploy.
+pub fn table_desired(spec: &StackSpec, names: &Names) -> table::Desired {
+    table::Desired {
+        name: names.limits_table(),
+        arn: names.limits_table_arn(),
+        tags: resource_tags(spec),
     }
 }
 

@@ -2,7 +2,7 @@
 //! simulator tells a role with the deployer policy from one missing part of it.
 
 use provisioner::aws::ConnectOptions;
-use provisioner::deployer_policy::deployer_policy;
+use provisioner::deployer_policy::{deployer_policy, strings};
 use provisioner::doctor::{Status, doctor, permissions};
 use provisioner::session::Session;
 
@@ -98,15 +98,7 @@ async fn doctor_names_what_a_role_may_not_do() {
         .unwrap()
         .iter()
         .filter(|s| s.get("Condition").is_some())
-        .flat_map(|s| match &s["Action"] {
-            serde_json::Value::String(a) => vec![a.clone()],
-            other => other
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect(),
-        })
+        .flat_map(|s| strings(&s["Action"]))
         .collect();
     let allowed = permissions(&session.clients, names, &session_of("full"), &session.spec).await;
     let unexplained: Vec<String> = denied(&allowed)

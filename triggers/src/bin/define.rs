@@ -22,12 +22,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             async move {
                 let admission = if triggers::define::needs_admission(&payload) {
                     let header = &payload.cognito_event_user_pools_header;
-                    let key = limits::account_key(
-                        header.user_pool_id.as_deref().unwrap_or_default(),
-                        limits::counted_name(
-                            &payload.request.user_attributes,
-                            header.user_name.as_deref(),
-                        ),
+                    let key = limits::event_key(
+                        header.user_pool_id.as_deref(),
+                        &payload.request.user_attributes,
+                        header.user_name.as_deref(),
                     );
                     let update = limits::admit_send(&limits, &key, triggers::unix_now());
                     Some(store.admit(&update).await.0)

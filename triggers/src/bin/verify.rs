@@ -23,12 +23,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 let now = triggers::unix_now();
                 let correct = triggers::verify::is_correct(&config, &payload, now);
                 let header = &payload.cognito_event_user_pools_header;
-                let key = limits::account_key(
-                    header.user_pool_id.as_deref().unwrap_or_default(),
-                    limits::counted_name(
-                        &payload.request.user_attributes,
-                        header.user_name.as_deref(),
-                    ),
+                let key = limits::event_key(
+                    header.user_pool_id.as_deref(),
+                    &payload.request.user_attributes,
+                    header.user_name.as_deref(),
                 );
                 let update = if correct {
                     limits::record_success(&limits, &key, now)
