@@ -9,7 +9,6 @@ pub const CODE_LENGTH: &str = "OTP_CODE_LENGTH";
 pub const TTL_SECONDS: &str = "OTP_TTL_SECONDS";
 pub const MAX_ATTEMPTS: &str = "OTP_MAX_ATTEMPTS";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
-pub const EMAIL_SUBJECT: &str = "EMAIL_SUBJECT";
 pub const LIMITS_TABLE: &str = "LIMITS_TABLE";
 pub const MAX_SENDS: &str = "LIMITS_MAX_SENDS";
 pub const WINDOW_SECONDS: &str = "LIMITS_WINDOW_SECONDS";
@@ -20,7 +19,6 @@ pub const CODE_LENGTH_RANGE: std::ops::RangeInclusive<u8> = 6..=10;
 pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
 /// OWASP ASVS 5.0 (6.5.5) caps out-of-band codes at 10 minutes.
 pub const TTL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
-pub const DEFAULT_SUBJECT: &str = "Your sign-in code";
 pub const MAX_SENDS_RANGE: std::ops::RangeInclusive<u32> = 1..=50;
 /// NIST SP 800-63B allows at most 100 consecutive failed attempts per account.
 pub const MAX_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
@@ -88,7 +86,6 @@ pub struct CreateConfig {
     pub code_length: u8,
     pub ttl_seconds: u64,
     pub sender: String,
-    pub subject: String,
 }
 
 /// What VerifyAuthChallengeResponse needs.
@@ -116,14 +113,10 @@ impl CreateConfig {
                 ),
             });
         }
-        let subject = lookup(EMAIL_SUBJECT)
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_SUBJECT.to_owned());
         Ok(Self {
             code_length: ranged(&lookup, CODE_LENGTH, CODE_LENGTH_RANGE)?,
             ttl_seconds: ranged(&lookup, TTL_SECONDS, TTL_SECONDS_RANGE)?,
             sender,
-            subject,
         })
     }
 }
@@ -134,6 +127,11 @@ impl VerifyConfig {
             ttl_seconds: ranged(&lookup, TTL_SECONDS, TTL_SECONDS_RANGE)?,
         })
     }
+}
+
+/// The limits table's name alone, for the triggers that touch only pending sign-ups.
+pub fn required_table(lookup: impl Lookup) -> Result<String, ConfigError> {
+    required(&lookup, LIMITS_TABLE)
 }
 
 fn required(lookup: &impl Lookup, name: &'static str) -> Result<String, ConfigError> {
@@ -189,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn create_config_reads_every_field_and_defaults_the_subject() {
+    fn create_config_reads_every_field() {
         let config = CreateConfig::from_lookup(env(&[
             (CODE_LENGTH, "8"),
             (TTL_SECONDS, "300"),
@@ -199,7 +197,6 @@ mod tests {
         assert_eq!(config.code_length, 8);
         assert_eq!(config.ttl_seconds, 300);
         assert_eq!(config.sender, "no-reply@acme.example");
-        assert_eq!(config.subject, DEFAULT_SUBJECT);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::challenge::ChallengeState;
 use crate::code::{CodeDigest, OneTimeCode, SALT_LEN};
 use crate::config::CreateConfig;
 use crate::email::{Message, mask_address};
+use crate::template::Templates;
 use crate::{CUSTOM_CHALLENGE, TriggerError};
 
 pub const PUBLIC_DESTINATION: &str = "destination";
@@ -57,28 +58,58 @@ pub struct Delivery {
     pub message: Message,
 }
 
-/// The address a code may go to: a known user's email, and only once it is verified. An
-/// address someone put there without proving they read it (an attribute update, an import)
-/// gets nothing, so a stolen token cannot redirect the codes.
-pub fn verified_address(event: &Event) -> Option<&str> {
+/// The address a code may go to: a known user's email, once it is verified. An address
+/// someone put there without proving they read it (an attribute update, an import) gets
+/// nothing, so a stolen token cannot redirect the codes. The one exception is an account
+/// created by sign-up (`pending_sign_up`, from the limits table): its first code is how
+/// its owner proves the address.
+pub fn recipient(event: &Event, pending_sign_up: bool) -> Option<&str> {
     let attributes = &event.request.user_attributes;
-    let verified = attributes.get("email_verified").map(String::as_str) == Some("true");
-    (!event.request.user_not_found && verified)
+    (!event.request.user_not_found && (email_verified(event) || pending_sign_up))
         .then(|| attributes.get("email").map(String::as_str))
         .flatten()
         .filter(|address| !address.is_empty())
 }
 
-/// The first round's outcome. `delivery` is `None` for an unknown user or an unverified
-/// address: the response looks the same, but nobody receives a code.
+fn email_verified(event: &Event) -> bool {
+    event
+        .request
+        .user_attributes
+        .get("email_verified")
+        .map(String::as_str)
+        == Some("true")
+}
+
+/// Whether the limits table must be asked for a pending sign-up before the first round:
+/// only for a known user whose address is not verified, so a usual sign-in asks nothing.
+pub fn needs_sign_up_check(event: &Event) -> bool {
+    !event.request.user_not_found
+        && !email_verified(event)
+        && event
+            .request
+            .user_attributes
+            .get("email")
+            .is_some_and(|address| !address.is_empty())
+}
+
+/// The first round's outcome. `delivery` is `None` for an unknown user or an address that
+/// may not get codes: the response looks the same, but nobody receives a code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FirstRound {
     pub response: Response,
     pub delivery: Option<Delivery>,
 }
 
+/// The sign-in mail for this round: chosen by the user's `locale` attribute.
+pub struct Mail<'a> {
+    pub templates: &'a Templates,
+    /// The limits table's answer for an unverified address; `false` when not asked.
+    pub pending_sign_up: bool,
+}
+
 pub fn first_round(
     config: &CreateConfig,
+    mail: &Mail<'_>,
     event: &Event,
     code: &OneTimeCode,
     salt: [u8; SALT_LEN],
@@ -88,9 +119,12 @@ pub fn first_round(
         issued_at: now,
         digest: CodeDigest::new(code, salt),
     };
-    let delivery = verified_address(event).map(|recipient| Delivery {
+    let locale = event.request.user_attributes.get("locale").map(String::as_str);
+    let delivery = recipient(event, mail.pending_sign_up).map(|recipient| Delivery {
         recipient: recipient.to_owned(),
-        message: Message::new(&config.subject, code, config.ttl_seconds),
+        message: mail
+            .templates
+            .render(locale, code.digits(), config.ttl_seconds, recipient),
     });
     Ok(FirstRound {
         response: respond(config, event, &state),

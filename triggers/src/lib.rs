@@ -13,6 +13,8 @@ pub mod define;
 pub mod email;
 pub mod error;
 pub mod limits;
+pub mod sign_up;
+pub mod template;
 pub mod verify;
 
 pub use error::TriggerError;

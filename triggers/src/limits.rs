@@ -60,14 +60,42 @@ pub struct Update {
 /// The account's item key: a hash of the pool and the normalised username. Not secret, but
 /// the table holds no address, and a name's key differs from pool to pool.
 pub fn account_key(pool_id: &str, username: &str) -> String {
+    format!("acct#{}", hashed(pool_id, username))
+}
+
+/// The item that records an account created by sign-up whose address still awaits its
+/// first code. It has no expiry: were it to lapse first, the account could never be sent
+/// a code again. Verify deletes it once the address is proven.
+pub fn sign_up_key(pool_id: &str, email: &str) -> String {
+    format!("signup#{}", hashed(pool_id, email))
+}
+
+fn hashed(pool_id: &str, name: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"emailcode-limits\0");
     hasher.update(pool_id.as_bytes());
     hasher.update(b"\0");
-    hasher.update(normalise(username).as_bytes());
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("acct#{hex}")
+    hasher.update(normalise(name).as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// When the pending sign-up was recorded (Unix seconds).
+pub const SIGNED_UP_AT: &str = "signed_up_at";
+
+/// Records a pending sign-up. Unconditional: signing up again (after the account was
+/// removed) records it again.
+pub fn record_sign_up(key: &str, now: u64) -> Update {
+    update(
+        key,
+        "SET signed_up_at = :now",
+        "",
+        &[],
+        &[(":now", Value::N(now))],
+    )
 }
 
 /// `Alice@X.example ` and `alice@x.example` are one account.
@@ -228,6 +256,17 @@ mod tests {
         assert_ne!(key, account_key("us-east-1_Other", "alice@example.com"));
         assert!(!key.contains("alice") && !key.contains("example"));
         assert_eq!(key.len(), "acct#".len() + 64);
+    }
+
+    #[test]
+    fn a_pending_sign_up_is_its_own_item_and_never_expires() {
+        let key = sign_up_key("us-east-1_AbC", "Alice@Example.com");
+        assert_eq!(key, sign_up_key("us-east-1_AbC", "alice@example.com"));
+        assert_ne!(key, account_key("us-east-1_AbC", "alice@example.com"));
+        assert!(key.starts_with("signup#") && !key.contains("alice"));
+        let record = record_sign_up(&key, 500);
+        assert_eq!(record.values[":now"], Value::N(500));
+        assert!(!record.expression.contains(TTL_ATTRIBUTE), "{record:?}");
     }
 
     #[test]

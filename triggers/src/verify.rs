@@ -54,6 +54,18 @@ pub fn accepted(correct: bool, limits: Admission) -> bool {
     correct && limits == Admission::Admitted
 }
 
+/// The address an accepted answer proves: the user's email when it is not verified yet.
+/// Only a pending sign-up's address gets codes while unverified, so a right code for it
+/// means its owner read the mail.
+pub fn proven_address(event: &Event, accepted: bool) -> Option<&str> {
+    let attributes = &event.request.user_attributes;
+    let verified = attributes.get("email_verified").map(String::as_str) == Some("true");
+    (accepted && !verified && !event.request.user_not_found)
+        .then(|| attributes.get("email").map(String::as_str))
+        .flatten()
+        .filter(|address| !address.is_empty())
+}
+
 pub fn respond(answer_correct: bool) -> Response {
     let mut response = Response::default();
     response.answer_correct = answer_correct;

@@ -5,7 +5,7 @@ use common::fixture;
 use serde_json::{Value, json};
 use triggers::config::VerifyConfig;
 use triggers::limits::Admission;
-use triggers::verify::{accepted, is_correct, respond};
+use triggers::verify::{accepted, is_correct, proven_address, respond};
 
 /// The fixtures' code was issued at this instant.
 const ISSUED_AT: u64 = 1_764_000_000;
@@ -99,4 +99,19 @@ fn a_right_answer_is_refused_while_the_account_is_locked() {
 fn a_wrong_answer_stays_wrong_whatever_the_limits_say() {
     assert!(!accepted(false, Admission::Admitted));
     assert!(!accepted(false, Admission::Refused));
+}
+
+#[test]
+fn only_an_accepted_answer_proves_an_unverified_address() {
+    let mut event: Event = fixture("verify_right_answer");
+    assert_eq!(proven_address(&event, true), None, "already verified");
+    event
+        .request
+        .user_attributes
+        .insert("email_verified".to_owned(), "false".to_owned());
+    let address = event.request.user_attributes["email"].clone();
+    assert_eq!(proven_address(&event, true), Some(address.as_str()));
+    assert_eq!(proven_address(&event, false), None);
+    event.request.user_not_found = true;
+    assert_eq!(proven_address(&event, true), None);
 }

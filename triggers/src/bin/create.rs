@@ -1,5 +1,8 @@
-//! CreateAuthChallenge Lambda: the only trigger with side effects. It draws the code,
-//! sends it through SES, and otherwise defers to `triggers::create`.
+//! CreateAuthChallenge Lambda: draws the code, sends it through SES in the user's language
+//! from the templates deployed beside it, and otherwise defers to `triggers::create`.
+
+#[path = "shared/store.rs"]
+mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +18,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
 use triggers::code::{OneTimeCode, random_salt};
 use triggers::config::{self, CreateConfig, process_env};
-use triggers::create::{Delivery, Round};
+use triggers::create::{Delivery, Mail, Round};
+use triggers::limits;
+use triggers::template::{BUNDLE_FILE, Bundle, Templates};
 
 /// Cognito abandons a trigger after 5 s; SES gets at most this much of it.
 const SES_BUDGET: Duration = Duration::from_millis(3000);
@@ -34,6 +39,8 @@ struct Mailer {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(CreateConfig::from_lookup(process_env));
+    let templates = Arc::new(load_templates());
+    let store = store::table_from_env().await;
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -53,14 +60,63 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Arc::new(config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let (config, mailer) = (Arc::clone(&config), Arc::clone(&mailer));
-        async move { handle(&config, &mailer, event).await }
+        let (templates, store) = (Arc::clone(&templates), Arc::clone(&store));
+        async move { handle(&config, &mailer, &templates, &store, event).await }
     }))
     .await
+}
+
+/// The templates the provisioner put beside `bootstrap`; without them (or with a broken
+/// bundle) the cold start fails, which Lambda reports as an init error.
+fn load_templates() -> Templates {
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(BUNDLE_FILE)));
+    let loaded = path
+        .as_ref()
+        .ok_or_else(|| "the executable's directory is unknown".to_owned())
+        .and_then(|path| std::fs::read(path).map_err(|e| e.to_string()))
+        .and_then(|bytes| Bundle::from_json(&bytes).map_err(|e| e.to_string()))
+        .and_then(|bundle| bundle.check().map_err(|e| e.to_string()));
+    loaded.unwrap_or_else(|problem| {
+        eprintln!(
+            "configuration error: the email templates ({BUNDLE_FILE} beside bootstrap) cannot be used: {problem}; redeploy the stack"
+        );
+        std::process::exit(1)
+    })
+}
+
+/// Whether an unverified address belongs to an account created by sign-up. An unreadable
+/// table counts as no: nothing is sent to an address nobody vouched for.
+async fn pending_sign_up(store: &store::Store, event: &Event) -> bool {
+    if !triggers::create::needs_sign_up_check(event) {
+        return false;
+    }
+    let pool = event
+        .cognito_event_user_pools_header
+        .user_pool_id
+        .as_deref()
+        .unwrap_or_default();
+    let email = event
+        .request
+        .user_attributes
+        .get("email")
+        .map(String::as_str)
+        .unwrap_or_default();
+    match store.exists(&limits::sign_up_key(pool, email)).await {
+        Ok(pending) => pending,
+        Err(code) => {
+            eprintln!("limits table unavailable ({code}); treating the address as unverified");
+            false
+        }
+    }
 }
 
 async fn handle(
     config: &CreateConfig,
     mailer: &Mailer,
+    templates: &Templates,
+    store: &store::Store,
     event: LambdaEvent<Event>,
 ) -> Result<Event, TriggerError> {
     let LambdaEvent {
@@ -74,8 +130,13 @@ async fn handle(
         }
         Round::First => {
             let code = OneTimeCode::generate(config.code_length)?;
+            let mail = Mail {
+                templates,
+                pending_sign_up: pending_sign_up(store, &payload).await,
+            };
             let first = triggers::create::first_round(
                 config,
+                &mail,
                 &payload,
                 &code,
                 random_salt()?,
@@ -92,7 +153,9 @@ async fn handle(
                 },
                 None => {
                     mailer.imitate_send(budget).await;
-                    eprintln!("first round: unknown user or unverified address, nothing sent");
+                    eprintln!(
+                        "first round: unknown user or an address that may not get codes, nothing sent"
+                    );
                 }
             }
             first.response

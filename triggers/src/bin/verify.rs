@@ -1,10 +1,16 @@
 //! VerifyAuthChallengeResponse Lambda: a thin shell around `triggers::verify`. Every answer
 //! is counted against the account's failure limit, a right one only while it is not locked.
+//! The first right answer of a self sign-up marks its address verified.
 
 #[path = "shared/store.rs"]
 mod store;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as Event;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -16,9 +22,11 @@ use triggers::limits::{self, Admission};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(VerifyConfig::from_lookup(process_env));
     let (limits, store) = store::from_env().await;
+    let cognito = Arc::new(cognito_client().await);
     lambda_runtime::run(service_fn(
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
+            let cognito = Arc::clone(&cognito);
             async move {
                 let now = triggers::unix_now();
                 let correct = triggers::verify::is_correct(&config, &payload, now);
@@ -38,6 +46,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     store.admit(&limits::lock(&limits, &key, now)).await;
                 }
                 let accepted = triggers::verify::accepted(correct, admission);
+                if let Some(address) = triggers::verify::proven_address(&payload, accepted) {
+                    mark_verified(&cognito, &store, &payload, address).await;
+                }
                 payload.response = triggers::verify::respond(accepted);
                 // One line per invocation: the outcome, never the answer or who gave it.
                 let outcome = match (accepted, correct, admission) {
@@ -51,4 +62,56 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+/// Cognito gets at most this much of the trigger's 5 s to record a proven address.
+const COGNITO_BUDGET: Duration = Duration::from_millis(1500);
+
+async fn cognito_client() -> aws_sdk_cognitoidentityprovider::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_timeout(COGNITO_BUDGET)
+                .build(),
+        )
+        .load()
+        .await;
+    aws_sdk_cognitoidentityprovider::Client::new(&config)
+}
+
+/// Marks the address verified, then forgets the pending sign-up. A failure leaves both as
+/// they were, so the next sign-in's right code tries again; this sign-in goes ahead.
+async fn mark_verified(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    store: &store::Store,
+    event: &Event,
+    address: &str,
+) {
+    let header = &event.cognito_event_user_pools_header;
+    let pool = header.user_pool_id.as_deref().unwrap_or_default();
+    let verified = AttributeType::builder()
+        .name("email_verified")
+        .value("true")
+        .build()
+        .expect("name is set");
+    let marked = cognito
+        .admin_update_user_attributes()
+        .user_pool_id(pool)
+        .username(header.user_name.as_deref().unwrap_or_default())
+        .user_attributes(verified)
+        .send()
+        .await;
+    if let Err(error) = marked {
+        use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
+        eprintln!(
+            "address proven but not marked verified ({}); the next right code tries again",
+            error.code().unwrap_or("unreachable")
+        );
+        return;
+    }
+    match store.delete(&limits::sign_up_key(pool, address)).await {
+        Ok(()) => eprintln!("address proven by its first code: marked verified"),
+        Err(code) => eprintln!("address marked verified; pending sign-up left in the table ({code})"),
+    }
 }

@@ -1,6 +1,9 @@
-//! The limits table, for the Define and Verify binaries: one DynamoDB client per process,
-//! with timeouts well inside Cognito's 5 s, sending the conditional writes `triggers::limits`
-//! describes.
+//! The limits table, for the trigger binaries: one DynamoDB client per process, with
+//! timeouts well inside Cognito's 5 s, sending the writes `triggers::limits` describes and
+//! the pending sign-up lookups.
+
+// Each binary includes this file and uses its own part of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,13 @@ pub async fn from_env() -> (Arc<LimitsConfig>, Arc<Store>) {
     (Arc::new(limits), Arc::new(store))
 }
 
+/// The table's client alone, for the triggers that only record or look up pending
+/// sign-ups (PreSignUp, Create).
+pub async fn table_from_env() -> Arc<Store> {
+    let table = config::or_exit(config::required_table(process_env));
+    Arc::new(Store::new(table).await)
+}
+
 impl Store {
     async fn new(table: String) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
@@ -68,7 +78,9 @@ impl Store {
             .table_name(&self.table)
             .key(limits::KEY, AttributeValue::S(update.key.clone()))
             .update_expression(&update.expression)
-            .condition_expression(&update.condition)
+            .set_condition_expression(
+                (!update.condition.is_empty()).then(|| update.condition.clone()),
+            )
             .set_expression_attribute_names(
                 (!update.names.is_empty()).then(|| update.names.clone().into_iter().collect()),
             )
@@ -103,6 +115,31 @@ impl Store {
             // The code only: the message could name the key, and nothing else is needed.
             Err(e) => Err(e.code().unwrap_or("unreachable").to_owned()),
         }
+    }
+
+    /// Whether the item exists, read consistently: a sign-up recorded a moment ago counts.
+    pub async fn exists(&self, key: &str) -> Result<bool, String> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(limits::KEY, AttributeValue::S(key.to_owned()))
+            .projection_expression(limits::KEY)
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|output| output.item.is_some())
+            .map_err(|e| e.code().unwrap_or("unreachable").to_owned())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), String> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(limits::KEY, AttributeValue::S(key.to_owned()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| e.code().unwrap_or("unreachable").to_owned())
     }
 
     /// The write's admission, a store error counting as a refusal.
