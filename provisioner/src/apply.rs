@@ -49,32 +49,36 @@ pub async fn apply(
     if let Some(refusal) = plan.refusal() {
         return Err(refusal.into());
     }
-    let mut stages: Vec<u8> = plan.steps.iter().map(|s| s.id.kind.stage()).collect();
-    stages.sort_unstable();
-    stages.dedup();
-    if plan
+    // Creates and updates go in dependency order; deletions after them, dependants first,
+    // so a trigger is detached from the pool before its function goes.
+    let (deletions, others): (Vec<&Step>, Vec<&Step>) = plan
         .steps
         .iter()
-        .any(|s| matches!(s.action, Action::Delete))
-    {
-        stages.reverse();
-    }
+        .partition(|s| matches!(s.action, Action::Delete));
     let settling = Settling::default();
     let mut role_policy_due: Option<&resources::role::Desired> = None;
-    for stage in stages {
-        let steps = plan.steps.iter().filter(|s| s.id.kind.stage() == stage);
-        let (results, ()) = tokio::try_join!(
-            try_join_all(steps.map(|step| run(cx, step, &handover, &settling, report))),
-            put_role_policy(cx, role_policy_due.take()),
-        )?;
-        for (step, produced) in results.into_iter().flatten() {
-            match produced {
-                Produced::Pool(pool) => handover.user_pool = Some(pool),
-                Produced::Client(id) => handover.app_client_id = Some(id),
-                Produced::PoolGone => handover.user_pool = None,
-                Produced::RoleWithoutPolicy => {
-                    if let Some(Desired::Role(role)) = &step.desired {
-                        role_policy_due = Some(role);
+    for (steps, dependants_first) in [(others, false), (deletions, true)] {
+        let mut stages: Vec<u8> = steps.iter().map(|s| s.id.kind.stage()).collect();
+        stages.sort_unstable();
+        stages.dedup();
+        if dependants_first {
+            stages.reverse();
+        }
+        for stage in stages {
+            let stage_steps = steps.iter().filter(|s| s.id.kind.stage() == stage);
+            let (results, ()) = tokio::try_join!(
+                try_join_all(stage_steps.map(|step| run(cx, step, &handover, &settling, report))),
+                put_role_policy(cx, role_policy_due.take()),
+            )?;
+            for (step, produced) in results.into_iter().flatten() {
+                match produced {
+                    Produced::Pool(pool) => handover.user_pool = Some(pool),
+                    Produced::Client(id) => handover.app_client_id = Some(id),
+                    Produced::PoolGone => handover.user_pool = None,
+                    Produced::RoleWithoutPolicy => {
+                        if let Some(Desired::Role(role)) = &step.desired {
+                            role_policy_due = Some(role);
+                        }
                     }
                 }
             }

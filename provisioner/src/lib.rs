@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod aws;
 pub mod deployer_policy;
 pub mod doctor;
+pub mod email_templates;
 pub mod error;
 pub mod fields;
 pub mod lock;

@@ -132,6 +132,62 @@ pub async fn sign_in(
 
 type CognitoError<E> = SdkError<E, aws_smithy_runtime_api::http::Response>;
 
+/// Self sign-up with only an email address, as the README documents it for a client.
+///
+/// Cognito's SignUp insists on a password for a pool without Essentials-tier passwordless
+/// sign-in, so the client sends a random one and forgets it: the app client allows no
+/// password flow, so it can never be used. SignUp answers `UsernameExistsException` for
+/// an address that has an account, even with user-existence errors prevented; this treats
+/// that exactly as a new account, and the caller goes on to sign in either way (a code goes
+/// to the address in both cases), so the outcome never tells whether the address existed.
+pub async fn sign_up(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    outputs: &Outputs,
+    email: &str,
+) -> Result<(), ProvisionError> {
+    let resource = format!("sign-up of {email}");
+    let email_attribute = aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+        .name("email")
+        .value(email)
+        .build()
+        .expect("name is set");
+    let signed_up = cognito
+        .sign_up()
+        .client_id(&outputs.app_client_id)
+        .username(email)
+        .password(throwaway_password()?)
+        .user_attributes(email_attribute)
+        .send()
+        .await;
+    match signed_up {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_username_exists_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error(&resource, "cognito-idp:SignUp", e)),
+    }
+}
+
+/// 32 random bytes as base64, plus one character of each class a password policy may ask
+/// for; never stored, never shown.
+fn throwaway_password() -> Result<String, ProvisionError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(triggers::code::SALT_LEN) {
+        let salt = triggers::code::random_salt().map_err(|_| {
+            ProvisionError::state("sign-up", "the operating system's random source failed")
+        })?;
+        chunk.copy_from_slice(&salt[..chunk.len()]);
+    }
+    Ok(format!(
+        "{}aA1!",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
 /// InitiateAuth with CUSTOM_AUTH for `email` on the stack's app client.
 pub async fn start_custom_auth(
     cognito: &aws_sdk_cognitoidentityprovider::Client,

@@ -70,8 +70,18 @@ mod tests {
 
     #[test]
     fn finds_the_code_in_our_email_text() {
-        let code = triggers::code::OneTimeCode::from_digits("0042917").unwrap();
-        let message = triggers::email::Message::new("Sign in", &code, 180);
+        let bundle = triggers::template::Bundle {
+            app_name: "Acme 2026".to_owned(),
+            locales: [(
+                "default".to_owned(),
+                crate::email_templates::shipped_english(),
+            )]
+            .into(),
+        };
+        let message = bundle
+            .check()
+            .unwrap()
+            .render(None, "0042917", 180, "a@b.example");
         assert_eq!(code_in(&message.text).as_deref(), Some("0042917"));
         assert_eq!(code_in("no code here, only 12345"), None);
     }

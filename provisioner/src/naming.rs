@@ -15,10 +15,14 @@ pub enum TriggerKind {
     Define,
     Create,
     Verify,
+    /// Deployed only while the spec enables self sign-up.
+    PreSignUp,
 }
 
 impl TriggerKind {
-    pub const ALL: [TriggerKind; 3] = [Self::Define, Self::Create, Self::Verify];
+    pub const ALL: [TriggerKind; 4] = [Self::Define, Self::Create, Self::Verify, Self::PreSignUp];
+    /// The three that run the CUSTOM_AUTH sign-in, in every stack.
+    pub const CUSTOM_AUTH: [TriggerKind; 3] = [Self::Define, Self::Create, Self::Verify];
 
     /// The binary in the `triggers` crate, and the suffix of the function name.
     pub fn binary_name(self) -> &'static str {
@@ -26,6 +30,7 @@ impl TriggerKind {
             Self::Define => "define-auth-challenge",
             Self::Create => "create-auth-challenge",
             Self::Verify => "verify-auth-challenge",
+            Self::PreSignUp => "pre-sign-up",
         }
     }
 
@@ -141,6 +146,12 @@ impl Names {
     /// The table the triggers count sends, failures and locks in.
     pub fn limits_table(&self) -> String {
         format!("{}-limits", self.stack)
+    }
+
+    /// Every user pool of the account in the stack's region: the role exists before its
+    /// pool, so grants on the pool name this and narrow it by the pool's ownership tag.
+    pub fn user_pools_arn(&self) -> String {
+        self.arn("cognito-idp", &self.region, "userpool/*")
     }
 
     pub fn limits_table_arn(&self) -> String {

@@ -209,10 +209,11 @@ async fn read_functions(cx: &ReadCx<'_>) -> Result<FunctionsObserved, ProvisionE
         );
         Ok::<_, ProvisionError>(((kind, function.observed, permission), locator))
     });
-    let [define, create, verify] = lookups;
-    let ((define, locator), (create, _), (verify, _)) = tokio::try_join!(define, create, verify)?;
+    let [define, create, verify, pre_sign_up] = lookups;
+    let ((define, locator), (create, _), (verify, _), (pre_sign_up, _)) =
+        tokio::try_join!(define, create, verify, pre_sign_up)?;
     Ok(FunctionsObserved {
-        triggers: vec![define, create, verify],
+        triggers: vec![define, create, verify, pre_sign_up],
         locator,
     })
 }

@@ -100,6 +100,16 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Pl
             watched,
         });
     }
+    for id in &desired.retired {
+        if matches!(observed.get(id), Observed::Owned(_)) {
+            steps.push(Step {
+                id: id.clone(),
+                action: Action::Delete,
+                desired: None,
+                watched: Vec::new(),
+            });
+        }
+    }
     Ok(Plan {
         steps,
         notes: desired.notes.clone(),
@@ -242,6 +252,7 @@ mod tests {
         DesiredState {
             names: names(),
             resources,
+            retired: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -265,6 +276,7 @@ mod tests {
             &names,
             "no-reply@acme.example",
             &ses,
+            false,
             &tags,
         ));
         let identity = Desired::EmailIdentity(identity::Desired {

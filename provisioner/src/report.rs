@@ -59,8 +59,9 @@ pub struct Difference {
     pub field: String,
     pub expected: String,
     pub actual: String,
-    /// `changed`, `missing` (deleted out of band), `replace` (cannot change in place) or
-    /// `foreign` (a setting deploy leaves alone; `advice` says what to do).
+    /// `changed`, `missing` (deleted out of band), `replace` (cannot change in place),
+    /// `unwanted` (the spec no longer wants it; deploy deletes it) or `foreign` (a setting
+    /// deploy leaves alone; `advice` says what to do).
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<&'static str>,
@@ -102,7 +103,15 @@ impl DriftReport {
                         advice: None,
                     }));
                 }
-                Action::Delete | Action::NoOp | Action::UseUnowned => {}
+                Action::Delete => differences.push(Difference {
+                    resource,
+                    field: "(resource)".to_owned(),
+                    expected: "absent".to_owned(),
+                    actual: "present".to_owned(),
+                    kind: "unwanted",
+                    advice: None,
+                }),
+                Action::NoOp | Action::UseUnowned => {}
             }
             differences.extend(step.watched.iter().map(|w| Difference {
                 resource: step.id.to_string(),

@@ -60,10 +60,16 @@ impl Session {
         }
     }
 
-    pub fn desired(&self, artifacts: &Artifacts) -> DesiredState {
+    /// The packages this stack deploys: the build's, with its email templates in Create's.
+    fn packages(&self, artifacts: &Artifacts) -> Result<Artifacts, ProvisionError> {
+        Ok(artifacts.for_stack(&self.spec.email_templates)?)
+    }
+
+    /// What the spec wants, given this stack's packages (from [`Session::packages`]).
+    fn desired(&self, packages: &Artifacts) -> DesiredState {
         let code_sha256: BTreeMap<TriggerKind, String> = TriggerKind::ALL
             .into_iter()
-            .map(|kind| (kind, artifacts.code_sha256(kind).to_owned()))
+            .map(|kind| (kind, packages.code_sha256(kind).to_owned()))
             .collect();
         let observation = &self.observation;
         desired_state(
@@ -82,8 +88,13 @@ impl Session {
         )
     }
 
+    /// The plan for the build in `artifacts`.
     pub fn plan(&self, artifacts: &Artifacts) -> Result<Plan, ProvisionError> {
-        Ok(plan(&self.desired(artifacts), &self.observation.state)?)
+        self.plan_packages(&self.packages(artifacts)?)
+    }
+
+    fn plan_packages(&self, packages: &Artifacts) -> Result<Plan, ProvisionError> {
+        Ok(plan(&self.desired(packages), &self.observation.state)?)
     }
 
     fn handover(&self) -> Handover {
@@ -101,7 +112,8 @@ impl Session {
         artifacts: &Artifacts,
         report: Report<'_>,
     ) -> Result<Deployed, ProvisionError> {
-        let plan = self.plan(artifacts)?;
+        let packages = self.packages(artifacts)?;
+        let plan = self.plan_packages(&packages)?;
         if !plan.has_writes() {
             return self.deployed(&plan, self.handover());
         }
@@ -115,11 +127,11 @@ impl Session {
             } else {
                 self.observed_again().await?
             };
-            let plan = locked.plan(artifacts)?;
+            let plan = locked.plan_packages(&packages)?;
             let cx = ApplyCx {
                 clients: &locked.clients,
                 names: &locked.observation.names,
-                artifacts: Some(artifacts),
+                artifacts: Some(&packages),
             };
             let live = apply(&cx, &plan, locked.handover(), report).await?;
             locked.deployed(&plan, live)

@@ -48,6 +48,21 @@ pub struct StackSpec {
     pub triggers: TriggersSpec,
     #[serde(default)]
     pub limits: LimitsSpec,
+    #[serde(default)]
+    pub sign_up: SignUpSpec,
+    /// The sign-in email's templates, read from `email.templates` (or the shipped ones)
+    /// when the spec is parsed.
+    #[serde(skip)]
+    pub email_templates: triggers::template::Bundle,
+}
+
+/// Self sign-up: a person creates their own account with only an email address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpSpec {
+    /// Off by default: only `cargo xtask users add` creates users.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// Account-wide abuse limits. Always on; this section only tunes them.
@@ -85,6 +100,12 @@ pub struct EmailSpec {
     pub identity: Option<String>,
     #[serde(default)]
     pub subject: Option<String>,
+    /// `{{app_name}}` in the templates; the stack's name by default.
+    #[serde(default)]
+    pub app_name: Option<String>,
+    /// Locale (`default`, `de`, `pt-BR`) to a template folder, relative to the spec file.
+    #[serde(default)]
+    pub templates: BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -436,7 +457,7 @@ impl StackSpec {
             line,
             message,
         };
-        let spec: StackSpec = serde_yaml::from_str(text).map_err(|error| {
+        let mut spec: StackSpec = serde_yaml::from_str(text).map_err(|error| {
             let line = error.location().map(|l| l.line());
             // serde_yaml appends " at line L column C"; the line is already in front.
             let message = error.to_string();
@@ -451,6 +472,7 @@ impl StackSpec {
                 format!("{}: {message}", field_path.join(".")),
             ));
         }
+        spec.email_templates = crate::email_templates::load(path, text, &spec)?;
         Ok(spec)
     }
 

@@ -119,7 +119,11 @@ pub fn first_round(
         issued_at: now,
         digest: CodeDigest::new(code, salt),
     };
-    let locale = event.request.user_attributes.get("locale").map(String::as_str);
+    let locale = event
+        .request
+        .user_attributes
+        .get("locale")
+        .map(String::as_str);
     let delivery = recipient(event, mail.pending_sign_up).map(|recipient| Delivery {
         recipient: recipient.to_owned(),
         message: mail

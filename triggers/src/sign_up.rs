@@ -8,8 +8,7 @@
 //! account-wide limits.
 
 use aws_lambda_events::event::cognito::{
-    CognitoEventUserPoolsPreSignup as Event,
-    CognitoEventUserPoolsPreSignupResponse as Response,
+    CognitoEventUserPoolsPreSignup as Event, CognitoEventUserPoolsPreSignupResponse as Response,
     CognitoEventUserPoolsPreSignupTriggerSource as Source,
 };
 

@@ -245,7 +245,7 @@ impl LocaleTemplates {
 }
 
 /// What travels with the Create function: the app's name and every locale's sources.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Bundle {
     pub app_name: String,
     /// Keyed by locale (`default`, `de`, `pt-br`, ...), lower case.
@@ -395,7 +395,11 @@ mod tests {
         let error = Template::parse("Hello\n\nYour {{ cod }} is here").unwrap_err();
         assert_eq!(error.line, 3);
         assert!(error.message.contains("`{{cod}}`"), "{}", error.message);
-        assert!(error.message.contains("{{code}}, {{minutes}}, {{app_name}}, {{email}}"));
+        assert!(
+            error
+                .message
+                .contains("{{code}}, {{minutes}}, {{app_name}}, {{email}}")
+        );
         let error = Template::parse("a\n{{code").unwrap_err();
         assert_eq!(error.line, 2);
         assert!(error.message.contains("never closed"));
@@ -431,11 +435,18 @@ mod tests {
                 .unwrap_err(),
             BundleError::AppName("contains a control character such as a line break")
         );
-        let one_line = bundle("Acme", &[("default", sources("{{email}}", "{{code}}", "{{code}}"))])
-            .check()
-            .unwrap()
-            .render(None, "1", 60, "a@b.example\r\nBcc: c@d.example");
-        assert!(!one_line.subject.contains(['\r', '\n']), "{:?}", one_line.subject);
+        let one_line = bundle(
+            "Acme",
+            &[("default", sources("{{email}}", "{{code}}", "{{code}}"))],
+        )
+        .check()
+        .unwrap()
+        .render(None, "1", 60, "a@b.example\r\nBcc: c@d.example");
+        assert!(
+            !one_line.subject.contains(['\r', '\n']),
+            "{:?}",
+            one_line.subject
+        );
     }
 
     #[test]
@@ -444,7 +455,11 @@ mod tests {
             .check()
             .unwrap_err();
         assert_eq!((error.file, error.error.line), (SUBJECT_FILE, 2));
-        assert!(sources("Only line\r\n", "{{code}}", "{{code}}").check().is_ok());
+        assert!(
+            sources("Only line\r\n", "{{code}}", "{{code}}")
+                .check()
+                .is_ok()
+        );
         assert!(sources("\n", "{{code}}", "{{code}}").check().is_err());
     }
 
@@ -494,9 +509,6 @@ mod tests {
     fn a_bundle_survives_its_json() {
         let original = bundle("Acme", &[("default", plain())]);
         assert_eq!(Bundle::from_json(&original.to_json()).unwrap(), original);
-        assert!(matches!(
-            Bundle::from_json(b"{"),
-            Err(BundleError::Json(_))
-        ));
+        assert!(matches!(Bundle::from_json(b"{"), Err(BundleError::Json(_))));
     }
 }

@@ -7,8 +7,8 @@ use triggers::challenge::ChallengeState;
 use triggers::code::OneTimeCode;
 use triggers::config::{CreateConfig, VerifyConfig};
 use triggers::create::{
-    Mail, PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT, Round, classify,
-    first_round, needs_sign_up_check, respond,
+    Mail, PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT, Round, classify, first_round,
+    needs_sign_up_check, respond,
 };
 use triggers::template::Templates;
 
@@ -38,7 +38,15 @@ fn the_first_round_emails_a_new_code_and_keeps_only_its_hash() {
     let templates = shipped_templates();
     let event: Event = fixture("create_first_round");
     assert_eq!(classify(&event).unwrap(), Round::First);
-    let first = first_round(&config(), &mail(&templates, false), &event, &code(), [5; 16], NOW).unwrap();
+    let first = first_round(
+        &config(),
+        &mail(&templates, false),
+        &event,
+        &code(),
+        [5; 16],
+        NOW,
+    )
+    .unwrap();
 
     let delivery = first.delivery.expect("a known user gets an email");
     assert_eq!(delivery.recipient, "alice@example.com");
@@ -81,7 +89,9 @@ fn the_code_never_appears_in_the_serialized_response() {
     let event: Event = fixture("create_first_round");
     for _ in 0..200 {
         let code = OneTimeCode::generate(6).unwrap();
-        let first = first_round(&config(), &mail(&templates, false),
+        let first = first_round(
+            &config(),
+            &mail(&templates, false),
             &event,
             &code,
             triggers::code::random_salt().unwrap(),
@@ -124,14 +134,18 @@ fn a_later_round_reuses_the_code_and_sends_nothing() {
 #[test]
 fn an_unknown_user_gets_the_same_shape_and_no_email() {
     let templates = shipped_templates();
-    let known = first_round(&config(), &mail(&templates, false),
+    let known = first_round(
+        &config(),
+        &mail(&templates, false),
         &fixture("create_first_round"),
         &code(),
         [1; 16],
         NOW,
     )
     .unwrap();
-    let unknown = first_round(&config(), &mail(&templates, false),
+    let unknown = first_round(
+        &config(),
+        &mail(&templates, false),
         &fixture("create_user_not_found"),
         &code(),
         [1; 16],
@@ -166,7 +180,9 @@ fn an_unknown_user_gets_the_same_shape_and_no_email() {
 #[test]
 fn what_create_stores_is_what_verify_accepts() {
     let templates = shipped_templates();
-    let first = first_round(&config(), &mail(&templates, false),
+    let first = first_round(
+        &config(),
+        &mail(&templates, false),
         &fixture("create_first_round"),
         &code(),
         [9; 16],
@@ -198,17 +214,32 @@ fn an_unverified_address_gets_nothing_and_answers_as_an_unknown_user() {
         .request
         .user_attributes
         .insert("email_verified".to_owned(), "false".to_owned());
-    let unverified = first_round(&config(), &mail(&templates, false), &event, &code(), [3; 16], NOW).unwrap();
+    let unverified = first_round(
+        &config(),
+        &mail(&templates, false),
+        &event,
+        &code(),
+        [3; 16],
+        NOW,
+    )
+    .unwrap();
     assert!(
         unverified.delivery.is_none(),
         "a code went to an unverified address"
     );
     event.request.user_attributes.remove("email_verified");
     assert!(
-        first_round(&config(), &mail(&templates, false), &event, &code(), [3; 16], NOW)
-            .unwrap()
-            .delivery
-            .is_none()
+        first_round(
+            &config(),
+            &mail(&templates, false),
+            &event,
+            &code(),
+            [3; 16],
+            NOW
+        )
+        .unwrap()
+        .delivery
+        .is_none()
     );
 }
 
@@ -224,7 +255,15 @@ fn a_failed_send_and_an_unknown_user_give_identical_responses() {
     let mut unknown: Event = fixture("create_user_not_found");
     unknown.cognito_event_user_pools_header.user_name = Some("alice@example.com".to_owned());
     let response = |event: &Event| {
-        let first = first_round(&config(), &mail(&templates, false), event, &code(), [7; 16], NOW).unwrap();
+        let first = first_round(
+            &config(),
+            &mail(&templates, false),
+            event,
+            &code(),
+            [7; 16],
+            NOW,
+        )
+        .unwrap();
         serde_json::to_value(&first.response).unwrap()
     };
     assert_eq!(response(&known), response(&unknown));
@@ -239,16 +278,33 @@ fn a_pending_sign_up_gets_its_first_code_at_the_unverified_address() {
         .user_attributes
         .insert("email_verified".to_owned(), "false".to_owned());
     assert!(needs_sign_up_check(&event));
-    let pending = first_round(&config(), &mail(&templates, true), &event, &code(), [3; 16], NOW)
-        .unwrap();
+    let pending = first_round(
+        &config(),
+        &mail(&templates, true),
+        &event,
+        &code(),
+        [3; 16],
+        NOW,
+    )
+    .unwrap();
     assert_eq!(pending.delivery.unwrap().recipient, "alice@example.com");
     let unknown: Event = fixture("create_user_not_found");
     assert!(!needs_sign_up_check(&unknown));
-    let unknown = first_round(&config(), &mail(&templates, true), &unknown, &code(), [3; 16], NOW)
-        .unwrap();
+    let unknown = first_round(
+        &config(),
+        &mail(&templates, true),
+        &unknown,
+        &code(),
+        [3; 16],
+        NOW,
+    )
+    .unwrap();
     assert!(unknown.delivery.is_none(), "an unknown user got a code");
     let verified: Event = fixture("create_first_round");
-    assert!(!needs_sign_up_check(&verified), "a usual sign-in asks the table");
+    assert!(
+        !needs_sign_up_check(&verified),
+        "a usual sign-in asks the table"
+    );
 }
 
 #[test]
@@ -259,8 +315,15 @@ fn the_users_locale_chooses_the_language() {
         .request
         .user_attributes
         .insert("locale".to_owned(), "de-DE".to_owned());
-    let first = first_round(&config(), &mail(&templates, false), &event, &code(), [3; 16], NOW)
-        .unwrap();
+    let first = first_round(
+        &config(),
+        &mail(&templates, false),
+        &event,
+        &code(),
+        [3; 16],
+        NOW,
+    )
+    .unwrap();
     let message = first.delivery.unwrap().message;
     assert_eq!(message.subject, "Ihr Anmeldecode für Acme <Staging>");
     assert!(message.text.contains("731904") && message.text.contains("3 Minuten"));

@@ -23,7 +23,10 @@ fn a_self_sign_up_is_confirmed_but_its_address_is_not_verified() {
     );
     let response = respond(&outcome);
     assert!(response.auto_confirm_user);
-    assert!(!response.auto_verify_email, "an address was verified unread");
+    assert!(
+        !response.auto_verify_email,
+        "an address was verified unread"
+    );
     assert!(!response.auto_verify_phone);
 }
 

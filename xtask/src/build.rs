@@ -1,6 +1,5 @@
 //! `cargo xtask build`: the three trigger binaries, each zipped as a Lambda `bootstrap`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -172,24 +171,9 @@ fn highest_glibc_minor(bytes: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-/// One entry, `bootstrap`, mode 755, with a fixed timestamp and compression level: the
-/// same binary always gives the same bytes, hence the same CodeSha256, hence no update.
+/// One entry, `bootstrap`, mode 755, with a fixed timestamp and compression level.
 pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
-    zip_entry("bootstrap", binary)
-}
-
-/// A deterministic zip of one executable file.
-pub fn zip_entry(name: &str, contents: &[u8]) -> Result<Vec<u8>> {
-    use zip::write::SimpleFileOptions;
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(9))
-        .last_modified_time(zip::DateTime::DEFAULT)
-        .unix_permissions(0o755);
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file(name, options)?;
-    writer.write_all(contents)?;
-    Ok(writer.finish()?.into_inner())
+    Ok(provisioner::artifacts::zip_executable("bootstrap", binary)?)
 }
 
 fn cross_tools() -> PythonEnv {

@@ -128,7 +128,28 @@ pub struct LoginArgs {
     /// Read the code from the local emulator's outbox instead of asking (local stacks only).
     #[arg(long)]
     pub from_mailbox: bool,
+    /// Sign up first, with only the email address (the stack needs `sign_up.enabled`). An
+    /// address that has an account already signs in as usual.
+    #[arg(long)]
+    pub sign_up: bool,
     /// Also print the raw tokens, refresh token included. Treat the output as a secret.
     #[arg(long)]
     pub show_tokens: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EmailAction {
+    /// Render the sign-in email with a sample code into target/email-preview/ and print the
+    /// paths of the HTML and text files.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The user's `locale` attribute to render for, such as `de` or `pt-BR`; the default
+    /// template when left out or when no template matches.
+    #[arg(long)]
+    pub locale: Option<String>,
 }

@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod demo;
 mod doctor;
+mod email;
 mod emulator;
 mod flags;
 mod newcomer;
@@ -34,7 +35,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build the three trigger binaries and zip each as a Lambda `bootstrap`.
+    /// Build the trigger binaries and zip each as a Lambda `bootstrap`.
     Build(BuildArgs),
     /// Build the triggers, then create or update every resource of the stack.
     Deploy(StackArgs),
@@ -58,6 +59,11 @@ enum Task {
     Users(UsersArgs),
     /// Sign in by email code through Cognito and print the verified ID token's claims.
     Login(LoginArgs),
+    /// Look at the stack's sign-in email before deploying it.
+    Email {
+        #[command(subcommand)]
+        action: flags::EmailAction,
+    },
     /// Install, start or stop the local AWS emulator (MiniStack).
     Emulator {
         #[command(subcommand)]
@@ -98,6 +104,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Outputs(args) => stack::outputs(&args),
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),
+        Task::Email { action } => email::run(&action),
         Task::Emulator { action } => emulator::run(action),
         Task::Demo => demo::run(),
         Task::Test => test::run(),

@@ -229,6 +229,17 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
             }
             (_, false) => CodeSource::Person(&mut ask),
         };
+        if args.sign_up {
+            if !session.spec.sign_up.enabled {
+                bail!(
+                    "stack {} does not allow self sign-up; set `sign_up: {{ enabled: true }}` in {} and deploy",
+                    session.spec.name,
+                    args.stack.stack.display()
+                );
+            }
+            provisioner::login::sign_up(&session.clients.cognito, &session.outputs()?, &args.email)
+                .await?;
+        }
         let signed_in = provisioner::login::sign_in(&session, &args.email, source).await?;
         eprintln!("ID token verified against the pool's JWKS. Claims:");
         println!("{}", serde_json::to_string_pretty(&signed_in.claims)?);

@@ -235,6 +235,9 @@ pub struct Context<'a> {
 pub struct DesiredState {
     pub names: Names,
     pub resources: Vec<Desired>,
+    /// Resources of ours the spec no longer wants (a trigger switched off), dependants
+    /// first: deleted when they exist.
+    pub retired: Vec<ResourceId>,
     /// Choices made from the account rather than the spec, shown with the plan.
     pub notes: Vec<String>,
 }
@@ -247,6 +250,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             names,
             spec.email.from.as_str(),
             context.ses,
+            spec.sign_up.enabled,
             &tags,
         )),
         Desired::EmailIdentity(identity::Desired {
@@ -255,7 +259,8 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }),
     ];
-    for kind in TriggerKind::ALL {
+    let deployed = deployed_triggers(spec);
+    for &kind in &deployed {
         resources.push(Desired::Function(function::Desired {
             kind,
             name: names.function(kind),
@@ -271,7 +276,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
     }
     resources.push(Desired::Table(table_desired(spec, names)));
     resources.push(Desired::UserPool(user_pool_desired(spec, names)));
-    for kind in TriggerKind::ALL {
+    for &kind in &deployed {
         resources.push(Desired::Permission(permission::Desired {
             kind,
             function: names.function(kind),
@@ -314,11 +319,38 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         "the SES account has production access, so the Create trigger may send from the stack's identity only"
             .to_owned()
     });
+    // A trigger the spec no longer wants goes: its permission first, then the function.
+    let retired = TriggerKind::ALL
+        .into_iter()
+        .filter(|kind| !deployed.contains(kind))
+        .flat_map(|kind| {
+            [
+                ResourceId {
+                    kind: ResourceKind::Permission(kind),
+                    name: names.function(kind),
+                },
+                ResourceId {
+                    kind: ResourceKind::Function(kind),
+                    name: names.function(kind),
+                },
+            ]
+        })
+        .collect();
     DesiredState {
         names: names.clone(),
         resources,
+        retired,
         notes,
     }
+}
+
+/// The triggers the spec deploys: the sign-in's three, and PreSignUp with self sign-up.
+pub fn deployed_triggers(spec: &StackSpec) -> Vec<TriggerKind> {
+    let mut kinds = TriggerKind::CUSTOM_AUTH.to_vec();
+    if spec.sign_up.enabled {
+        kinds.push(TriggerKind::PreSignUp);
+    }
+    kinds
 }
 
 /// The limits table as the spec wants it; the stack lock creates it on a first deploy.
@@ -334,7 +366,11 @@ pub fn table_desired(spec: &StackSpec, names: &Names) -> table::Desired {
 pub fn user_pool_desired(spec: &StackSpec, names: &Names) -> user_pool::Desired {
     user_pool::Desired {
         name: names.user_pool(),
-        triggers: TriggerKind::ALL.map(|kind| names.function_arn(kind)),
+        triggers: TriggerKind::CUSTOM_AUTH.map(|kind| names.function_arn(kind)),
+        pre_sign_up: spec
+            .sign_up
+            .enabled
+            .then(|| names.function_arn(TriggerKind::PreSignUp)),
         deletion_protection: spec.user_pool.deletion_protection,
         tier: spec.user_pool.tier.as_cognito().to_owned(),
         tags: resource_tags(spec),
@@ -371,18 +407,14 @@ pub fn function_environment(
             (env::CODE_LENGTH, otp.length.get().to_string()),
             (env::TTL_SECONDS, otp.ttl_seconds.get().to_string()),
             (env::EMAIL_FROM, spec.email.from.as_str().to_owned()),
-            (
-                env::EMAIL_SUBJECT,
-                spec.email
-                    .subject
-                    .clone()
-                    .unwrap_or_else(|| env::DEFAULT_SUBJECT.to_owned()),
-            ),
+            // Create only looks up pending sign-ups; PreSignUp only records them.
+            (env::LIMITS_TABLE, names.limits_table()),
         ],
         TriggerKind::Verify => vec![(env::TTL_SECONDS, otp.ttl_seconds.get().to_string())],
+        TriggerKind::PreSignUp => vec![(env::LIMITS_TABLE, names.limits_table())],
     };
-    // Define asks the send budget, Verify counts failures; Create never touches the table.
-    if kind != TriggerKind::Create {
+    // Define asks the send budget, Verify counts failures.
+    if matches!(kind, TriggerKind::Define | TriggerKind::Verify) {
         pairs.extend(limit_pairs());
     }
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

@@ -42,13 +42,19 @@ pub const UPDATES: &[UpdateCall] = &[
 pub const REPLACE_ON: &[&str] = &[];
 
 impl Desired {
-    pub fn new(names: &Names, from_address: &str, ses: &SesScope, tags: &Tags) -> Self {
+    pub fn new(
+        names: &Names,
+        from_address: &str,
+        ses: &SesScope,
+        sign_up: bool,
+        tags: &Tags,
+    ) -> Self {
         Self {
             name: names.role(),
             description: format!("Runs the sign-in triggers of stack {}", names.stack),
             trust_policy: trust_policy(),
             policy_name: names.role_policy(),
-            policy: trigger_policy(names, from_address, ses),
+            policy: trigger_policy(names, from_address, ses, sign_up),
             tags: tags.clone(),
         }
     }
@@ -84,7 +90,13 @@ pub fn trust_policy() -> Value {
 /// identity), and the configuration set's when one applies. So the grant names exactly
 /// those ARNs, and the `ses:FromAddress` condition keeps the wider sandbox grant to our
 /// sender address.
-pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Value {
+///
+/// With self sign-up (`sign_up`), PreSignUp records pending sign-ups and Verify marks a
+/// proven address verified in the stack's own pool (found by its ownership tag, since the
+/// role exists before the pool) and forgets the pending record. Create may always look a
+/// pending sign-up up, so accounts that signed up before sign-up was switched off still
+/// get their first code.
+pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up: bool) -> Value {
     let log_groups: Vec<String> = TriggerKind::ALL
         .into_iter()
         .map(|kind| names.log_group_arn(kind))
@@ -96,7 +108,11 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Valu
     if let Some(set) = &ses.configuration_set {
         send_resources.push(names.configuration_set_arn(set));
     }
-    json!({
+    let mut writers = vec![TriggerKind::Define, TriggerKind::Verify];
+    if sign_up {
+        writers.push(TriggerKind::PreSignUp);
+    }
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -111,19 +127,23 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Valu
                 }
             },
             {
-                // Define and Verify count sends and failures with conditional writes; no
-                // trigger reads, scans or deletes, and Create does not touch the table.
+                // Define and Verify count sends and failures with conditional writes;
+                // PreSignUp records pending sign-ups. No trigger scans.
                 "Sid": "CountAbuseLimits",
                 "Effect": "Allow",
                 "Action": "dynamodb:UpdateItem",
                 "Resource": names.limits_table_arn(),
                 "Condition": {
-                    "ArnEquals": {
-                        "lambda:SourceFunctionArn": [
-                            names.function_arn(TriggerKind::Define),
-                            names.function_arn(TriggerKind::Verify)
-                        ]
-                    }
+                    "ArnEquals": { "lambda:SourceFunctionArn": function_arns(names, &writers) }
+                }
+            },
+            {
+                "Sid": "ReadPendingSignUps",
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": names.limits_table_arn(),
+                "Condition": {
+                    "ArnEquals": { "lambda:SourceFunctionArn": names.function_arn(TriggerKind::Create) }
                 }
             },
             {
@@ -133,7 +153,37 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope) -> Valu
                 "Resource": log_groups
             }
         ]
-    })
+    });
+    if sign_up {
+        let verify = names.function_arn(TriggerKind::Verify);
+        let statements = policy["Statement"]
+            .as_array_mut()
+            .expect("statements are a list");
+        statements.push(json!({
+            "Sid": "MarkProvenAddressVerified",
+            "Effect": "Allow",
+            "Action": "cognito-idp:AdminUpdateUserAttributes",
+            "Resource": names.user_pools_arn(),
+            "Condition": {
+                "StringEquals": { format!("aws:ResourceTag/{OWNER_TAG}"): names.stack },
+                "ArnEquals": { "lambda:SourceFunctionArn": verify }
+            }
+        }));
+        statements.push(json!({
+            "Sid": "ForgetProvenSignUps",
+            "Effect": "Allow",
+            "Action": "dynamodb:DeleteItem",
+            "Resource": names.limits_table_arn(),
+            "Condition": {
+                "ArnEquals": { "lambda:SourceFunctionArn": verify }
+            }
+        }));
+    }
+    policy
+}
+
+fn function_arns(names: &Names, kinds: &[TriggerKind]) -> Vec<String> {
+    kinds.iter().map(|&kind| names.function_arn(kind)).collect()
 }
 
 /// The fields of a role as read: its description, its inline documents by name, its
@@ -433,7 +483,7 @@ mod tests {
     #[test]
     fn every_field_is_read_back_and_carried_by_an_update() {
         let (names, tagging, tags, ses) = fixture_context();
-        let desired = Desired::new(&names, "no-reply@acme.example", &ses, &tags);
+        let desired = Desired::new(&names, "no-reply@acme.example", &ses, false, &tags);
         let role = Role::builder()
             .path("/")
             .role_name(&desired.name)
@@ -454,14 +504,14 @@ mod tests {
     fn the_send_grant_widens_to_recipients_only_in_the_sandbox() {
         let (names, _, _, mut ses) = fixture_context();
         ses.sandbox = false;
-        let production = trigger_policy(&names, "no-reply@acme.example", &ses);
+        let production = trigger_policy(&names, "no-reply@acme.example", &ses, false);
         assert_eq!(
             production["Statement"][0]["Resource"],
             json!([names.identity_arn("acme.example")])
         );
         ses.sandbox = true;
         ses.configuration_set = Some("tracked".into());
-        let sandbox = trigger_policy(&names, "no-reply@acme.example", &ses);
+        let sandbox = trigger_policy(&names, "no-reply@acme.example", &ses, false);
         assert_eq!(
             sandbox["Statement"][0]["Resource"],
             json!([
@@ -479,7 +529,7 @@ mod tests {
     #[test]
     fn each_grant_is_held_to_the_triggers_that_use_it() {
         let (names, _, _, ses) = fixture_context();
-        let policy = trigger_policy(&names, "no-reply@acme.example", &ses);
+        let policy = trigger_policy(&names, "no-reply@acme.example", &ses, false);
         let source = |statement: usize| {
             policy["Statement"][statement]["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"]
                 .clone()
@@ -493,6 +543,46 @@ mod tests {
                 names.function_arn(TriggerKind::Define),
                 names.function_arn(TriggerKind::Verify)
             ])
+        );
+        assert_eq!(policy["Statement"][2]["Action"], "dynamodb:GetItem");
+        assert_eq!(source(2), json!(names.function_arn(TriggerKind::Create)));
+        let actions = |policy: &Value| -> Vec<String> {
+            policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["Action"].to_string())
+                .collect()
+        };
+        assert!(!actions(&policy).iter().any(|a| a.contains("cognito-idp")));
+
+        let with_sign_up = trigger_policy(&names, "no-reply@acme.example", &ses, true);
+        let with_source = |statement: usize| {
+            with_sign_up["Statement"][statement]["Condition"]["ArnEquals"]
+                ["lambda:SourceFunctionArn"]
+                .clone()
+        };
+        assert_eq!(
+            with_source(1),
+            json!([
+                names.function_arn(TriggerKind::Define),
+                names.function_arn(TriggerKind::Verify),
+                names.function_arn(TriggerKind::PreSignUp)
+            ])
+        );
+        let mark = with_sign_up["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "cognito-idp:AdminUpdateUserAttributes")
+            .expect("Verify may mark a proven address");
+        assert_eq!(
+            mark["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
+            json!(names.function_arn(TriggerKind::Verify))
+        );
+        assert_eq!(
+            mark["Condition"]["StringEquals"][format!("aws:ResourceTag/{OWNER_TAG}")],
+            json!(names.stack)
         );
     }
 }

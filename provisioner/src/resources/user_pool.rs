@@ -1,5 +1,6 @@
-//! The Cognito user pool: email usernames, case-insensitive, our three triggers, deletion
-//! protection, the Lite tier unless the spec asks for more, the stack's tags.
+//! The Cognito user pool: email usernames, case-insensitive, our three sign-in triggers
+//! (and PreSignUp with self sign-up), deletion protection, the Lite tier unless the spec
+//! asks for more, the stack's tags.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,9 @@ pub struct Desired {
     pub name: String,
     /// Define, Create and Verify, in that order.
     pub triggers: [String; 3],
+    /// Our PreSignUp function while the spec enables self sign-up; the slot is this
+    /// stack's either way, so a PreSignUp left there otherwise is removed.
+    pub pre_sign_up: Option<String>,
     pub deletion_protection: bool,
     /// `LITE`, `ESSENTIALS` or `PLUS`.
     pub tier: String,
@@ -31,6 +35,7 @@ pub const UPDATES: &[UpdateCall] = &[UpdateCall {
     operation: "cognito-idp:UpdateUserPool",
     fields: &[
         "lambda_triggers",
+        "pre_sign_up_trigger",
         "deletion_protection",
         "tier",
         "tags",
@@ -68,7 +73,16 @@ impl Desired {
             ("email_change_needs_verification", "email".to_owned()),
             // Recovery mails would bypass the sign-in's limits; only an administrator recovers.
             ("account_recovery", "admin_only".to_owned()),
-            ("self_sign_up", "disabled".to_owned()),
+            (
+                "pre_sign_up_trigger",
+                trigger_or_none(self.pre_sign_up.as_deref()),
+            ),
+            // Users sign up only through our PreSignUp trigger; without it only an
+            // administrator adds them (`cargo xtask users add`).
+            (
+                "self_sign_up",
+                sign_up_field(self.pre_sign_up.is_some()).to_owned(),
+            ),
             ("other_triggers", String::new()),
         ])
     }
@@ -80,8 +94,21 @@ impl Desired {
         config.define_auth_challenge = Some(define);
         config.create_auth_challenge = Some(create);
         config.verify_auth_challenge_response = Some(verify);
+        config.pre_sign_up.clone_from(&self.pre_sign_up);
         config
     }
+
+    fn admin_create_user_only(&self) -> bool {
+        self.pre_sign_up.is_none()
+    }
+}
+
+fn sign_up_field(enabled: bool) -> &'static str {
+    if enabled { "enabled" } else { "disabled" }
+}
+
+fn trigger_or_none(arn: Option<&str>) -> String {
+    arn.unwrap_or("(none)").to_owned()
 }
 
 fn email_change_needs_verification() -> UserAttributeUpdateSettingsType {
@@ -127,6 +154,7 @@ pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
                 TriggerKind::Define => l.define_auth_challenge(),
                 TriggerKind::Create => l.create_auth_challenge(),
                 TriggerKind::Verify => l.verify_auth_challenge_response(),
+                TriggerKind::PreSignUp => l.pre_sign_up(),
             })
             .unwrap_or("(none)")
     };
@@ -145,7 +173,11 @@ pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
         ),
         (
             "lambda_triggers",
-            triggers_field(&TriggerKind::ALL.map(arn)),
+            triggers_field(&TriggerKind::CUSTOM_AUTH.map(arn)),
+        ),
+        (
+            "pre_sign_up_trigger",
+            trigger_or_none(lambda.and_then(|l| l.pre_sign_up())),
         ),
         (
             "deletion_protection",
@@ -187,14 +219,11 @@ pub fn fields_of(pool: &UserPoolType, tagging: &Tagging) -> Fields {
         ),
         (
             "self_sign_up",
-            if pool
-                .admin_create_user_config()
-                .is_some_and(|c| c.allow_admin_create_user_only())
-            {
-                "disabled"
-            } else {
-                "enabled"
-            }
+            sign_up_field(
+                !pool
+                    .admin_create_user_config()
+                    .is_some_and(|c| c.allow_admin_create_user_only()),
+            )
             .to_owned(),
         ),
         ("other_triggers", other_triggers(lambda)),
@@ -211,6 +240,7 @@ fn other_triggers(lambda: Option<&LambdaConfigType>) -> String {
     others.define_auth_challenge = None;
     others.create_auth_challenge = None;
     others.verify_auth_challenge_response = None;
+    others.pre_sign_up = None;
     // `LambdaConfigType { pre_sign_up: None, pre_token_generation: Some("arn"), .. }`: keep
     // the members that are set. The rendering is only compared and shown, never parsed back.
     let rendered = format!("{others:?}");
@@ -328,10 +358,9 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
         .auto_verified_attributes(VerifiedAttributeType::Email)
         .user_attribute_update_settings(email_change_needs_verification())
         .account_recovery_setting(admin_only_recovery())
-        // Users are added by an administrator (`cargo xtask users add`); nobody signs up alone.
         .admin_create_user_config(
             AdminCreateUserConfigType::builder()
-                .allow_admin_create_user_only(true)
+                .allow_admin_create_user_only(desired.admin_create_user_only())
                 .build(),
         )
         .lambda_config(desired.lambda_config(None))
@@ -462,12 +491,12 @@ pub async fn update(
         .admin_create_user_config(
             pool.admin_create_user_config
                 .map(|mut config| {
-                    config.allow_admin_create_user_only = true;
+                    config.allow_admin_create_user_only = desired.admin_create_user_only();
                     config
                 })
                 .unwrap_or_else(|| {
                     AdminCreateUserConfigType::builder()
-                        .allow_admin_create_user_only(true)
+                        .allow_admin_create_user_only(desired.admin_create_user_only())
                         .build()
                 }),
         )
@@ -541,7 +570,8 @@ mod tests {
         let (names, tagging, tags, _) = fixture_context();
         let desired = Desired {
             name: names.user_pool(),
-            triggers: TriggerKind::ALL.map(|k| names.function_arn(k)),
+            triggers: TriggerKind::CUSTOM_AUTH.map(|k| names.function_arn(k)),
+            pre_sign_up: None,
             deletion_protection: true,
             tier: "LITE".into(),
             tags: tags.clone(),
@@ -575,7 +605,7 @@ mod tests {
     #[test]
     fn a_foreign_trigger_is_named_and_ours_are_not() {
         let (names, tagging, _, _) = fixture_context();
-        let ours = TriggerKind::ALL.map(|k| names.function_arn(k));
+        let ours = TriggerKind::CUSTOM_AUTH.map(|k| names.function_arn(k));
         let mut config = LambdaConfigType::builder().build();
         config.define_auth_challenge = Some(ours[0].clone());
         assert_eq!(other_triggers(Some(&config)), "");
@@ -590,5 +620,42 @@ mod tests {
         );
         assert_eq!(read["self_sign_up"], "enabled");
         assert_eq!(read["account_recovery"], "");
+    }
+
+    #[test]
+    fn self_sign_up_sets_the_pre_sign_up_slot_and_opens_the_pool() {
+        let (names, tagging, tags, _) = fixture_context();
+        let arn = names.function_arn(TriggerKind::PreSignUp);
+        let desired = Desired {
+            name: names.user_pool(),
+            triggers: TriggerKind::CUSTOM_AUTH.map(|k| names.function_arn(k)),
+            pre_sign_up: Some(arn.clone()),
+            deletion_protection: false,
+            tier: "LITE".into(),
+            tags,
+        };
+        let config = desired.lambda_config(None);
+        assert_eq!(config.pre_sign_up(), Some(arn.as_str()));
+        assert!(!desired.admin_create_user_only());
+        let pool = UserPoolType::builder()
+            .lambda_config(config)
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(false)
+                    .build(),
+            )
+            .build();
+        let read = fields_of(&pool, &tagging);
+        assert_eq!(read["pre_sign_up_trigger"], arn);
+        assert_eq!(read["self_sign_up"], "enabled");
+        assert_eq!(read["other_triggers"], "", "our PreSignUp is not foreign");
+        // Turned off again: the slot is emptied, even of a PreSignUp that was there.
+        let off = Desired {
+            pre_sign_up: None,
+            ..desired
+        };
+        let mut existing = LambdaConfigType::builder().build();
+        existing.pre_sign_up = Some(arn);
+        assert_eq!(off.lambda_config(Some(existing)).pre_sign_up(), None);
     }
 }

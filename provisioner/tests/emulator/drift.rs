@@ -141,6 +141,7 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
         names,
         &format!("no-reply@{}.example", stack.name),
         &session.ses_scope(),
+        false,
     );
     widened["Statement"]
         .as_array_mut()

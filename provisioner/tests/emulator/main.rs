@@ -15,6 +15,7 @@ mod lock;
 mod moto;
 mod policies;
 mod sign_in;
+mod sign_up;
 mod teardown;
 mod users;
 mod wire;

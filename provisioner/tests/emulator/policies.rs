@@ -68,7 +68,7 @@ fn every_policy_passes_the_linter_with_no_unlisted_finding() {
     let policies = [
         (
             "trigger policy, production",
-            trigger_policy(&names, "no-reply@acme.example", &scope(false, None)),
+            trigger_policy(&names, "no-reply@acme.example", &scope(false, None), false),
         ),
         (
             "trigger policy, sandbox with a configuration set",
@@ -76,7 +76,12 @@ fn every_policy_passes_the_linter_with_no_unlisted_finding() {
                 &names,
                 "no-reply@acme.example",
                 &scope(true, Some("tracked")),
+                false,
             ),
+        ),
+        (
+            "trigger policy with self sign-up",
+            trigger_policy(&names, "no-reply@acme.example", &scope(false, None), true),
         ),
         ("deployer policy", deployer_policy(&names, "acme.example")),
         ("trust policy", trust_policy()),

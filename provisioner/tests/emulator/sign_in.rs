@@ -30,7 +30,7 @@ async fn a_code_by_email_signs_in_and_a_wrong_one_sends_nothing_more() {
     let code = wait_for_code(&env.endpoint, &account, &email, &[]).unwrap();
     assert_eq!(code.len(), 6);
     let message = &sent_to(&env.endpoint, &account, &email)[0];
-    assert_eq!(message.subject, "Your sign-in code");
+    assert_eq!(message.subject, format!("Your {} sign-in code", stack.name));
     assert!(
         message
             .body_html

@@ -32,8 +32,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     Outcome::AdminCreate => eprintln!("administrator creates a user"),
                     Outcome::Confirm { email } => {
                         let header = &payload.cognito_event_user_pools_header;
-                        let key =
-                            limits::sign_up_key(header.user_pool_id.as_deref().unwrap_or(""), email);
+                        let key = limits::sign_up_key(
+                            header.user_pool_id.as_deref().unwrap_or(""),
+                            email,
+                        );
                         let record = limits::record_sign_up(&key, triggers::unix_now());
                         // Without the record the account could never get its first code, so
                         // the sign-up fails rather than leave an account nobody can use.

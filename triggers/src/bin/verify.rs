@@ -112,6 +112,8 @@ async fn mark_verified(
     }
     match store.delete(&limits::sign_up_key(pool, address)).await {
         Ok(()) => eprintln!("address proven by its first code: marked verified"),
-        Err(code) => eprintln!("address marked verified; pending sign-up left in the table ({code})"),
+        Err(code) => {
+            eprintln!("address marked verified; pending sign-up left in the table ({code})")
+        }
     }
 }

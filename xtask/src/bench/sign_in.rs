@@ -13,7 +13,6 @@ use provisioner::session::{Outputs, Session};
 use super::deploys::{StackFiles, silent};
 use super::host::peak_memory;
 use super::{BENCH_USER, BenchArgs};
-use crate::build;
 use crate::emulator::Emulator;
 use crate::project_root;
 
@@ -73,6 +72,9 @@ impl NodeTriggers {
             TriggerKind::Define => "define",
             TriggerKind::Create => "create",
             TriggerKind::Verify => "verify",
+            TriggerKind::PreSignUp => {
+                anyhow::bail!("the bench's Node.js triggers have no PreSignUp")
+            }
         };
         let source = std::fs::read(
             self.dir
@@ -81,7 +83,7 @@ impl NodeTriggers {
                 .join(trigger)
                 .join("index.js"),
         )?;
-        build::zip_entry("index.js", &source)
+        Ok(provisioner::artifacts::zip_executable("index.js", &source)?)
     }
 }
 
@@ -130,7 +132,7 @@ pub(super) async fn sign_in_figures(
 /// a fresh one: a cold start, with the pool and user already in place.
 pub(super) async fn start_fresh_environments(session: &Session, nonce: usize) -> Result<()> {
     let lambda = &session.clients.lambda;
-    for kind in TriggerKind::ALL {
+    for kind in TriggerKind::CUSTOM_AUTH {
         let name = session.observation.names.function(kind);
         let current = lambda
             .get_function_configuration()
@@ -157,14 +159,14 @@ pub(super) async fn start_fresh_environments(session: &Session, nonce: usize) ->
     Ok(())
 }
 
-/// Replaces the three functions' code and runtime with the Node.js variant.
+/// Replaces the three sign-in functions' code and runtime with the Node.js variant.
 pub(super) async fn swap_to_node(
     session: &Session,
     node: &NodeTriggers,
     variant: Variant,
 ) -> Result<()> {
     let lambda = &session.clients.lambda;
-    for kind in TriggerKind::ALL {
+    for kind in TriggerKind::CUSTOM_AUTH {
         let name = session.observation.names.function(kind);
         lambda
             .update_function_configuration()
