@@ -146,7 +146,7 @@ impl Values<'_> {
 
 /// Whole minutes as a number, a part minute with one decimal: 180 → "3", 90 → "1.5".
 pub fn minutes(ttl_seconds: u64) -> String {
-    if ttl_seconds % 60 == 0 {
+    if ttl_seconds.is_multiple_of(60) {
         (ttl_seconds / 60).to_string()
     } else {
         format!("{:.1}", ttl_seconds as f64 / 60.0)

@@ -75,7 +75,7 @@ async fn a_spec_change_plans_exactly_that_change_and_apply_makes_it() {
         plan_text(&plan)
     );
     let names = &after.observation.names;
-    for kind in provisioner::naming::TriggerKind::ALL {
+    for kind in provisioner::naming::TriggerKind::CUSTOM_AUTH {
         let config = after
             .clients
             .lambda
