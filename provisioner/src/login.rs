@@ -146,17 +146,13 @@ pub async fn sign_up(
     email: &str,
 ) -> Result<(), ProvisionError> {
     let resource = format!("sign-up of {email}");
-    let email_attribute = aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
-        .name("email")
-        .value(email)
-        .build()
-        .expect("name is set");
+    // The pool takes email addresses as usernames, so Cognito sets `email` from the
+    // username; the client sends no attributes (its WriteAttributes is `locale` only).
     let signed_up = cognito
         .sign_up()
         .client_id(&outputs.app_client_id)
         .username(email)
         .password(throwaway_password()?)
-        .user_attributes(email_attribute)
         .send()
         .await;
     match signed_up {
