@@ -251,44 +251,68 @@ pub fn wait_for_code(
 }
 
 /// Checks the ID token's RS256 signature against the pool's JWKS, its issuer, audience and
-/// expiry, and returns its claims.
+/// expiry, and returns its claims. Fetches the JWKS once for this check.
 pub fn verify_id_token(
     outputs: &Outputs,
     token: &str,
 ) -> Result<serde_json::Value, ProvisionError> {
     let fail = |message: String| ProvisionError::state("id token", message);
-    let header = jsonwebtoken::decode_header(token).map_err(|e| fail(format!("not a JWT: {e}")))?;
-    let kid = header
-        .kid
-        .ok_or_else(|| fail("the token names no signing key (kid)".to_owned()))?;
-    let jwks: jsonwebtoken::jwk::JwkSet = ureq::get(&outputs.jwks_uri)
+    let jwks = fetch_jwks(&outputs.jwks_uri).map_err(fail)?;
+    check_id_token(&jwks, outputs, token).map_err(|problem| fail(problem.to_string()))
+}
+
+/// The pool's signing keys, from its `jwks_uri`.
+pub fn fetch_jwks(jwks_uri: &str) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+    ureq::get(jwks_uri)
         .call()
-        .map_err(|e| {
-            fail(format!(
-                "cannot fetch the JWKS at {}: {e}",
-                outputs.jwks_uri
-            ))
-        })?
+        .map_err(|e| format!("cannot fetch the JWKS at {jwks_uri}: {e}"))?
         .body_mut()
         .read_json()
-        .map_err(|e| {
-            fail(format!(
-                "the JWKS at {} is not valid: {e}",
-                outputs.jwks_uri
-            ))
-        })?;
+        .map_err(|e| format!("the JWKS at {jwks_uri} is not valid: {e}"))
+}
+
+/// Why an ID token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenProblem {
+    #[error("not a JWT: {0}")]
+    Malformed(String),
+    #[error("the token names no signing key (kid)")]
+    NoKeyId,
+    /// The JWKS has no key with this id: it may have rotated, so fetch it again.
+    #[error("no key {0} in the pool's JWKS")]
+    UnknownKey(String),
+    #[error("unusable key {kid}: {error}")]
+    UnusableKey { kid: String, error: String },
+    #[error("signature or claims did not verify: {0}")]
+    Invalid(String),
+    #[error("the token is not an ID token")]
+    NotAnIdToken,
+}
+
+/// The pure half of [`verify_id_token`]: RS256 against `jwks`, the pool's issuer, the app
+/// client as audience, not expired, `token_use` = `id`.
+pub fn check_id_token(
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    outputs: &Outputs,
+    token: &str,
+) -> Result<serde_json::Value, TokenProblem> {
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| TokenProblem::Malformed(e.to_string()))?;
+    let kid = header.kid.ok_or(TokenProblem::NoKeyId)?;
     let jwk = jwks
         .find(&kid)
-        .ok_or_else(|| fail(format!("no key {kid} in the pool's JWKS")))?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
-        .map_err(|e| fail(format!("unusable key {kid}: {e}")))?;
+        .ok_or_else(|| TokenProblem::UnknownKey(kid.clone()))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| TokenProblem::UnusableKey {
+        kid: kid.clone(),
+        error: e.to_string(),
+    })?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[&outputs.issuer]);
     validation.set_audience(&[&outputs.app_client_id]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
-        .map_err(|e| fail(format!("signature or claims did not verify: {e}")))?;
+        .map_err(|e| TokenProblem::Invalid(e.to_string()))?;
     if data.claims["token_use"] != "id" {
-        return Err(fail("the token is not an ID token".to_owned()));
+        return Err(TokenProblem::NotAnIdToken);
     }
     Ok(data.claims)
 }

@@ -25,8 +25,21 @@ pub fn needs_admission(event: &Event) -> bool {
     event.request.session.is_empty()
 }
 
-/// `admission` is the send budget's answer for a first round; later rounds pass `None`.
-/// A first round without an admission (the budget could not be asked) fails: closed, never open.
+/// Whether this call follows a wrong answer: then the account's lock is asked, so a session
+/// ends as soon as its account is locked instead of taking guesses that count for nothing.
+pub fn needs_lock_check(event: &Event) -> bool {
+    event
+        .request
+        .session
+        .last()
+        .and_then(Option::as_ref)
+        .is_some_and(|round| !round.challenge_result)
+}
+
+/// `admission` is the limits table's answer: for a first round the send budget's, after a
+/// wrong answer whether the account is free of a lock (`Refused` while locked); otherwise
+/// `None`. A first round without an admission (the budget could not be asked) fails:
+/// closed, never open.
 pub fn decide(config: &DefineConfig, event: &Event, admission: Option<Admission>) -> Decision {
     let request = &event.request;
     let Some(rounds) = request
@@ -53,6 +66,7 @@ pub fn decide(config: &DefineConfig, event: &Event, admission: Option<Admission>
             }
         }
         Some(_) if rounds.len() >= usize::from(config.max_attempts) => Decision::Fail,
+        Some(_) if admission == Some(Admission::Refused) => Decision::Fail,
         Some(_) => Decision::Present,
     }
 }

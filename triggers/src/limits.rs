@@ -202,6 +202,15 @@ pub fn lock_due(config: &LimitsConfig, admission: Admission, failures: Option<u6
         || failures.is_some_and(|count| count >= u64::from(config.max_failures))
 }
 
+/// What a read of the account's `locked_until` means now: a lock in force refuses.
+pub fn lock_admission(locked_until: Option<u64>, now: u64) -> Admission {
+    if locked_until.is_some_and(|until| until > now) {
+        Admission::Refused
+    } else {
+        Admission::Admitted
+    }
+}
+
 /// Locks the account and starts its count afresh for when the lock ends.
 pub fn lock(config: &LimitsConfig, key: &str, now: u64) -> Update {
     update(
@@ -256,6 +265,13 @@ mod tests {
         assert_ne!(key, account_key("us-east-1_Other", "alice@example.com"));
         assert!(!key.contains("alice") && !key.contains("example"));
         assert_eq!(key.len(), "acct#".len() + 64);
+    }
+
+    #[test]
+    fn only_a_lock_in_force_refuses() {
+        assert_eq!(lock_admission(None, 100), Admission::Admitted);
+        assert_eq!(lock_admission(Some(100), 100), Admission::Admitted);
+        assert_eq!(lock_admission(Some(101), 100), Admission::Refused);
     }
 
     #[test]

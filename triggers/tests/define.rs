@@ -3,16 +3,33 @@ mod common;
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge as Event;
 use common::fixture;
 use triggers::config::DefineConfig;
-use triggers::define::{Decision, decide, needs_admission, respond};
+use triggers::define::{Decision, decide, needs_admission, needs_lock_check, respond};
 use triggers::limits::Admission;
 
 const THREE_ATTEMPTS: DefineConfig = DefineConfig { max_attempts: 3 };
 
-/// Decides as the binary does: the send budget is asked only when the event needs it.
+/// Decides as the binary does: the limits are asked only when the event needs it, and here
+/// they admit.
 fn decision(name: &str, config: &DefineConfig) -> Decision {
     let event = fixture::<Event>(name);
-    let admission = needs_admission(&event).then_some(Admission::Admitted);
-    decide(config, &event, admission)
+    let asked = needs_admission(&event) || needs_lock_check(&event);
+    decide(config, &event, asked.then_some(Admission::Admitted))
+}
+
+#[test]
+fn after_a_wrong_answer_a_locked_account_ends_the_session() {
+    let event: Event = fixture("define_after_one_wrong_answer");
+    assert!(needs_lock_check(&event));
+    assert_eq!(
+        decide(&THREE_ATTEMPTS, &event, Some(Admission::Admitted)),
+        Decision::Present
+    );
+    assert_eq!(
+        decide(&THREE_ATTEMPTS, &event, Some(Admission::Refused)),
+        Decision::Fail
+    );
+    assert!(!needs_lock_check(&fixture("define_after_correct_answer")));
+    assert!(!needs_lock_check(&fixture("define_first_round")));
 }
 
 #[test]

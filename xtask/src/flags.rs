@@ -153,3 +153,16 @@ pub struct PreviewArgs {
     #[arg(long)]
     pub locale: Option<String>,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The origin browsers load the page from, when it differs from `http://<listen>` (behind
+    /// a proxy with TLS: `https://app.example.com`). POSTs naming another origin are refused.
+    #[arg(long)]
+    pub public_origin: Option<String>,
+}

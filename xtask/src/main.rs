@@ -2,6 +2,7 @@
 //! Each task lives in its own file; this one only parses arguments and dispatches.
 
 mod bench;
+mod browser;
 mod build;
 mod demo;
 mod doctor;
@@ -11,6 +12,7 @@ mod flags;
 mod newcomer;
 mod progress;
 mod python;
+mod serve;
 mod stack;
 mod test;
 
@@ -18,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flags::{BuildArgs, DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersArgs};
+use flags::{BuildArgs, DriftArgs, LoginArgs, ServeArgs, StackArgs, TeardownArgs, UsersArgs};
 
 /// Passwordless email sign-in on AWS Cognito, deployed from a YAML stack spec.
 ///
@@ -59,6 +61,8 @@ enum Task {
     Users(UsersArgs),
     /// Sign in by email code through Cognito and print the verified ID token's claims.
     Login(LoginArgs),
+    /// Run the sign-in service (start, verify, me, sign-out) and its page against a deployed stack.
+    Serve(ServeArgs),
     /// Look at the stack's sign-in email before deploying it.
     Email {
         #[command(subcommand)]
@@ -71,7 +75,7 @@ enum Task {
     },
     /// The whole first-run tour on the local emulator: deploy, add a user, sign in.
     Demo,
-    /// Run every test, the emulator ones included (installs and starts the emulator).
+    /// Run every test, the emulator and browser ones included (installs and starts what they need).
     Test,
     /// Measure deploy, drift, teardown and sign-in on the local emulator; writes bench/.
     Bench(bench::BenchArgs),
@@ -105,6 +109,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),
         Task::Email { action } => email::run(&action),
+        Task::Serve(args) => serve::run(&args),
         Task::Emulator { action } => emulator::run(action),
         Task::Demo => demo::run(),
         Task::Test => test::run(),

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every test, the emulator ones included. Installs and starts both
-//! emulators and the policy linter when needed, builds the triggers, and stops what it started.
+//! `cargo xtask test`: every test, the emulator and browser ones included. Installs and
+//! starts both emulators, the policy linter and Chromium when needed, builds the triggers,
+//! and stops what it started.
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ pub fn run() -> Result<ExitCode> {
     let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
     let linter = parliament();
     linter.ensure_installed()?;
+    let browser = crate::browser::ensure_installed()?;
     let emulator = Emulator::from_env();
     progress::step("starting the local emulator");
     let started = emulator.start()?;
@@ -48,6 +50,8 @@ pub fn run() -> Result<ExitCode> {
         .env("MOTO_ENDPOINT", moto.endpoint())
         .env("TRIGGER_ZIPS", &artifacts.dir)
         .env("PARLIAMENT", linter.program("parliament"))
+        .env("CHROMIUM", &browser.chromium)
+        .env("CHROMEDRIVER", &browser.chromedriver)
         .status()
         .context("could not run cargo test");
     for (started, emulator) in [(started, &emulator), (moto_started, &moto)] {

@@ -138,12 +138,15 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up
                 }
             },
             {
-                "Sid": "ReadPendingSignUps",
+                // Create looks up pending sign-ups; Define, after a wrong answer, the lock.
+                "Sid": "ReadLimits",
                 "Effect": "Allow",
                 "Action": "dynamodb:GetItem",
                 "Resource": names.limits_table_arn(),
                 "Condition": {
-                    "ArnEquals": { "lambda:SourceFunctionArn": names.function_arn(TriggerKind::Create) }
+                    "ArnEquals": {
+                        "lambda:SourceFunctionArn": function_arns(names, &[TriggerKind::Define, TriggerKind::Create])
+                    }
                 }
             },
             {
@@ -545,7 +548,13 @@ mod tests {
             ])
         );
         assert_eq!(policy["Statement"][2]["Action"], "dynamodb:GetItem");
-        assert_eq!(source(2), json!(names.function_arn(TriggerKind::Create)));
+        assert_eq!(
+            source(2),
+            json!([
+                names.function_arn(TriggerKind::Define),
+                names.function_arn(TriggerKind::Create)
+            ])
+        );
         let actions = |policy: &Value| -> Vec<String> {
             policy["Statement"]
                 .as_array()

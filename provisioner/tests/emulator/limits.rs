@@ -123,9 +123,15 @@ async fn wrong_answers_across_sessions_lock_the_account_even_against_a_right_cod
         .await
         .unwrap();
     let second = start_custom_auth(cognito, &outputs, &email).await.unwrap();
-    answer_challenge(cognito, &outputs, second.session, &email, guess)
-        .await
-        .unwrap();
+    // The third failure locks the account, and the session ends there rather than taking
+    // guesses that can no longer count.
+    let locking = answer_challenge(cognito, &outputs, second.session, &email, guess).await;
+    assert!(
+        locking.as_ref().is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|e| e.is_not_authorized_exception())),
+        "the session went on after its account locked: {locking:?}"
+    );
 
     let late = answer_challenge(cognito, &outputs, kept.session, &email, &kept_code).await;
     assert!(

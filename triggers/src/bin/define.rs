@@ -1,5 +1,6 @@
 //! DefineAuthChallenge Lambda: a thin shell around `triggers::define`. On the first round it
-//! asks the limits table whether the account may be sent another code.
+//! asks the limits table whether the account may be sent another code; after a wrong answer,
+//! whether the account is locked.
 
 #[path = "shared/store.rs"]
 mod store;
@@ -20,15 +21,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
             async move {
-                let admission = if triggers::define::needs_admission(&payload) {
-                    let header = &payload.cognito_event_user_pools_header;
-                    let key = limits::event_key(
+                let header = &payload.cognito_event_user_pools_header;
+                let key = || {
+                    limits::event_key(
                         header.user_pool_id.as_deref(),
                         &payload.request.user_attributes,
                         header.user_name.as_deref(),
-                    );
-                    let update = limits::admit_send(&limits, &key, triggers::unix_now());
+                    )
+                };
+                let now = triggers::unix_now();
+                let admission = if triggers::define::needs_admission(&payload) {
+                    let update = limits::admit_send(&limits, &key(), now);
                     Some(store.admit(&update).await.0)
+                } else if triggers::define::needs_lock_check(&payload) {
+                    Some(store.lock_admission(&key(), now).await)
                 } else {
                     None
                 };
@@ -37,7 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 eprintln!(
                     "{decision:?} after {} round(s){}",
                     payload.request.session.len(),
-                    admission.map_or(String::new(), |a| format!(", send budget {a:?}"))
+                    admission.map_or(String::new(), |a| format!(", limits {a:?}"))
                 );
                 payload.response = triggers::define::response_for(decision);
                 Ok::<_, TriggerError>(payload)

@@ -131,6 +131,37 @@ impl Store {
             .map_err(|e| e.code().unwrap_or("unreachable").to_owned())
     }
 
+    /// The account's lock as a refusal or not; an unreadable table refuses (fails closed).
+    pub async fn lock_admission(&self, key: &str, now: u64) -> Admission {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(limits::KEY, AttributeValue::S(key.to_owned()))
+            .projection_expression(limits::LOCKED_UNTIL)
+            .consistent_read(true)
+            .send()
+            .await;
+        match read {
+            Ok(output) => limits::lock_admission(
+                output
+                    .item
+                    .as_ref()
+                    .and_then(|item| item.get(limits::LOCKED_UNTIL))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok()),
+                now,
+            ),
+            Err(e) => {
+                eprintln!(
+                    "limits table unavailable ({}); refusing",
+                    e.code().unwrap_or("unreachable")
+                );
+                Admission::Refused
+            }
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), String> {
         self.client
             .delete_item()

@@ -1,0 +1,343 @@
+//! The four endpoints. Each talks to Cognito once at most, and answers an unknown address
+//! exactly as a known one: same status, same shape, about the same time.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
+use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use triggers::create::{PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT};
+use triggers::email::{looks_like_address, mask_address};
+
+use crate::envelope::SignInState;
+use crate::web::{ErrorCode, json_body};
+use crate::{COGNITO_TIMEOUT, Service};
+
+/// The cookie that carries the refresh token: only to `/auth/*`, never to scripts.
+pub const REFRESH_COOKIE: &str = "refresh_token";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    email: String,
+    session: String,
+    code: String,
+}
+
+/// `Alice@Example.com ` and `alice@example.com` are one account (the pool ignores case).
+fn normalise(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Waits about as long as the last real call of its kind took, so a stand-in is not faster.
+async fn mirror(latency_ms: &std::sync::atomic::AtomicU64) {
+    tokio::time::sleep(Duration::from_millis(latency_ms.load(Ordering::Relaxed))).await;
+}
+
+pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response {
+    let body: StartBody = match json_body(body).await {
+        Ok(body) => body,
+        Err(code) => return code.into_response(),
+    };
+    let email = normalise(&body.email);
+    if !looks_like_address(&email) {
+        return ErrorCode::InvalidEmail.into_response();
+    }
+    let config = &service.config;
+    let started = Instant::now();
+    let call = service
+        .cognito
+        .initiate_auth()
+        .auth_flow(AuthFlowType::CustomAuth)
+        .client_id(&config.outputs.app_client_id)
+        .auth_parameters("USERNAME", &email)
+        .send();
+    let answer = match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
+        Ok(answer) => answer,
+        Err(_) => return ErrorCode::Unavailable.into_response(),
+    };
+    let now = triggers::unix_now();
+    let state = match answer {
+        Ok(output) if output.challenge_name == Some(ChallengeNameType::CustomChallenge) => {
+            service
+                .start_latency_ms
+                .store(elapsed_ms(started), Ordering::Relaxed);
+            let cognito = output.session.unwrap_or_default();
+            service
+                .session_length
+                .store(cognito.len() as u64, Ordering::Relaxed);
+            let parameters = output.challenge_parameters.unwrap_or_default();
+            let number = |name: &str| parameters.get(name).and_then(|v| v.parse::<u64>().ok());
+            return started_response(
+                &service,
+                SignInState {
+                    cognito,
+                    stand_in: false,
+                    email,
+                    attempts_left: config.max_attempts,
+                    expires_at: number(PUBLIC_EXPIRES_AT).unwrap_or(now + config.ttl_seconds),
+                },
+                parameters.get(PUBLIC_DESTINATION).cloned(),
+                number(PUBLIC_CODE_LENGTH),
+            );
+        }
+        Ok(_) => {
+            eprintln!("start: Cognito answered with another challenge than ours");
+            return ErrorCode::Unavailable.into_response();
+        }
+        // Cognito with PreventUserExistenceErrors runs unknown users through the triggers; an
+        // emulator (or a pool set to LEGACY) says so instead, and a stand-in answers for them.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_user_not_found_exception()) =>
+        {
+            mirror(&service.start_latency_ms).await;
+            let length = service.session_length.load(Ordering::Relaxed) as usize;
+            SignInState {
+                cognito: service.sealer.random_text(length),
+                stand_in: true,
+                email,
+                attempts_left: config.max_attempts,
+                expires_at: now + config.ttl_seconds,
+            }
+        }
+        // The send budget or a lock refused: the same answer for every address.
+        Err(e) if is_refusal(e.code()) => return ErrorCode::TryLater.into_response(),
+        Err(e) => {
+            eprintln!(
+                "start: InitiateAuth failed ({})",
+                e.code().unwrap_or("unreachable")
+            );
+            return ErrorCode::Unavailable.into_response();
+        }
+    };
+    started_response(&service, state, None, None)
+}
+
+fn is_refusal(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("NotAuthorizedException" | "TooManyRequestsException" | "LimitExceededException")
+    )
+}
+
+fn started_response(
+    service: &Service,
+    state: SignInState,
+    destination: Option<String>,
+    code_length: Option<u64>,
+) -> Response {
+    let body = json!({
+        "destination": destination.unwrap_or_else(|| mask_address(&state.email)),
+        "code_length": code_length.unwrap_or(u64::from(service.config.code_length)),
+        "expires_at": state.expires_at,
+        "attempts_left": state.attempts_left,
+        "session": service.sealer.seal(&state),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+pub async fn verify(State(service): State<Arc<Service>>, body: Body) -> Response {
+    let body: VerifyBody = match json_body(body).await {
+        Ok(body) => body,
+        Err(code) => return code.into_response(),
+    };
+    let Some(state) = service.sealer.open(&body.session) else {
+        return ErrorCode::InvalidSession.into_response();
+    };
+    if state.email != normalise(&body.email) {
+        return ErrorCode::InvalidSession.into_response();
+    }
+    if triggers::unix_now() >= state.expires_at {
+        return ErrorCode::Expired.into_response();
+    }
+    if state.stand_in {
+        mirror(&service.verify_latency_ms).await;
+        let cognito = service.sealer.random_text(state.cognito.len());
+        return wrong_code(&service, state, cognito);
+    }
+    let started = Instant::now();
+    let call = service
+        .cognito
+        .respond_to_auth_challenge()
+        .client_id(&service.config.outputs.app_client_id)
+        .challenge_name(ChallengeNameType::CustomChallenge)
+        .session(&state.cognito)
+        .challenge_responses("USERNAME", &state.email)
+        .challenge_responses("ANSWER", body.code)
+        .send();
+    let answer = match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
+        Ok(answer) => answer,
+        Err(_) => return ErrorCode::Unavailable.into_response(),
+    };
+    service
+        .verify_latency_ms
+        .store(elapsed_ms(started), Ordering::Relaxed);
+    match answer {
+        Ok(output) => match output.authentication_result {
+            Some(tokens) => signed_in(&service, tokens),
+            None => wrong_code(&service, state, output.session.unwrap_or_default()),
+        },
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_authorized_exception()) =>
+        {
+            // Cognito ended the sign-in. The session's own state says why, as far as this
+            // service may tell: a lock shows as an end with attempts still left.
+            if triggers::unix_now() >= state.expires_at {
+                ErrorCode::Expired
+            } else if state.attempts_left <= 1 {
+                ErrorCode::AttemptsUsedUp
+            } else {
+                ErrorCode::Locked
+            }
+            .into_response()
+        }
+        Err(e) => {
+            eprintln!(
+                "verify: RespondToAuthChallenge failed ({})",
+                e.code().unwrap_or("unreachable")
+            );
+            ErrorCode::Unavailable.into_response()
+        }
+    }
+}
+
+/// A wrong code with attempts left: the next session, and how many attempts remain. On the
+/// last attempt the sign-in is over, as Cognito ends it.
+fn wrong_code(service: &Service, state: SignInState, next_cognito: String) -> Response {
+    let attempts_left = state.attempts_left.saturating_sub(1);
+    if attempts_left == 0 {
+        return ErrorCode::AttemptsUsedUp.into_response();
+    }
+    let next = SignInState {
+        cognito: next_cognito,
+        attempts_left,
+        ..state
+    };
+    let body = json!({
+        "error": ErrorCode::WrongCode.as_str(),
+        "attempts_left": attempts_left,
+        "expires_at": next.expires_at,
+        "session": service.sealer.seal(&next),
+    });
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+fn signed_in(
+    service: &Service,
+    tokens: aws_sdk_cognitoidentityprovider::types::AuthenticationResultType,
+) -> Response {
+    let body = json!({
+        "id_token": tokens.id_token.unwrap_or_default(),
+        "access_token": tokens.access_token.unwrap_or_default(),
+        "expires_in": tokens.expires_in,
+    });
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    if let Some(refresh) = tokens.refresh_token {
+        let max_age = u64::from(service.config.refresh_token_days) * 86_400;
+        set_cookie(&mut response, &refresh, max_age);
+    }
+    response
+}
+
+fn set_cookie(response: &mut Response, value: &str, max_age: u64) {
+    let cookie = format!(
+        "{REFRESH_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age={max_age}"
+    );
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+pub async fn me(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return ErrorCode::InvalidToken.into_response();
+    };
+    match service
+        .keys
+        .claims(&service.config.outputs, token.trim())
+        .await
+    {
+        Ok(claims) => (StatusCode::OK, axum::Json(json!({ "claims": claims }))).into_response(),
+        Err(refusal) => {
+            // The reason, for whoever runs the service; the client learns only that it failed.
+            eprintln!("me: token refused ({})", refusal_kind(&refusal));
+            ErrorCode::InvalidToken.into_response()
+        }
+    }
+}
+
+fn refusal_kind(refusal: &crate::keys::Refusal) -> String {
+    use provisioner::login::TokenProblem;
+    match refusal {
+        crate::keys::Refusal::KeysUnavailable(reason) => {
+            format!("the pool's keys could not be fetched: {reason}")
+        }
+        crate::keys::Refusal::Token(problem) => match problem {
+            TokenProblem::Malformed(_) => "not a JWT",
+            TokenProblem::NoKeyId => "no key id",
+            TokenProblem::UnknownKey(_) => "unknown key id",
+            TokenProblem::UnusableKey { .. } => "unusable key",
+            TokenProblem::Invalid(_) => "signature, issuer, audience or expiry",
+            TokenProblem::NotAnIdToken => "not an ID token",
+        }
+        .to_owned(),
+    }
+}
+
+/// Revokes the refresh token (and with it the tokens it issued) and clears the cookie.
+/// Signing out twice, or without a cookie, is not an error.
+pub async fn sign_out(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let refresh = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.to_owned());
+    if let Some(token) = refresh {
+        let call = service
+            .cognito
+            .revoke_token()
+            .client_id(&service.config.outputs.app_client_id)
+            .token(token)
+            .send();
+        match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                eprintln!(
+                    "sign-out: RevokeToken failed ({})",
+                    e.code().unwrap_or("unreachable")
+                );
+                return ErrorCode::Unavailable.into_response();
+            }
+            Err(_) => return ErrorCode::Unavailable.into_response(),
+        }
+    }
+    let mut response = (StatusCode::OK, axum::Json(json!({ "signed_out": true }))).into_response();
+    set_cookie(&mut response, "", 0);
+    response
+}

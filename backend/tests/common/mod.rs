@@ -1,0 +1,198 @@
+//! What the service tests share: a stack deployed on the emulator, a user, and the service
+//! running on a free loopback port in this process.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use provisioner::artifacts::Artifacts;
+use provisioner::session::{Outputs, Session};
+use serde_json::Value;
+
+pub struct Served {
+    pub runtime: tokio::runtime::Runtime,
+    pub session: Session,
+    pub outputs: Outputs,
+    pub base: String,
+    pub endpoint: String,
+}
+
+static STACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Deploys a stack with `extra` spec lines, adds `users`, and serves the sign-in service.
+pub fn served(extra: &str, users: &[&str]) -> Served {
+    let how = "the service tests need the local emulator and a trigger build: run `cargo xtask test`, \
+               or `cargo xtask emulator start` and `cargo xtask build`, then set \
+               EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=$PWD/target/trigger-zips/x86_64-unknown-linux-gnu";
+    let endpoint = std::env::var("EMULATOR_ENDPOINT")
+        .unwrap_or_else(|_| panic!("EMULATOR_ENDPOINT is not set; {how}"));
+    let zips =
+        std::env::var("TRIGGER_ZIPS").unwrap_or_else(|_| panic!("TRIGGER_ZIPS is not set; {how}"));
+    let artifacts = Artifacts::load(Path::new(&zips)).unwrap_or_else(|e| panic!("{e}; {how}"));
+    let stack = format!(
+        "s{}-{}",
+        std::process::id(),
+        STACKS.fetch_add(1, Ordering::Relaxed)
+    );
+    let spec = std::env::temp_dir().join(format!("{stack}.yaml"));
+    std::fs::write(
+        &spec,
+        format!(
+            "name: {stack}\nregion: us-east-1\nendpoint: {endpoint}\nemail:\n  from: no-reply@{stack}.example\ntriggers:\n  architecture: x86_64\nuser_pool:\n  deletion_protection: false\n{extra}"
+        ),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (session, outputs, base) = runtime.block_on(async {
+        let session = Session::open(&spec).await.unwrap();
+        let outputs = session
+            .deploy(&artifacts, &|_, _| {})
+            .await
+            .unwrap()
+            .outputs;
+        let session = Session::open(&spec).await.unwrap();
+        for user in users {
+            provisioner::users::add(&session, user).await.unwrap();
+        }
+        let listener = backend::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = backend::Config {
+            outputs: outputs.clone(),
+            code_length: u8::try_from(session.spec.otp.length.get()).unwrap(),
+            ttl_seconds: u64::from(session.spec.otp.ttl_seconds.get()),
+            max_attempts: u8::try_from(session.spec.otp.max_attempts.get()).unwrap(),
+            refresh_token_days: 30,
+            public_origin: base.clone(),
+        };
+        let router = backend::router(config, session.clients.cognito.clone()).unwrap();
+        tokio::spawn(backend::serve(listener, router));
+        (session, outputs, base)
+    });
+    std::fs::remove_file(&spec).unwrap();
+    Served {
+        runtime,
+        session,
+        outputs,
+        base,
+        endpoint,
+    }
+}
+
+/// What one request got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub cookies: Vec<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let cookies = headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Reply {
+        status: response.status().as_u16(),
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        cookies,
+        headers,
+    }
+}
+
+impl Served {
+    /// A JSON POST as the page sends it (same origin).
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(
+            path,
+            "application/json",
+            Some(&self.base),
+            &body.to_string(),
+            None,
+        )
+    }
+
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        origin: Option<&str>,
+        body: &str,
+        cookie: Option<&str>,
+    ) -> Reply {
+        let mut request = agent()
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        reply(request.send(body).unwrap())
+    }
+
+    pub fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let mut request = agent().get(format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        reply(request.call().unwrap())
+    }
+
+    pub fn account(&self) -> &str {
+        &self.session.observation.names.account
+    }
+
+    /// How many emails the address has received.
+    pub fn mails_to(&self, email: &str) -> usize {
+        provisioner::mailbox::messages(&self.endpoint, self.account())
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|to| to == email))
+            .count()
+    }
+
+    /// The newest code sent to `email`, waiting for it if needed.
+    pub fn code_for(&self, email: &str, seen: &[String]) -> String {
+        provisioner::login::wait_for_code(&self.endpoint, self.account(), email, seen).unwrap()
+    }
+}
+
+/// Any code but `code`, of the same length.
+pub fn wrong(code: &str) -> String {
+    if code.starts_with('0') {
+        code.replacen('0', "1", 1)
+    } else {
+        format!("0{}", &code[1..])
+    }
+}

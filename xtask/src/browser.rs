@@ -1,0 +1,73 @@
+//! Debian's Chromium and its WebDriver for the browser test: found where installed, else
+//! installed with apt-get when this runs as root, else a message saying how.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::progress;
+
+const PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+
+pub struct Browser {
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+}
+
+pub fn ensure_installed() -> Result<Browser> {
+    let browser = Browser {
+        chromium: PathBuf::from("/usr/bin/chromium"),
+        chromedriver: PathBuf::from("/usr/bin/chromedriver"),
+    };
+    if present(&browser) {
+        return Ok(browser);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !root {
+        bail!(
+            "the browser test needs Debian's {} packages; install them (`sudo apt-get install {}`) and run the tests again",
+            PACKAGES.join(" and "),
+            PACKAGES.join(" ")
+        );
+    }
+    progress::step("installing Chromium and its WebDriver (Debian packages)");
+    for args in [
+        vec!["update", "-qq"],
+        [
+            &["install", "-y", "-qq", "--no-install-recommends"][..],
+            &PACKAGES[..],
+        ]
+        .concat(),
+    ] {
+        let status = Command::new("apt-get")
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!(
+                "`apt-get {}` failed; install {} yourself and run the tests again",
+                args.join(" "),
+                PACKAGES.join(" and ")
+            );
+        }
+    }
+    if !present(&browser) {
+        bail!(
+            "{} and {} are still missing after installing {}",
+            browser.chromium.display(),
+            browser.chromedriver.display(),
+            PACKAGES.join(" and ")
+        );
+    }
+    Ok(browser)
+}
+
+fn present(browser: &Browser) -> bool {
+    [&browser.chromium, &browser.chromedriver]
+        .iter()
+        .all(|path| Path::new(path).is_file())
+}
