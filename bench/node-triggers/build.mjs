@@ -1,5 +1,5 @@
 // Bundles each trigger, SES client included, into dist/<variant>/<trigger>/index.js.
-// The do-nothing variant differs only in CreateAuthChallenge: a fixed code, no email.
+// The do-nothing variant differs only in CreateAuthChallenge: a fixed code, still emailed.
 import { build } from "esbuild";
 
 const variants = {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -112,39 +113,53 @@ impl Session {
         artifacts: &Artifacts,
         report: Report<'_>,
     ) -> Result<Deployed, ProvisionError> {
-        let packages = self.packages(artifacts)?;
-        let plan = self.plan_packages(&packages)?;
+        let mut phases = Phases::default();
+        let packages = phases.time("package", || self.packages(artifacts))?;
+        let plan = phases.time("plan", || self.plan_packages(&packages))?;
         if !plan.has_writes() {
-            return self.deployed(&plan, self.handover());
+            return self.deployed(&plan, self.handover(), phases);
         }
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.into());
         }
+        let started = Instant::now();
         let lease = self.lock("deploy").await?;
+        phases.add("lock", started);
         let outcome = async {
+            let started = Instant::now();
             let locked = if lease.created_table {
                 self.with_new_table()
             } else {
                 self.observed_again().await?
             };
             let plan = locked.plan_packages(&packages)?;
+            phases.add("observe and plan again under the lock", started);
             let cx = ApplyCx {
                 clients: &locked.clients,
                 names: &locked.observation.names,
                 artifacts: Some(&packages),
             };
+            let started = Instant::now();
             let live = apply(&cx, &plan, locked.handover(), report).await?;
-            locked.deployed(&plan, live)
+            phases.add("apply", started);
+            Ok::<_, ProvisionError>((plan, live, locked))
         }
         .await;
         // The run's own error matters more than the lock's; an unreleased lock expires.
+        let started = Instant::now();
         let released = lease.release().await;
-        let done = outcome?;
+        phases.add("release the lock", started);
+        let (plan, live, locked) = outcome?;
         released?;
-        Ok(done)
+        locked.deployed(&plan, live, phases)
     }
 
-    fn deployed(&self, plan: &Plan, live: Handover) -> Result<Deployed, ProvisionError> {
+    fn deployed(
+        &self,
+        plan: &Plan,
+        live: Handover,
+        phases: Phases,
+    ) -> Result<Deployed, ProvisionError> {
         let pool = live.user_pool.ok_or_else(|| {
             ProvisionError::state("user pool", "deploy finished without a user pool")
         })?;
@@ -158,7 +173,11 @@ impl Session {
                 watched.advice
             )
         }));
-        Ok(Deployed { outputs, notes })
+        Ok(Deployed {
+            outputs,
+            notes,
+            phases: phases.0,
+        })
     }
 
     /// The stack lock, creating the limits table it lives in when this is the first deploy.
@@ -425,6 +444,25 @@ pub struct TornDown {
 pub struct Deployed {
     pub outputs: Outputs,
     pub notes: Vec<String>,
+    /// How long each part of the deploy took, in order, for `cargo xtask bench`.
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Where a deploy's time went.
+#[derive(Debug, Default)]
+struct Phases(Vec<(&'static str, Duration)>);
+
+impl Phases {
+    fn time<T>(&mut self, name: &'static str, work: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = work();
+        self.add(name, started);
+        result
+    }
+
+    fn add(&mut self, name: &'static str, started: Instant) {
+        self.0.push((name, started.elapsed()));
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

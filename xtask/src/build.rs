@@ -65,7 +65,10 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
         build.env("CC_x86_64_unknown_linux_musl", "gcc");
     }
     crate::progress::step(&format!("building triggers for {target}"));
-    let status = build.status().context("could not run cargo")?;
+    let status = crate::phases::time("trigger build check (nested cargo build)", || {
+        build.status()
+    })
+    .context("could not run cargo")?;
     if !status.success() {
         bail!("building the triggers failed (cargo's errors are above)");
     }
@@ -75,6 +78,7 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
         .join("lambda");
     let out_dir = zip_dir(&target);
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let zipping = std::time::Instant::now();
     for kind in TriggerKind::ALL {
         let binary = binary_dir.join(kind.binary_name());
         let zip_path = out_dir.join(kind.zip_name());
@@ -99,6 +103,7 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
         std::fs::write(&stamp_path, stamp)?;
     }
     let artifacts = Artifacts::load(&out_dir)?;
+    crate::phases::record("zip (when rebuilt), read and hash", zipping.elapsed());
     // Build lines go to stderr: stdout carries only a command's machine-readable output.
     for kind in TriggerKind::ALL {
         eprintln!(

@@ -10,6 +10,7 @@ mod email;
 mod emulator;
 mod flags;
 mod newcomer;
+mod phases;
 mod progress;
 mod python;
 mod serve;
@@ -84,6 +85,7 @@ enum Task {
 }
 
 fn main() -> ExitCode {
+    phases::mark_start();
     let cli = Cli::parse();
     progress::set_verbose(cli.verbose);
     match run(cli.task) {

@@ -13,15 +13,20 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         .build()?
         .block_on(async {
             let session = Session::open(&args.stack.stack).await?;
-            let config = backend_config(&session, args)?;
+            let origin = args
+                .public_origin
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen));
+            let config = backend_config(&session, origin)?;
             let router = backend::router(config, session.clients.cognito.clone())?;
             backend::serve(backend::bind(args.listen).await?, router).await?;
             Ok(ExitCode::SUCCESS)
         })
 }
 
-/// The service's settings from the deployed stack and its spec.
-pub fn backend_config(session: &Session, args: &ServeArgs) -> Result<backend::Config> {
+/// The service's settings from the deployed stack and its spec, for a page served from
+/// `public_origin`.
+pub fn backend_config(session: &Session, public_origin: String) -> Result<backend::Config> {
     let spec = &session.spec;
     let outputs = session
         .outputs()
@@ -35,9 +40,6 @@ pub fn backend_config(session: &Session, args: &ServeArgs) -> Result<backend::Co
             provisioner::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
             |d| d.get(),
         ),
-        public_origin: args
-            .public_origin
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", args.listen)),
+        public_origin,
     })
 }

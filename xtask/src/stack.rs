@@ -66,13 +66,19 @@ pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
     let artifacts = build_for(args)?;
     progress::step(&format!("deploying {}", args.stack.display()));
     let deployed = runtime()?.block_on(async {
+        let started = std::time::Instant::now();
         let session = Session::open(&args.stack).await?;
+        crate::phases::record("observe", started.elapsed());
         session.deploy(&artifacts, &print_outcome).await
     })?;
+    for (phase, took) in &deployed.phases {
+        crate::phases::record(phase, *took);
+    }
     for note in &deployed.notes {
         eprintln!("note: {note}");
     }
     println!("{}", serde_json::to_string_pretty(&deployed.outputs)?);
+    crate::phases::write_if_asked()?;
     Ok(ExitCode::SUCCESS)
 }
 

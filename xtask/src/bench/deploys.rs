@@ -16,7 +16,7 @@ use crate::{cargo, project_root};
 
 /// Spec files for throwaway stacks on the emulator.
 pub(super) struct StackFiles {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     endpoint: String,
     next: std::cell::Cell<usize>,
 }
@@ -63,19 +63,58 @@ pub(super) fn silent(_: &provisioner::plan::Step, _: provisioner::apply::Outcome
 
 pub(super) const WHOLE_DEPLOY_FROM_NOTHING: &str = "whole `cargo xtask deploy`, from nothing";
 pub(super) const WHOLE_DEPLOY_UNCHANGED: &str = "whole `cargo xtask deploy`, unchanged";
+pub(super) const CDK_DEPLOY_FROM_NOTHING: &str = "whole `cdk deploy`, from nothing";
+pub(super) const CDK_DEPLOY_UNCHANGED: &str = "whole `cdk deploy`, unchanged";
+pub(super) const PLAIN_SCRIPT_FROM_NOTHING: &str =
+    "plain script (create calls, wait for Active), from nothing";
 
 /// The command a user types, as a child process: cargo's freshness check, the trigger build
 /// check, the zips and the deploy. Each run from nothing, then unchanged.
+/// The whole commands, run after run in turn on the same emulator: ours (`cargo xtask
+/// deploy`, from nothing and unchanged), CDK's (`cdk deploy`, the same two; `None` when CDK
+/// could not be prepared) and the plain script's floor (from nothing).
+pub(super) struct WholeDeploys {
+    pub(super) ours_from_nothing: Vec<Duration>,
+    pub(super) ours_unchanged: Vec<Duration>,
+    /// Each run's phases of our command, from nothing then unchanged: (phase, ms).
+    pub(super) phases_from_nothing: Vec<Vec<(String, f64)>>,
+    pub(super) phases_unchanged: Vec<Vec<(String, f64)>>,
+    pub(super) cdk: Option<(Vec<Duration>, Vec<Duration>)>,
+    pub(super) plain: Vec<Duration>,
+}
+
+/// The phases `cargo xtask deploy` wrote (see `crate::phases`), with the time before and
+/// after its own code (cargo, process start and exit) as the first phase.
+fn phases_of(file: &Path, wall: Duration) -> Result<Vec<(String, f64)>> {
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+    let xtask_ms = written["xtask_ms"].as_f64().unwrap_or(0.0);
+    let mut phases = vec![(
+        "cargo start-up, xtask launch and exit".to_owned(),
+        wall.as_secs_f64() * 1000.0 - xtask_ms,
+    )];
+    for phase in written["phases"].as_array().into_iter().flatten() {
+        phases.push((
+            phase[0].as_str().unwrap_or_default().to_owned(),
+            phase[1].as_f64().unwrap_or(0.0),
+        ));
+    }
+    Ok(phases)
+}
+
 pub(super) async fn whole_deploy_commands(
     stacks: &StackFiles,
     runs: usize,
-) -> Result<(Vec<Duration>, Vec<Duration>)> {
-    let deploy = |stack: &Path| -> Result<Duration> {
+    artifacts: &Artifacts,
+    cdk: Option<&super::cdk::Cdk>,
+) -> Result<WholeDeploys> {
+    let times = stacks.dir.join("phases.json");
+    let deploy = |stack: &Path| -> Result<(Duration, Vec<(String, f64)>)> {
         let started = Instant::now();
         let output = cargo()
             .current_dir(project_root())
             .args(["xtask", "deploy", "--stack"])
             .arg(stack)
+            .env(crate::phases::VARIABLE, &times)
             .output()
             .context("running cargo xtask deploy")?;
         let elapsed = started.elapsed();
@@ -86,19 +125,47 @@ pub(super) async fn whole_deploy_commands(
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        Ok(elapsed)
+        Ok((elapsed, phases_of(&times, elapsed)?))
     };
-    let (mut from_nothing, mut unchanged) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
+    let mut whole = WholeDeploys {
+        ours_from_nothing: Vec::new(),
+        ours_unchanged: Vec::new(),
+        phases_from_nothing: Vec::new(),
+        phases_unchanged: Vec::new(),
+        cdk: cdk.map(|_| (Vec::new(), Vec::new())),
+        plain: Vec::new(),
+    };
+    for run in 0..runs {
         let stack = stacks.fresh(128)?;
-        from_nothing.push(deploy(&stack)?);
-        unchanged.push(deploy(&stack)?);
+        let (took, phases) = deploy(&stack)?;
+        whole.ours_from_nothing.push(took);
+        whole.phases_from_nothing.push(phases);
+        let (took, phases) = deploy(&stack)?;
+        whole.ours_unchanged.push(took);
+        whole.phases_unchanged.push(phases);
+        Session::open(&stack)
+            .await?
+            .teardown(provisioner::session::FORCE, &silent)
+            .await?;
+
+        if let (Some(cdk), Some((from_nothing, unchanged))) = (cdk, whole.cdk.as_mut()) {
+            let name = format!("cdk{}-{run}", std::process::id());
+            from_nothing.push(cdk.deploy(&name)?);
+            unchanged.push(cdk.deploy(&name)?);
+            cdk.destroy(&name)?;
+        }
+
+        let stack = stacks.fresh(128)?;
+        let names = super::plain::names(&stack).await?;
+        whole
+            .plain
+            .push(super::plain::deploy_from_nothing(&stack, artifacts, &names).await?);
         Session::open(&stack)
             .await?
             .teardown(provisioner::session::FORCE, &silent)
             .await?;
     }
-    Ok((from_nothing, unchanged))
+    Ok(whole)
 }
 
 /// Each run: deploy from nothing, no-op deploy, one-field update, plan, drift, teardown.

@@ -2,11 +2,15 @@
 //! `bench/results.json` and `bench/RESULTS.md`. A benchmark, not a test: it reports
 //! figures and never fails on one. One file per concern: `deploys` (the provisioner's
 //! scenarios and whole commands), `sign_in` (Rust and Node.js triggers through Cognito),
+//! `service` (the sign-in service, alone and under load),
 //! `host` (the machine, builds, criterion, `/proc`), `report` (figures, targets, files).
 
+mod cdk;
 mod deploys;
 mod host;
+mod plain;
 mod report;
+mod service;
 mod sign_in;
 
 use std::collections::BTreeMap;
@@ -23,11 +27,12 @@ use crate::build;
 use crate::emulator::{Emulator, Started};
 use crate::progress;
 use deploys::{
-    StackFiles, WHOLE_DEPLOY_FROM_NOTHING, WHOLE_DEPLOY_UNCHANGED, provisioner_scenarios,
+    CDK_DEPLOY_FROM_NOTHING, CDK_DEPLOY_UNCHANGED, PLAIN_SCRIPT_FROM_NOTHING, StackFiles,
+    WHOLE_DEPLOY_FROM_NOTHING, WHOLE_DEPLOY_UNCHANGED, provisioner_scenarios,
     whole_deploy_commands,
 };
 use host::{clean_build, command_output, commit, criterion_figures, machine};
-use report::{Figure, Results, targets, write_results};
+use report::{Figure, Results, ratios, targets, write_results};
 use sign_in::{NodeTriggers, Variant, sign_in_figures};
 
 /// Added to every request for the critical-path runs: wall time / delay = sequential rounds.
@@ -48,6 +53,12 @@ pub struct BenchArgs {
     /// Skip the clean builds (several minutes on two cores).
     #[arg(long)]
     pub(super) skip_clean_builds: bool,
+    /// Concurrent sign-ins through the sign-in service, each as its own user.
+    #[arg(long, default_value_t = 50)]
+    pub(super) load_concurrency: usize,
+    /// How long the service is kept under that load.
+    #[arg(long, default_value_t = 20)]
+    pub(super) load_seconds: u64,
 }
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -60,6 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     let mut results = outcome?;
     results.targets = targets(&results)?;
+    results.ratios = ratios(&results);
     write_results(&results)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -101,17 +113,55 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
         results.calls.insert(name, calls);
     }
 
+    progress::step("preparing CDK on the emulator (npm packages, bootstrap)");
+    let account = runtime
+        .block_on(provisioner::session::Session::open(&stacks.fresh(128)?))?
+        .observation
+        .names
+        .account;
+    let cdk = match cdk::Cdk::prepare(&emulator.endpoint(), &account, &artifacts.dir) {
+        Ok(cdk) => Some(cdk),
+        Err(error) => {
+            eprintln!("CDK cannot run here, so its figures are reported missing: {error:#}");
+            results.missing.push(format!("CDK: {error:#}"));
+            None
+        }
+    };
     progress::step(&format!(
-        "whole `cargo xtask deploy` commands, {} runs",
+        "whole deploy commands side by side (ours, CDK, a plain script), {} runs",
         args.runs
     ));
-    let (from_nothing, unchanged) = runtime.block_on(whole_deploy_commands(&stacks, args.runs))?;
+    let whole = runtime.block_on(whole_deploy_commands(
+        &stacks,
+        args.runs,
+        artifacts,
+        cdk.as_ref(),
+    ))?;
+    results.figures.push(Figure::millis(
+        WHOLE_DEPLOY_FROM_NOTHING,
+        &whole.ours_from_nothing,
+    ));
+    results.figures.push(Figure::millis(
+        WHOLE_DEPLOY_UNCHANGED,
+        &whole.ours_unchanged,
+    ));
+    if let Some((from_nothing, unchanged)) = &whole.cdk {
+        results
+            .figures
+            .push(Figure::millis(CDK_DEPLOY_FROM_NOTHING, from_nothing));
+        results
+            .figures
+            .push(Figure::millis(CDK_DEPLOY_UNCHANGED, unchanged));
+    }
     results
         .figures
-        .push(Figure::millis(WHOLE_DEPLOY_FROM_NOTHING, &from_nothing));
-    results
-        .figures
-        .push(Figure::millis(WHOLE_DEPLOY_UNCHANGED, &unchanged));
+        .push(Figure::millis(PLAIN_SCRIPT_FROM_NOTHING, &whole.plain));
+    for (label, runs) in [
+        ("from nothing", &whole.phases_from_nothing),
+        ("unchanged", &whole.phases_unchanged),
+    ] {
+        results.figures.extend(phase_figures(label, runs));
+    }
 
     progress::step(&format!(
         "critical path: {} ms added to every request",
@@ -175,6 +225,14 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
         }
     }
 
+    progress::step(&format!(
+        "the sign-in service: one at a time, then {} at once for {} s",
+        args.load_concurrency, args.load_seconds
+    ));
+    results
+        .figures
+        .extend(runtime.block_on(service::service_figures(&stacks, artifacts, &node, args))?);
+
     progress::step("trigger handlers in-process (criterion)");
     results.figures.extend(criterion_figures()?);
 
@@ -206,4 +264,33 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
         )?);
     }
     Ok(results)
+}
+
+/// One figure per phase of the whole deploy, in the order the command runs them.
+fn phase_figures(label: &str, runs: &[Vec<(String, f64)>]) -> Vec<Figure> {
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in runs.iter().flatten() {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let values = runs
+                .iter()
+                .map(|run| {
+                    run.iter()
+                        .filter(|(n, _)| n == name)
+                        .map(|(_, ms)| ms)
+                        .sum()
+                })
+                .collect();
+            Figure::new(
+                format!("whole `cargo xtask deploy` {label}, phase: {name}"),
+                "ms",
+                values,
+            )
+        })
+        .collect()
 }

@@ -28,7 +28,7 @@ impl Variant {
         match self {
             Self::Rust => "Rust triggers",
             Self::NodeTutorial => "Node.js 20 tutorial triggers (bundled SES client)",
-            Self::NodeNoop => "Node.js 20 do-nothing triggers (emulator floor)",
+            Self::NodeNoop => "Node.js 20 do-nothing triggers that still send the email (floor)",
         }
     }
 
