@@ -1,4 +1,6 @@
-//! `cargo xtask build`: the three trigger binaries, each zipped as a Lambda `bootstrap`.
+//! `cargo xtask build`: the trigger binaries, each zipped as a Lambda `bootstrap`. Deploy,
+//! plan and drift build through [`build_unless_unchanged`], which skips the nested cargo
+//! run when nothing the binaries are built from changed since the last build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +17,9 @@ use crate::{cargo, project_root};
 
 const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// Beside the zips: the fingerprint of the inputs they were built from.
+const BUILT_FROM: &str = "built-from";
+
 /// Lambda's provided.al2023 runtime ships glibc 2.34; a binary needing more fails to start.
 const AL2023_GLIBC_MINOR: u32 = 34;
 
@@ -30,9 +35,89 @@ pub fn run(args: &BuildArgs) -> Result<Artifacts> {
     build(args.arch.into(), args.musl)
 }
 
+/// What the trigger binaries are built from, as one fingerprint: every file under
+/// `triggers/` (path, size, modification time), the workspace manifest and lock file, the
+/// cargo configuration, and the variables that change how cargo compiles. A toolchain
+/// update is not in it; `cargo xtask build` always runs cargo.
+fn inputs_fingerprint(root: &Path, target: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    let mut pending = vec![root.join("triggers")];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.extend(
+        ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"]
+            .map(|file| root.join(file))
+            .into_iter()
+            .filter(|path| path.is_file()),
+    );
+    files.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(target.as_bytes());
+    for file in &files {
+        let metadata = std::fs::metadata(file)?;
+        hasher.update(format!(
+            "{}\0{}\0{:?}\0",
+            file.display(),
+            metadata.len(),
+            metadata.modified()?
+        ));
+    }
+    for variable in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_PROFILE_LAMBDA_OPT_LEVEL",
+    ] {
+        hasher.update(format!("{variable}={:?}\0", std::env::var_os(variable)));
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The triggers for `arch`, built only when their inputs changed since the zips were made.
+/// A no-op nested `cargo build` costs about 150 ms of every deploy, plan and drift (see
+/// `bench/RESULTS.md`), a third of an unchanged deploy; the fingerprint takes well under 1 ms.
+pub fn build_unless_unchanged(arch: Architecture, musl: bool) -> Result<Artifacts> {
+    let target = target_triple(arch, musl)?;
+    let out_dir = zip_dir(&target);
+    let stamp = out_dir.join(BUILT_FROM);
+    let fingerprint = crate::phases::time("trigger inputs fingerprint", || {
+        inputs_fingerprint(&project_root(), &target)
+    })?;
+    let zips_present = TriggerKind::ALL
+        .iter()
+        .all(|kind| out_dir.join(kind.zip_name()).is_file());
+    if zips_present && std::fs::read_to_string(&stamp).is_ok_and(|old| old == fingerprint) {
+        crate::progress::step(&format!(
+            "triggers for {target} unchanged since the last build"
+        ));
+        let artifacts = crate::phases::time("zip (when rebuilt), read and hash", || {
+            Artifacts::load(&out_dir)
+        })?;
+        print_packages(&artifacts);
+        return Ok(artifacts);
+    }
+    build(arch, musl)
+}
+
 /// Builds the triggers for `arch` (statically against musl with `musl`) and zips each.
 pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
     let target = target_triple(arch, musl)?;
+    // Taken before building, so an edit made meanwhile rebuilds next time.
+    let fingerprint = inputs_fingerprint(&project_root(), &target)?;
     let rust_target = target_dir_name(&target);
     if rust_target != HOST_TARGET {
         ensure_rust_target(rust_target)?;
@@ -104,7 +189,14 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
     }
     let artifacts = Artifacts::load(&out_dir)?;
     crate::phases::record("zip (when rebuilt), read and hash", zipping.elapsed());
-    // Build lines go to stderr: stdout carries only a command's machine-readable output.
+    let stamp = out_dir.join(BUILT_FROM);
+    std::fs::write(&stamp, fingerprint).with_context(|| format!("writing {}", stamp.display()))?;
+    print_packages(&artifacts);
+    Ok(artifacts)
+}
+
+/// Build lines go to stderr: stdout carries only a command's machine-readable output.
+fn print_packages(artifacts: &Artifacts) {
     for kind in TriggerKind::ALL {
         eprintln!(
             "  {:<28} {:>8.1} KiB  CodeSha256 {}",
@@ -113,7 +205,6 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
             artifacts.code_sha256(kind)
         );
     }
-    Ok(artifacts)
 }
 
 fn target_triple(arch: Architecture, musl: bool) -> Result<String> {
@@ -221,6 +312,30 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert_eq!(first, zip_bootstrap(&binary).unwrap());
         assert_ne!(first, zip_bootstrap(&binary[1..]).unwrap());
+    }
+
+    #[test]
+    fn the_inputs_fingerprint_changes_with_any_trigger_file_or_the_lock_file() {
+        let root = std::env::temp_dir().join(format!("fingerprint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("triggers/src")).unwrap();
+        std::fs::write(root.join("triggers/src/lib.rs"), "fn a() {}").unwrap();
+        std::fs::write(root.join("Cargo.lock"), "v1").unwrap();
+        let first = inputs_fingerprint(&root, HOST_TARGET).unwrap();
+        assert_eq!(first, inputs_fingerprint(&root, HOST_TARGET).unwrap());
+        assert_ne!(
+            first,
+            inputs_fingerprint(&root, "x86_64-unknown-linux-musl").unwrap()
+        );
+        std::fs::write(root.join("triggers/src/lib.rs"), "fn ab() {}").unwrap();
+        let edited = inputs_fingerprint(&root, HOST_TARGET).unwrap();
+        assert_ne!(first, edited, "a trigger edit went unseen");
+        std::fs::write(root.join("triggers/src/new.rs"), "").unwrap();
+        let added = inputs_fingerprint(&root, HOST_TARGET).unwrap();
+        assert_ne!(edited, added, "a new trigger file went unseen");
+        std::fs::write(root.join("Cargo.lock"), "v2").unwrap();
+        assert_ne!(added, inputs_fingerprint(&root, HOST_TARGET).unwrap());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

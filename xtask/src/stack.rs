@@ -40,7 +40,7 @@ fn build_for(args: &StackArgs) -> Result<Artifacts> {
             args.stack.display()
         );
     }
-    build::build(arch, !local && arch == Architecture::X86_64)
+    build::build_unless_unchanged(arch, !local && arch == Architecture::X86_64)
 }
 
 /// Reads the live stack under a spinner; nothing else prints meanwhile.
