@@ -316,3 +316,89 @@ pub fn check_id_token(
     }
     Ok(data.claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key made for these tests alone (`testdata/`), signing tokens the way Cognito does.
+    /// PKCS#1 DER; `openssl rsa -inform DER -in testdata/test-only-signing-key.der` shows it.
+    const PRIVATE_KEY: &[u8] = include_bytes!("../testdata/test-only-signing-key.der");
+    const MODULUS: &str = "0Ypg3mAUFvFSwkbnLySiOa4axMbCDwkMoAVda5yixfjqQMuY1IhrXfsLKxcKFUNaCtURcOi2kbEghK07DppkSX1Dnnp-_D_nAYx8wD1SSaghRet1MoBIosn-2Lifm1umRAjCOs6xuKXu6lmWBWYv8399vTQHZijmXDrNij1atQyIX8JAGDD1Eap4RLWaW1T0nS8mPUKzRUyNSmkRut_R9QZE_9TwMMUU2Ld8hOPMXDiALL9aQMbNEQWX3v9-sECi7HsZOEWDFvngyOMKFGPVR8mpxc9Vgk8Wyfq7Be0NovdoLYnBwENGWjLA2OgBc8U65ziU3z_dDN1Zh8rAL0R_gw";
+
+    fn outputs() -> Outputs {
+        Outputs {
+            region: "us-east-1".into(),
+            user_pool_id: "us-east-1_Test".into(),
+            user_pool_arn: "arn:aws:cognito-idp:us-east-1:1:userpool/us-east-1_Test".into(),
+            app_client_id: "client123".into(),
+            issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test".into(),
+            jwks_uri: "unused".into(),
+        }
+    }
+
+    fn jwks() -> jsonwebtoken::jwk::JwkSet {
+        serde_json::from_value(serde_json::json!({ "keys": [{
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k1", "n": MODULUS, "e": "AQAB"
+        }]}))
+        .unwrap()
+    }
+
+    fn token(kid: &str, claims: serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let key = jsonwebtoken::EncodingKey::from_rsa_der(PRIVATE_KEY);
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    fn claims(overrides: serde_json::Value) -> serde_json::Value {
+        let now = triggers::unix_now();
+        let mut claims = serde_json::json!({
+            "iss": outputs().issuer,
+            "aud": "client123",
+            "token_use": "id",
+            "email": "a@b.example",
+            "exp": now + 600,
+            "iat": now,
+        });
+        for (key, value) in overrides.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        claims
+    }
+
+    #[test]
+    fn a_right_id_token_verifies_and_every_wrong_one_is_refused() {
+        let (jwks, outputs) = (jwks(), outputs());
+        let good = check_id_token(&jwks, &outputs, &token("k1", claims(serde_json::json!({}))));
+        assert_eq!(good.unwrap()["email"], "a@b.example");
+        let refused = |claims: serde_json::Value| {
+            check_id_token(&jwks, &outputs, &token("k1", claims)).unwrap_err()
+        };
+        let now = triggers::unix_now();
+        assert!(matches!(
+            refused(claims(serde_json::json!({ "exp": now - 120 }))),
+            TokenProblem::Invalid(e) if e.contains("Expired")
+        ));
+        assert!(matches!(
+            refused(claims(serde_json::json!({ "iss": "https://evil.example" }))),
+            TokenProblem::Invalid(_)
+        ));
+        assert!(matches!(
+            refused(claims(serde_json::json!({ "aud": "another-client" }))),
+            TokenProblem::Invalid(_)
+        ));
+        assert_eq!(
+            refused(claims(serde_json::json!({ "token_use": "access" }))),
+            TokenProblem::NotAnIdToken
+        );
+        assert_eq!(
+            check_id_token(&jwks, &outputs, &token("k2", claims(serde_json::json!({})))),
+            Err(TokenProblem::UnknownKey("k2".into()))
+        );
+        assert!(matches!(
+            check_id_token(&jwks, &outputs, "not.a.jwt"),
+            Err(TokenProblem::Malformed(_))
+        ));
+    }
+}
