@@ -1,5 +1,6 @@
 //! Debian's Chromium and its WebDriver for the browser test: found where installed, else
-//! installed with apt-get when this runs as root, else a message saying how.
+//! installed with apt-get (as root, or through sudo when it needs no password), else a
+//! message saying how.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,12 @@ pub fn ensure_installed() -> Result<Browser> {
         .arg("-u")
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    if !root {
+    let sudo = !root
+        && Command::new("sudo")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|status| status.success());
+    if !root && !sudo {
         bail!(
             "the browser test needs Debian's {} packages; install them (`sudo apt-get install {}`) and run the tests again",
             PACKAGES.join(" and "),
@@ -43,7 +49,14 @@ pub fn ensure_installed() -> Result<Browser> {
         ]
         .concat(),
     ] {
-        let status = Command::new("apt-get")
+        let mut apt = if sudo {
+            let mut apt = Command::new("sudo");
+            apt.args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            apt
+        } else {
+            Command::new("apt-get")
+        };
+        let status = apt
             .args(&args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()?;
