@@ -40,7 +40,7 @@ struct Mailer {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(CreateConfig::from_lookup(process_env));
     let templates = Arc::new(load_templates());
-    let store = store::table_from_env().await;
+    let store = store::LazyStore::from_env();
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -88,10 +88,11 @@ fn load_templates() -> Templates {
 
 /// Whether an unverified address belongs to an account created by sign-up. An unreadable
 /// table counts as no: nothing is sent to an address nobody vouched for.
-async fn pending_sign_up(store: &store::Store, event: &Event) -> bool {
+async fn pending_sign_up(store: &store::LazyStore, event: &Event) -> bool {
     if !triggers::create::needs_sign_up_check(event) {
         return false;
     }
+    let store = store.get().await;
     let pool = event
         .cognito_event_user_pools_header
         .user_pool_id
@@ -116,7 +117,7 @@ async fn handle(
     config: &CreateConfig,
     mailer: &Mailer,
     templates: &Templates,
-    store: &store::Store,
+    store: &store::LazyStore,
     event: LambdaEvent<Event>,
 ) -> Result<Event, TriggerError> {
     let LambdaEvent {

@@ -39,11 +39,32 @@ pub async fn from_env() -> (Arc<LimitsConfig>, Arc<Store>) {
     (Arc::new(limits), Arc::new(store))
 }
 
-/// The table's client alone, for the triggers that only record or look up pending
-/// sign-ups (PreSignUp, Create).
+/// The table's client alone, for the trigger that only records pending sign-ups.
 pub async fn table_from_env() -> Arc<Store> {
     let table = config::or_exit(config::required_table(process_env));
     Arc::new(Store::new(table).await)
+}
+
+/// The table's client, built on first use: Create needs it only for an unverified address,
+/// so the usual cold start does without it. The table's name is still read at cold start.
+pub struct LazyStore {
+    table: String,
+    store: tokio::sync::OnceCell<Store>,
+}
+
+impl LazyStore {
+    pub fn from_env() -> Arc<Self> {
+        Arc::new(Self {
+            table: config::or_exit(config::required_table(process_env)),
+            store: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub async fn get(&self) -> &Store {
+        self.store
+            .get_or_init(|| Store::new(self.table.clone()))
+            .await
+    }
 }
 
 impl Store {
