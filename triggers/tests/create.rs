@@ -7,8 +7,8 @@ use triggers::challenge::ChallengeState;
 use triggers::code::OneTimeCode;
 use triggers::config::{CreateConfig, VerifyConfig};
 use triggers::create::{
-    Mail, PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT, Round, classify, first_round,
-    needs_sign_up_check, respond,
+    FirstRound, Mail, PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT, Round, classify,
+    first_round, needs_sign_up_check, respond,
 };
 use triggers::template::Templates;
 
@@ -29,26 +29,41 @@ fn mail(templates: &Templates, pending_sign_up: bool) -> Mail<'_> {
     }
 }
 
+/// The first round for `event` with the shipped templates, a fixed code and a fixed salt.
+fn first(event: &Event, pending_sign_up: bool) -> FirstRound {
+    let templates = shipped_templates();
+    first_round(
+        &config(),
+        &mail(&templates, pending_sign_up),
+        event,
+        &code(),
+        [3; 16],
+        NOW,
+    )
+    .unwrap()
+}
+
+/// The known user's first round, with one user attribute set.
+fn with_attribute(name: &str, value: &str) -> Event {
+    let mut event: Event = fixture("create_first_round");
+    event
+        .request
+        .user_attributes
+        .insert(name.to_owned(), value.to_owned());
+    event
+}
+
 fn code() -> OneTimeCode {
     OneTimeCode::from_digits("731904").unwrap()
 }
 
 #[test]
 fn the_first_round_emails_a_new_code_and_keeps_only_its_hash() {
-    let templates = shipped_templates();
     let event: Event = fixture("create_first_round");
     assert_eq!(classify(&event).unwrap(), Round::First);
-    let first = first_round(
-        &config(),
-        &mail(&templates, false),
-        &event,
-        &code(),
-        [5; 16],
-        NOW,
-    )
-    .unwrap();
+    let round = first(&event, false);
 
-    let delivery = first.delivery.expect("a known user gets an email");
+    let delivery = round.delivery.expect("a known user gets an email");
     assert_eq!(delivery.recipient, "alice@example.com");
     assert_eq!(delivery.message.subject, "Your Acme <Staging> sign-in code");
     assert!(
@@ -57,7 +72,7 @@ fn the_first_round_emails_a_new_code_and_keeps_only_its_hash() {
     assert!(delivery.message.html.contains(">731904<"));
     assert!(delivery.message.html.contains("Acme &lt;Staging&gt;"));
 
-    let response = &first.response;
+    let response = &round.response;
     assert_eq!(
         response.public_challenge_parameters[PUBLIC_DESTINATION],
         "a***@example.com"
@@ -133,25 +148,8 @@ fn a_later_round_reuses_the_code_and_sends_nothing() {
 
 #[test]
 fn an_unknown_user_gets_the_same_shape_and_no_email() {
-    let templates = shipped_templates();
-    let known = first_round(
-        &config(),
-        &mail(&templates, false),
-        &fixture("create_first_round"),
-        &code(),
-        [1; 16],
-        NOW,
-    )
-    .unwrap();
-    let unknown = first_round(
-        &config(),
-        &mail(&templates, false),
-        &fixture("create_user_not_found"),
-        &code(),
-        [1; 16],
-        NOW,
-    )
-    .unwrap();
+    let known = first(&fixture("create_first_round"), false);
+    let unknown = first(&fixture("create_user_not_found"), false);
     assert!(unknown.delivery.is_none());
     let keys = |r: &triggers::create::FirstRound| {
         let mut public: Vec<_> = r
@@ -179,18 +177,9 @@ fn an_unknown_user_gets_the_same_shape_and_no_email() {
 
 #[test]
 fn what_create_stores_is_what_verify_accepts() {
-    let templates = shipped_templates();
-    let first = first_round(
-        &config(),
-        &mail(&templates, false),
-        &fixture("create_first_round"),
-        &code(),
-        [9; 16],
-        NOW,
-    )
-    .unwrap();
+    let round = first(&fixture("create_first_round"), false);
     let mut verify: VerifyEvent = fixture("verify_right_answer");
-    verify.request.private_challenge_parameters = first.response.private_challenge_parameters;
+    verify.request.private_challenge_parameters = round.response.private_challenge_parameters;
     verify.request.challenge_answer = Some("731904".into());
     let config = VerifyConfig { ttl_seconds: 180 };
     assert!(triggers::verify::is_correct(&config, &verify, NOW + 1));
@@ -208,39 +197,14 @@ fn any_challenge_but_custom_is_refused() {
 
 #[test]
 fn an_unverified_address_gets_nothing_and_answers_as_an_unknown_user() {
-    let templates = shipped_templates();
-    let mut event: Event = fixture("create_first_round");
-    event
-        .request
-        .user_attributes
-        .insert("email_verified".to_owned(), "false".to_owned());
-    let unverified = first_round(
-        &config(),
-        &mail(&templates, false),
-        &event,
-        &code(),
-        [3; 16],
-        NOW,
-    )
-    .unwrap();
+    let mut event = with_attribute("email_verified", "false");
+    let unverified = first(&event, false);
     assert!(
         unverified.delivery.is_none(),
         "a code went to an unverified address"
     );
     event.request.user_attributes.remove("email_verified");
-    assert!(
-        first_round(
-            &config(),
-            &mail(&templates, false),
-            &event,
-            &code(),
-            [3; 16],
-            NOW
-        )
-        .unwrap()
-        .delivery
-        .is_none()
-    );
+    assert!(first(&event, false).delivery.is_none());
 }
 
 /// The binary settles the response before it sends, and returns it whether SES accepted the
@@ -250,55 +214,22 @@ fn an_unverified_address_gets_nothing_and_answers_as_an_unknown_user() {
 /// order of keys carries nothing about the user either.)
 #[test]
 fn a_failed_send_and_an_unknown_user_give_identical_responses() {
-    let templates = shipped_templates();
     let known: Event = fixture("create_first_round");
     let mut unknown: Event = fixture("create_user_not_found");
     unknown.cognito_event_user_pools_header.user_name = Some("alice@example.com".to_owned());
-    let response = |event: &Event| {
-        let first = first_round(
-            &config(),
-            &mail(&templates, false),
-            event,
-            &code(),
-            [7; 16],
-            NOW,
-        )
-        .unwrap();
-        serde_json::to_value(&first.response).unwrap()
-    };
+    let response = |event: &Event| serde_json::to_value(first(event, false).response).unwrap();
     assert_eq!(response(&known), response(&unknown));
 }
 
 #[test]
 fn a_pending_sign_up_gets_its_first_code_at_the_unverified_address() {
-    let templates = shipped_templates();
-    let mut event: Event = fixture("create_first_round");
-    event
-        .request
-        .user_attributes
-        .insert("email_verified".to_owned(), "false".to_owned());
+    let event = with_attribute("email_verified", "false");
     assert!(needs_sign_up_check(&event));
-    let pending = first_round(
-        &config(),
-        &mail(&templates, true),
-        &event,
-        &code(),
-        [3; 16],
-        NOW,
-    )
-    .unwrap();
+    let pending = first(&event, true);
     assert_eq!(pending.delivery.unwrap().recipient, "alice@example.com");
     let unknown: Event = fixture("create_user_not_found");
     assert!(!needs_sign_up_check(&unknown));
-    let unknown = first_round(
-        &config(),
-        &mail(&templates, true),
-        &unknown,
-        &code(),
-        [3; 16],
-        NOW,
-    )
-    .unwrap();
+    let unknown = first(&unknown, true);
     assert!(unknown.delivery.is_none(), "an unknown user got a code");
     let verified: Event = fixture("create_first_round");
     assert!(
@@ -309,22 +240,10 @@ fn a_pending_sign_up_gets_its_first_code_at_the_unverified_address() {
 
 #[test]
 fn the_users_locale_chooses_the_language() {
-    let templates = shipped_templates();
-    let mut event: Event = fixture("create_first_round");
-    event
-        .request
-        .user_attributes
-        .insert("locale".to_owned(), "de-DE".to_owned());
-    let first = first_round(
-        &config(),
-        &mail(&templates, false),
-        &event,
-        &code(),
-        [3; 16],
-        NOW,
-    )
-    .unwrap();
-    let message = first.delivery.unwrap().message;
+    let message = first(&with_attribute("locale", "de-DE"), false)
+        .delivery
+        .unwrap()
+        .message;
     assert_eq!(message.subject, "Ihr Anmeldecode für Acme <Staging>");
     assert!(message.text.contains("731904") && message.text.contains("3 Minuten"));
     assert!(message.html.contains("lang=\"de\""));
