@@ -29,6 +29,7 @@ pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, Sp
         line: line_of(text, keys),
         message: format!("{}: {message}", keys.join(".")),
     };
+    let base = spec_path.parent().unwrap_or(Path::new("."));
     let app_name = email
         .app_name
         .clone()
@@ -47,7 +48,6 @@ pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, Sp
                     .to_owned(),
             ));
         }
-        let base = spec_path.parent().unwrap_or(Path::new("."));
         let mut locales = BTreeMap::new();
         for (locale, folder) in &email.templates {
             if !locale_well_formed(locale) {
@@ -70,7 +70,7 @@ pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, Sp
                 .templates
                 .iter()
                 .find(|(key, _)| key.to_lowercase() == locale)
-                .map(|(_, folder)| spec_path.parent().unwrap_or(Path::new(".")).join(folder));
+                .map(|(_, folder)| base.join(folder));
             Err(match folder {
                 Some(folder) => SpecError::Invalid {
                     path: folder.join(error.file),

@@ -138,46 +138,38 @@ impl Store {
         }
     }
 
-    /// Whether the item exists, read consistently: a sign-up recorded a moment ago counts.
-    pub async fn exists(&self, key: &str) -> Result<bool, String> {
+    /// One attribute of the key's item, read consistently (a write a moment ago counts);
+    /// `None` when the item or the attribute is not there.
+    async fn read(&self, key: &str, attribute: &str) -> Result<Option<AttributeValue>, String> {
         self.client
             .get_item()
             .table_name(&self.table)
             .key(limits::KEY, AttributeValue::S(key.to_owned()))
-            .projection_expression(limits::KEY)
+            .projection_expression(attribute)
             .consistent_read(true)
             .send()
             .await
-            .map(|output| output.item.is_some())
+            .map(|output| output.item.and_then(|mut item| item.remove(attribute)))
             .map_err(|e| e.code().unwrap_or("unreachable").to_owned())
+    }
+
+    /// Whether the item exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, String> {
+        Ok(self.read(key, limits::KEY).await?.is_some())
     }
 
     /// The account's lock as a refusal or not; an unreadable table refuses (fails closed).
     pub async fn lock_admission(&self, key: &str, now: u64) -> Admission {
-        let read = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(limits::KEY, AttributeValue::S(key.to_owned()))
-            .projection_expression(limits::LOCKED_UNTIL)
-            .consistent_read(true)
-            .send()
-            .await;
-        match read {
-            Ok(output) => limits::lock_admission(
-                output
-                    .item
+        match self.read(key, limits::LOCKED_UNTIL).await {
+            Ok(locked_until) => limits::lock_admission(
+                locked_until
                     .as_ref()
-                    .and_then(|item| item.get(limits::LOCKED_UNTIL))
                     .and_then(|v| v.as_n().ok())
                     .and_then(|n| n.parse().ok()),
                 now,
             ),
-            Err(e) => {
-                eprintln!(
-                    "limits table unavailable ({}); refusing",
-                    e.code().unwrap_or("unreachable")
-                );
+            Err(code) => {
+                eprintln!("limits table unavailable ({code}); refusing");
                 Admission::Refused
             }
         }
