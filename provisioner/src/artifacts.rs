@@ -1,13 +1,20 @@
-//! The trigger zips `cargo xtask build` produces, the Create zip with a stack's email
-//! templates added, and their Lambda CodeSha256.
+//! The trigger zips `cargo xtask build` produces with the manifest that describes them, the
+//! Create zip with a stack's email templates added, and their Lambda CodeSha256.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::naming::TriggerKind;
+
+/// Beside the zips: what they were built from and with.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The manifest's layout; a reader refuses another.
+pub const MANIFEST_FORMAT: u32 = 1;
 
 /// Lambda's CodeSha256: the base64 of the SHA-256 of the deployment package.
 pub fn code_sha256(zip: &[u8]) -> String {
@@ -15,73 +22,199 @@ pub fn code_sha256(zip: &[u8]) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("trigger package {} is missing or unreadable ({error}); run `cargo xtask build` first", path.display())]
-pub struct ArtifactError {
-    pub path: PathBuf,
-    pub error: std::io::Error,
+pub enum ArtifactError {
+    #[error("trigger package {} is missing or unreadable ({error}); run `cargo xtask build` first", path.display())]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {problem}; build the artifacts again with `cargo xtask build --out DIR`", path.display())]
+    BadManifest { path: PathBuf, problem: String },
+    #[error(
+        "trigger package {} has CodeSha256 {actual}, but its manifest says {expected}: the artifacts were changed after they were built; build them again with `cargo xtask build --out DIR`",
+        path.display()
+    )]
+    Tampered {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
 }
 
-/// One zip per trigger, read once.
+/// What `cargo xtask build` records beside the zips, so that a build made on one machine can
+/// be deployed from another (and checked against the checkout there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    /// The Rust target triple, as passed to cargo.
+    pub target: String,
+    /// Lambda's name for the architecture: `x86_64` or `arm64`.
+    pub architecture: String,
+    pub profile: String,
+    /// `rustc --version` of the compiler that built the binaries.
+    pub rustc: String,
+    /// [`crate::source::build_fingerprint`] of the checkout the binaries were built from.
+    pub source_fingerprint: String,
+    /// The checkout's commit, when it is a git checkout; `-dirty` when it had local changes.
+    pub commit: Option<String>,
+    pub functions: Vec<ManifestFunction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFunction {
+    pub binary: String,
+    pub zip: String,
+    pub code_sha256: String,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Self, ArtifactError> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|error| ArtifactError::Unreadable {
+            path: path.clone(),
+            error,
+        })?;
+        let manifest: Self =
+            serde_json::from_str(&text).map_err(|error| ArtifactError::BadManifest {
+                path: path.clone(),
+                problem: error.to_string(),
+            })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(ArtifactError::BadManifest {
+                path,
+                problem: format!(
+                    "manifest format {} is not the {MANIFEST_FORMAT} this tool reads",
+                    manifest.format
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        text.push('\n');
+        std::fs::write(dir.join(MANIFEST), text)
+    }
+}
+
+/// One trigger's package: its zip, CodeSha256 and source fingerprint.
+#[derive(Debug, Clone)]
+struct Package {
+    kind: TriggerKind,
+    zip: Vec<u8>,
+    code_sha256: String,
+    source: String,
+}
+
+/// One zip per trigger, read once, with the manifest they were built with.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     pub dir: PathBuf,
-    packages: Vec<(TriggerKind, Vec<u8>, String)>,
+    pub manifest: Manifest,
+    packages: Vec<Package>,
 }
 
 impl Artifacts {
+    /// The build in `dir`: its manifest and every zip it names, each checked against the
+    /// CodeSha256 the manifest records.
     pub fn load(dir: &Path) -> Result<Self, ArtifactError> {
+        let manifest = Manifest::read(dir)?;
         let packages = TriggerKind::ALL
             .into_iter()
             .map(|kind| {
                 let path = dir.join(kind.zip_name());
-                let bytes = std::fs::read(&path).map_err(|error| ArtifactError { path, error })?;
-                let sha = code_sha256(&bytes);
-                Ok((kind, bytes, sha))
+                let zip = std::fs::read(&path).map_err(|error| ArtifactError::Unreadable {
+                    path: path.clone(),
+                    error,
+                })?;
+                let code_sha256 = code_sha256(&zip);
+                let recorded = manifest
+                    .functions
+                    .iter()
+                    .find(|f| f.zip == kind.zip_name())
+                    .ok_or_else(|| ArtifactError::BadManifest {
+                        path: dir.join(MANIFEST),
+                        problem: format!("it does not list {}", kind.zip_name()),
+                    })?;
+                if recorded.code_sha256 != code_sha256 {
+                    return Err(ArtifactError::Tampered {
+                        path,
+                        expected: recorded.code_sha256.clone(),
+                        actual: code_sha256,
+                    });
+                }
+                Ok(Package {
+                    kind,
+                    zip,
+                    code_sha256,
+                    source: manifest.source_fingerprint.clone(),
+                })
             })
             .collect::<Result<_, ArtifactError>>()?;
         Ok(Self {
             dir: dir.to_owned(),
+            manifest,
             packages,
         })
     }
 
-    fn entry(&self, kind: TriggerKind) -> &(TriggerKind, Vec<u8>, String) {
+    fn package(&self, kind: TriggerKind) -> &Package {
         self.packages
             .iter()
-            .find(|(k, ..)| *k == kind)
+            .find(|p| p.kind == kind)
             .expect("every trigger is loaded")
     }
 
     pub fn zip(&self, kind: TriggerKind) -> &[u8] {
-        &self.entry(kind).1
+        &self.package(kind).zip
     }
 
     pub fn code_sha256(&self, kind: TriggerKind) -> &str {
-        &self.entry(kind).2
+        &self.package(kind).code_sha256
+    }
+
+    /// The fingerprint of what this trigger's package was made from (see [`crate::source`]).
+    pub fn source(&self, kind: TriggerKind) -> &str {
+        &self.package(kind).source
+    }
+
+    /// The same packages with `zip` for `kind`, made from `source`.
+    pub fn with_package(&self, kind: TriggerKind, zip: Vec<u8>, source: String) -> Self {
+        let mut changed = self.clone();
+        let package = changed
+            .packages
+            .iter_mut()
+            .find(|p| p.kind == kind)
+            .expect("every trigger is loaded");
+        package.code_sha256 = code_sha256(&zip);
+        package.zip = zip;
+        package.source = source;
+        changed
     }
 
     /// The packages for one stack: the Create zip gains the stack's email templates beside
     /// `bootstrap`, so a template change is a code change that plan and drift show, and an
     /// unchanged one gives the same bytes (nothing to update).
     pub fn for_stack(&self, templates: &triggers::template::Bundle) -> Result<Self, ArtifactError> {
-        let mut stack = self.clone();
-        let create = stack
-            .packages
-            .iter_mut()
-            .find(|(kind, ..)| *kind == TriggerKind::Create)
-            .expect("every trigger is loaded");
+        let templates = templates.to_json();
         let zip = with_file(
-            &create.1,
+            self.zip(TriggerKind::Create),
             triggers::template::BUNDLE_FILE,
-            &templates.to_json(),
+            &templates,
         )
-        .map_err(|error| ArtifactError {
+        .map_err(|error| ArtifactError::Unreadable {
             path: self.dir.join(TriggerKind::Create.zip_name()),
             error,
         })?;
-        create.2 = code_sha256(&zip);
-        create.1 = zip;
-        Ok(stack)
+        let source = crate::source::function_source(
+            &self.manifest.source_fingerprint,
+            TriggerKind::Create,
+            &templates,
+        );
+        Ok(self.with_package(TriggerKind::Create, zip, source))
     }
 }
 

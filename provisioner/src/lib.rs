@@ -22,6 +22,7 @@ pub mod plan;
 pub mod report;
 pub mod resources;
 pub mod session;
+pub mod source;
 pub mod spec;
 pub mod users;
 

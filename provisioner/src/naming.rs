@@ -9,6 +9,11 @@ pub const OWNER_TAG: &str = "emailcode:stack";
 pub const RESERVED_TAG_PREFIX: &str = "emailcode:";
 /// The Define function's tag that holds the client locator, `<pool id>/<client id>`.
 pub const CLIENT_LOCATOR_TAG: &str = "emailcode:app-client";
+/// A function's tag holding the CodeSha256 deploy uploaded, so drift can tell an out-of-band
+/// code change without building.
+pub const CODE_TAG: &str = "emailcode:code-sha256";
+/// A function's tag holding the source fingerprint its package was made from.
+pub const SOURCE_TAG: &str = "emailcode:source";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TriggerKind {

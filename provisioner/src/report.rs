@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::plan::{Action, Plan};
+use crate::resources::{ResourceId, ResourceKind};
 
 /// Terraform-style text: `+` create, `~` update, `-/+` replace, `-` delete, then the notes.
 pub fn plan_text(plan: &Plan) -> String {
@@ -67,6 +68,25 @@ pub struct Difference {
     pub advice: Option<&'static str>,
 }
 
+/// What a changed field means where the field's name alone does not say it.
+fn advice(id: &ResourceId, field: &str) -> Option<&'static str> {
+    if !matches!(id.kind, ResourceKind::Function(_)) {
+        return None;
+    }
+    match field {
+        "code_sha256" => Some(
+            "the function runs another package than the one expected (changed out of band, or another build); find out who changed it, then deploy to put the expected package back",
+        ),
+        "source" => Some(
+            "the checkout's trigger sources or email templates differ from what this function was deployed from: code not yet deployed; deploy to ship it",
+        ),
+        "recorded_code_sha256" => Some(
+            "deploy has not recorded which package it uploaded (deployed before the record existed); deploy once to record it",
+        ),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DriftReport {
     pub stack: String,
@@ -100,7 +120,7 @@ impl DriftReport {
                         expected: c.new.clone().unwrap_or_default(),
                         actual: c.old.clone().unwrap_or_else(|| "(none)".to_owned()),
                         kind,
-                        advice: None,
+                        advice: advice(&step.id, c.field),
                     }));
                 }
                 Action::Delete => differences.push(Difference {
@@ -149,8 +169,12 @@ impl DriftReport {
                         "  {} [{}] {}: expected {} but found {}\n",
                         d.resource, d.kind, d.field, d.expected, d.actual
                     ));
-                    if let Some(advice) = d.advice {
-                        out.push_str(&format!("    deploy leaves this alone: {advice}\n"));
+                    match (d.kind, d.advice) {
+                        ("foreign", Some(advice)) => {
+                            out.push_str(&format!("    deploy leaves this alone: {advice}\n"));
+                        }
+                        (_, Some(advice)) => out.push_str(&format!("    {advice}\n")),
+                        (_, None) => {}
                     }
                 }
                 out
@@ -172,7 +196,11 @@ impl DriftReport {
                         cell(&d.field),
                         cell(&d.expected),
                         cell(&d.actual),
-                        d.kind
+                        d.advice.map_or(d.kind.to_owned(), |advice| format!(
+                            "{}: {}",
+                            d.kind,
+                            cell(advice)
+                        ))
                     ));
                 }
                 out

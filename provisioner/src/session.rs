@@ -16,8 +16,8 @@ use crate::naming::TriggerKind;
 use crate::observe::{Observation, observe};
 use crate::plan::{Plan, plan, plan_teardown};
 use crate::resources::{
-    ApplyCx, Context, DesiredState, Handover, Observed, PoolRef, ResourceKind, SesScope,
-    desired_state, user_pool_desired,
+    ApplyCx, Context, DesiredState, ExpectedCode, Handover, Observed, PoolRef, ResourceKind,
+    SesScope, desired_state, user_pool_desired,
 };
 use crate::spec::StackSpec;
 
@@ -66,18 +66,14 @@ impl Session {
         Ok(artifacts.for_stack(&self.spec.email_templates)?)
     }
 
-    /// What the spec wants, given this stack's packages (from [`Session::packages`]).
-    fn desired(&self, packages: &Artifacts) -> DesiredState {
-        let code_sha256: BTreeMap<TriggerKind, String> = TriggerKind::ALL
-            .into_iter()
-            .map(|kind| (kind, packages.code_sha256(kind).to_owned()))
-            .collect();
+    /// What the spec wants, given each function's package.
+    fn desired(&self, code: &BTreeMap<TriggerKind, ExpectedCode>) -> DesiredState {
         let observation = &self.observation;
         desired_state(
             &self.spec,
             Context {
                 names: &observation.names,
-                code_sha256: &code_sha256,
+                code,
                 user_pool_arn: observation.user_pool.as_ref().map(|p| p.arn.as_str()),
                 app_client: observation
                     .user_pool
@@ -95,7 +91,52 @@ impl Session {
     }
 
     fn plan_packages(&self, packages: &Artifacts) -> Result<Plan, ProvisionError> {
-        Ok(plan(&self.desired(packages), &self.observation.state)?)
+        let code = TriggerKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let expected = ExpectedCode {
+                    code_sha256: packages.code_sha256(kind).to_owned(),
+                    source: packages.source(kind).to_owned(),
+                };
+                (kind, expected)
+            })
+            .collect();
+        Ok(plan(&self.desired(&code), &self.observation.state)?)
+    }
+
+    /// The plan against what the last deploy recorded on each function, for a checkout whose
+    /// trigger build would have `build_fingerprint`; nothing is built. A live package other
+    /// than the recorded one shows as a `code_sha256` change (changed out of band), a checkout
+    /// whose sources differ from the recorded ones as a `source` change (not yet deployed).
+    /// A function deployed before the record existed is taken as it is, and its record shows
+    /// as missing until the next deploy writes it.
+    pub fn plan_without_build(&self, build_fingerprint: &str) -> Result<Plan, ProvisionError> {
+        let templates = self.spec.email_templates.to_json();
+        let code = TriggerKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let id = crate::resources::ResourceId {
+                    kind: ResourceKind::Function(kind),
+                    name: self.observation.names.function(kind),
+                };
+                let live = match self.observation.state.get(&id) {
+                    Observed::Owned(fields) => fields.clone(),
+                    Observed::Absent | Observed::Unowned => Default::default(),
+                };
+                let field = |name: &str| live.get(name).cloned().unwrap_or_default();
+                let recorded = field("recorded_code_sha256");
+                let expected = ExpectedCode {
+                    code_sha256: if recorded.is_empty() {
+                        field("code_sha256")
+                    } else {
+                        recorded
+                    },
+                    source: crate::source::function_source(build_fingerprint, kind, &templates),
+                };
+                (kind, expected)
+            })
+            .collect();
+        Ok(plan(&self.desired(&code), &self.observation.state)?)
     }
 
     fn handover(&self) -> Handover {

@@ -1,12 +1,16 @@
-//! `cargo xtask build`: the trigger binaries, each zipped as a Lambda `bootstrap`. Deploy,
-//! plan and drift build through [`build_unless_unchanged`], which skips the nested cargo
-//! run when nothing the binaries are built from changed since the last build.
+//! `cargo xtask build`: the trigger binaries, each zipped as a Lambda `bootstrap`, with a
+//! manifest of what they were built from. The build is reproducible across machines: the
+//! toolchain is pinned (`rust-toolchain.toml`), the lock file is honoured, and every
+//! machine-specific path prefix (the checkout, `CARGO_HOME`, the toolchain) is remapped in
+//! what rustc and the C compiler embed. Deploy, plan and drift build through
+//! [`build_unless_unchanged`], which skips the nested cargo run when the source fingerprint
+//! matches the last build's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use provisioner::artifacts::Artifacts;
+use provisioner::artifacts::{Artifacts, MANIFEST, Manifest, ManifestFunction};
 use provisioner::naming::TriggerKind;
 use provisioner::spec::Architecture;
 
@@ -17,113 +21,128 @@ use crate::{cargo, project_root};
 
 const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Beside the zips: the fingerprint of the inputs they were built from.
-const BUILT_FROM: &str = "built-from";
+/// The cargo profile the triggers ship with (see the workspace manifest).
+pub const PROFILE: &str = "lambda";
 
 /// Lambda's provided.al2023 runtime ships glibc 2.34; a binary needing more fails to start.
 const AL2023_GLIBC_MINOR: u32 = 34;
 
-/// Where one build's zips land: separate per target so switching never mixes them.
-pub fn zip_dir(target: &str) -> PathBuf {
-    project_root()
-        .join("target")
-        .join("trigger-zips")
-        .join(target)
+/// What path prefixes become in the binaries: the same on every machine.
+const ROOT_AS: &str = "/emailcode";
+const CARGO_HOME_AS: &str = "/cargo";
+const SYSROOT_AS: &str = "/rust";
+
+/// Where a build reads its sources and crates and writes its output.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub cargo_home: PathBuf,
+    /// Build from the crates already in `cargo_home`, without the network.
+    pub offline: bool,
+}
+
+impl Workspace {
+    pub fn here() -> Self {
+        Self {
+            root: project_root(),
+            cargo_home: cargo_home(),
+            offline: false,
+        }
+    }
+
+    /// Where one build's zips land: separate per target so switching never mixes them.
+    pub fn zip_dir(&self, target: &str) -> PathBuf {
+        self.root.join("target").join("trigger-zips").join(target)
+    }
+}
+
+/// Cargo's home as cargo itself finds it.
+pub fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
 }
 
 pub fn run(args: &BuildArgs) -> Result<Artifacts> {
-    build(args.arch.into(), args.musl)
+    let artifacts = build(args.arch.into(), args.musl)?;
+    if let Some(out) = &args.out {
+        copy_artifacts(&artifacts, out)?;
+        eprintln!("wrote the zips and {MANIFEST} to {}", out.display());
+    }
+    Ok(artifacts)
 }
 
-/// What the trigger binaries are built from, as one fingerprint: every file under
-/// `triggers/` (path, size, modification time), the workspace manifest and lock file, the
-/// cargo configuration, and the variables that change how cargo compiles. A toolchain
-/// update is not in it; `cargo xtask build` always runs cargo.
-fn inputs_fingerprint(root: &Path, target: &str) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut files = Vec::new();
-    let mut pending = vec![root.join("triggers")];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
+/// The zips and their manifest, copied to `out` for another machine or a later deploy.
+fn copy_artifacts(artifacts: &Artifacts, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for kind in TriggerKind::ALL {
+        let to = out.join(kind.zip_name());
+        std::fs::write(&to, artifacts.zip(kind))
+            .with_context(|| format!("writing {}", to.display()))?;
     }
-    files.extend(
-        ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"]
-            .map(|file| root.join(file))
-            .into_iter()
-            .filter(|path| path.is_file()),
-    );
-    files.sort();
-    let mut hasher = Sha256::new();
-    hasher.update(target.as_bytes());
-    for file in &files {
-        let metadata = std::fs::metadata(file)?;
-        hasher.update(format!(
-            "{}\0{}\0{:?}\0",
-            file.display(),
-            metadata.len(),
-            metadata.modified()?
-        ));
-    }
-    for variable in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_PROFILE_LAMBDA_OPT_LEVEL",
-    ] {
-        hasher.update(format!("{variable}={:?}\0", std::env::var_os(variable)));
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    artifacts
+        .manifest
+        .write(out)
+        .with_context(|| format!("writing {}", out.join(MANIFEST).display()))?;
+    Artifacts::load(out)?;
+    Ok(())
 }
 
-/// The triggers for `arch`, built only when their inputs changed since the zips were made.
-/// A no-op nested `cargo build` costs about 150 ms of every deploy, plan and drift (see
-/// `bench/RESULTS.md`), a third of an unchanged deploy; the fingerprint takes well under 1 ms.
+/// The source fingerprint of this checkout's trigger build for `target` (see
+/// `provisioner::source`).
+pub fn fingerprint(root: &Path, target: &str) -> Result<String> {
+    provisioner::source::build_fingerprint(root, target, PROFILE)
+        .context("reading the trigger sources for their fingerprint")
+}
+
+/// The triggers for `arch`, built only when their source fingerprint differs from the last
+/// build's. A no-op nested `cargo build` costs about 150 ms of every deploy and plan (see
+/// `bench/RESULTS.md`); the fingerprint takes a few milliseconds.
 pub fn build_unless_unchanged(arch: Architecture, musl: bool) -> Result<Artifacts> {
+    let here = Workspace::here();
     let target = target_triple(arch, musl)?;
-    let out_dir = zip_dir(&target);
-    let stamp = out_dir.join(BUILT_FROM);
-    let fingerprint = crate::phases::time("trigger inputs fingerprint", || {
-        inputs_fingerprint(&project_root(), &target)
+    let out_dir = here.zip_dir(&target);
+    let fingerprint = crate::phases::time("trigger source fingerprint", || {
+        fingerprint(&here.root, &target)
     })?;
-    let zips_present = TriggerKind::ALL
-        .iter()
-        .all(|kind| out_dir.join(kind.zip_name()).is_file());
-    if zips_present && std::fs::read_to_string(&stamp).is_ok_and(|old| old == fingerprint) {
-        crate::progress::step(&format!(
-            "triggers for {target} unchanged since the last build"
-        ));
-        let artifacts = crate::phases::time("zip (when rebuilt), read and hash", || {
+    let last = Manifest::read(&out_dir).ok();
+    if last.is_some_and(|last| last.source_fingerprint == fingerprint) {
+        let loaded = crate::phases::time("zip (when rebuilt), read and hash", || {
             Artifacts::load(&out_dir)
-        })?;
-        print_packages(&artifacts);
-        return Ok(artifacts);
+        });
+        if let Ok(artifacts) = loaded {
+            crate::progress::step(&format!(
+                "triggers for {target} unchanged since the last build"
+            ));
+            print_packages(&artifacts);
+            return Ok(artifacts);
+        }
     }
     build(arch, musl)
 }
 
-/// Builds the triggers for `arch` (statically against musl with `musl`) and zips each.
+/// Builds the triggers for `arch` (statically against musl with `musl`) in this checkout.
 pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
+    build_in(&Workspace::here(), arch, musl)
+}
+
+/// Builds the triggers in `workspace` and zips each, with the manifest beside them.
+pub fn build_in(workspace: &Workspace, arch: Architecture, musl: bool) -> Result<Artifacts> {
+    let root = &workspace.root;
     let target = target_triple(arch, musl)?;
     // Taken before building, so an edit made meanwhile rebuilds next time.
-    let fingerprint = inputs_fingerprint(&project_root(), &target)?;
+    let fingerprint = fingerprint(root, &target)?;
+    let rustc = pinned_rustc(root)?;
     let rust_target = target_dir_name(&target);
     if rust_target != HOST_TARGET {
-        ensure_rust_target(rust_target)?;
+        ensure_rust_target(root, rust_target)?;
     }
     let mut build = cargo();
-    build.current_dir(project_root());
+    build
+        .current_dir(root)
+        .env("CARGO_HOME", &workspace.cargo_home)
+        .env("CARGO_TARGET_DIR", root.join("target"));
+    reproducible(&mut build, workspace, &target)?;
     if arch == Architecture::Arm64 {
         let tools = cross_tools();
         tools.ensure_installed()?;
@@ -137,19 +156,26 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
         build.arg("build");
     }
     build.args([
+        "--locked",
         "--profile",
-        "lambda",
+        PROFILE,
         "--package",
         "triggers",
         "--bins",
         "--target",
         &target,
     ]);
+    if workspace.offline {
+        build.arg("--offline");
+    }
     if musl && arch == Architecture::X86_64 && which("musl-gcc").is_none() {
         // aws-lc-sys compiles C; plain gcc links fine into a static musl binary for it.
         build.env("CC_x86_64_unknown_linux_musl", "gcc");
     }
-    crate::progress::step(&format!("building triggers for {target}"));
+    crate::progress::step(&format!(
+        "building triggers for {target} in {}",
+        root.display()
+    ));
     let status = crate::phases::time("trigger build check (nested cargo build)", || {
         build.status()
     })
@@ -157,26 +183,14 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
     if !status.success() {
         bail!("building the triggers failed (cargo's errors are above)");
     }
-    let binary_dir = project_root()
-        .join("target")
-        .join(target_dir_name(&target))
-        .join("lambda");
-    let out_dir = zip_dir(&target);
+    let binary_dir = root.join("target").join(rust_target).join(PROFILE);
+    let out_dir = workspace.zip_dir(&target);
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let zipping = std::time::Instant::now();
+    let mut functions = Vec::new();
     for kind in TriggerKind::ALL {
         let binary = binary_dir.join(kind.binary_name());
         let zip_path = out_dir.join(kind.zip_name());
-        // Cargo writes a new file whenever it relinks; the same length and modification
-        // time mean the same binary, whose zip (a pure function of it) is already there.
-        let stamp_path = out_dir.join(format!("{}.zipped-from", kind.binary_name()));
-        let metadata =
-            std::fs::metadata(&binary).with_context(|| format!("reading {}", binary.display()))?;
-        let stamp = format!("{} {:?}", metadata.len(), metadata.modified()?);
-        if zip_path.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|old| old == stamp)
-        {
-            continue;
-        }
         let bytes =
             std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
         if target.contains("-gnu") {
@@ -185,14 +199,138 @@ pub fn build(arch: Architecture, musl: bool) -> Result<Artifacts> {
         let zip = zip_bootstrap(&bytes)?;
         std::fs::write(&zip_path, &zip)
             .with_context(|| format!("writing {}", zip_path.display()))?;
-        std::fs::write(&stamp_path, stamp)?;
+        functions.push(ManifestFunction {
+            binary: kind.binary_name().to_owned(),
+            zip: kind.zip_name().to_owned(),
+            code_sha256: provisioner::artifacts::code_sha256(&zip),
+        });
     }
+    let manifest = Manifest {
+        format: provisioner::artifacts::MANIFEST_FORMAT,
+        target: target.clone(),
+        architecture: arch.as_lambda().to_owned(),
+        profile: PROFILE.to_owned(),
+        rustc,
+        source_fingerprint: fingerprint,
+        commit: commit(root),
+        functions,
+    };
+    manifest
+        .write(&out_dir)
+        .with_context(|| format!("writing {}", out_dir.join(MANIFEST).display()))?;
     let artifacts = Artifacts::load(&out_dir)?;
     crate::phases::record("zip (when rebuilt), read and hash", zipping.elapsed());
-    let stamp = out_dir.join(BUILT_FROM);
-    std::fs::write(&stamp, fingerprint).with_context(|| format!("writing {}", stamp.display()))?;
     print_packages(&artifacts);
     Ok(artifacts)
+}
+
+/// Makes what the compilers embed independent of where things are on this machine: rustc
+/// and the C compiler (aws-lc-sys) see every machine-specific prefix remapped, and flags
+/// from the environment, which differ between machines, are left out. Panic locations keep
+/// source paths in a stripped binary, so without this a home directory or checkout path
+/// changes the bytes.
+fn reproducible(build: &mut Command, workspace: &Workspace, target: &str) -> Result<()> {
+    let mut prefixes = [
+        (workspace.root.clone(), ROOT_AS),
+        (workspace.cargo_home.clone(), CARGO_HOME_AS),
+        (sysroot(&workspace.root)?, SYSROOT_AS),
+    ];
+    // Where several match, rustc and gcc apply the last given: the longest goes last.
+    prefixes.sort_by_key(|(path, _)| path.as_os_str().len());
+    let pairs: Vec<String> = prefixes
+        .iter()
+        .map(|(path, to)| format!("{}={to}", path.display()))
+        .collect();
+    let rustflags: Vec<String> = pairs
+        .iter()
+        .map(|pair| format!("--remap-path-prefix={pair}"))
+        .collect();
+    let cflags: Vec<String> = pairs
+        .iter()
+        .map(|pair| format!("-ffile-prefix-map={pair}"))
+        .collect();
+    build
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
+        .env(
+            format!("CFLAGS_{}", target_dir_name(target).replace('-', "_")),
+            cflags.join(" "),
+        );
+    Ok(())
+}
+
+/// The toolchain's own folder, whose path holds the rustup home.
+fn sysroot(root: &Path) -> Result<PathBuf> {
+    let output = Command::new("rustc")
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("could not run rustc")?;
+    ensure!(output.status.success(), "`rustc --print sysroot` failed");
+    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
+}
+
+/// `rustc --version` of the compiler the checkout pins, or an error when another one would
+/// build (another compiler builds other bytes).
+fn pinned_rustc(root: &Path) -> Result<String> {
+    let pin_file = root.join("rust-toolchain.toml");
+    let pin = std::fs::read_to_string(&pin_file)
+        .with_context(|| format!("reading {}", pin_file.display()))?;
+    let channel = pinned_channel(&pin)
+        .with_context(|| format!("{} names no toolchain channel", pin_file.display()))?;
+    let output = Command::new("rustc")
+        .current_dir(root)
+        .arg("--version")
+        .output()
+        .context("could not run rustc")?;
+    let version = String::from_utf8(output.stdout)?.trim().to_owned();
+    ensure!(
+        output.status.success() && version.starts_with(&format!("rustc {channel} ")),
+        "the triggers build with Rust {channel} ({}), but rustc here is `{version}`: unset RUSTUP_TOOLCHAIN and RUSTC, or install it with `rustup toolchain install {channel}`",
+        pin_file.display()
+    );
+    Ok(version)
+}
+
+/// The `channel = "…"` of a rust-toolchain.toml.
+fn pinned_channel(pin: &str) -> Option<&str> {
+    pin.lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("channel")?
+            .trim()
+            .strip_prefix('=')?;
+        Some(value.trim().trim_matches('"'))
+    })
+}
+
+/// The checkout's commit, `-dirty` when a build input has local changes; `None` outside git.
+fn commit(root: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let head = git(&["rev-parse", "HEAD"])?;
+    let mut inputs = vec![
+        "status",
+        "--porcelain",
+        "--",
+        provisioner::source::TRIGGERS_DIR,
+    ];
+    inputs.extend(provisioner::source::BUILD_INPUTS);
+    let changes = git(&inputs)?;
+    Some(if changes.is_empty() {
+        head
+    } else {
+        format!("{head}-dirty")
+    })
 }
 
 /// Build lines go to stderr: stdout carries only a command's machine-readable output.
@@ -207,7 +345,7 @@ fn print_packages(artifacts: &Artifacts) {
     }
 }
 
-fn target_triple(arch: Architecture, musl: bool) -> Result<String> {
+pub fn target_triple(arch: Architecture, musl: bool) -> Result<String> {
     Ok(match (arch, musl) {
         (Architecture::X86_64, false) => {
             ensure!(
@@ -284,8 +422,9 @@ fn cross_tools() -> PythonEnv {
 }
 
 /// Adds the Rust standard library for `target` through rustup when it is missing.
-fn ensure_rust_target(target: &str) -> Result<()> {
+fn ensure_rust_target(root: &Path, target: &str) -> Result<()> {
     let libdir = Command::new("rustc")
+        .current_dir(root)
         .args(["--print", "target-libdir", "--target", target])
         .output()?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
@@ -294,7 +433,9 @@ fn ensure_rust_target(target: &str) -> Result<()> {
     }
     crate::progress::step(&format!("adding the Rust target {target}"));
     run_checked(
-        Command::new("rustup").args(["target", "add", target]),
+        Command::new("rustup")
+            .current_dir(root)
+            .args(["target", "add", target]),
         &format!(
             "`rustup target add {target}` failed; run it yourself (it needs to reach static.rust-lang.org)"
         ),
@@ -315,27 +456,22 @@ mod tests {
     }
 
     #[test]
-    fn the_inputs_fingerprint_changes_with_any_trigger_file_or_the_lock_file() {
-        let root = std::env::temp_dir().join(format!("fingerprint-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("triggers/src")).unwrap();
-        std::fs::write(root.join("triggers/src/lib.rs"), "fn a() {}").unwrap();
-        std::fs::write(root.join("Cargo.lock"), "v1").unwrap();
-        let first = inputs_fingerprint(&root, HOST_TARGET).unwrap();
-        assert_eq!(first, inputs_fingerprint(&root, HOST_TARGET).unwrap());
-        assert_ne!(
-            first,
-            inputs_fingerprint(&root, "x86_64-unknown-linux-musl").unwrap()
+    fn reads_the_pinned_channel() {
+        assert_eq!(
+            pinned_channel("[toolchain]\nchannel = \"1.95.0\"\ncomponents = []\n"),
+            Some("1.95.0")
         );
-        std::fs::write(root.join("triggers/src/lib.rs"), "fn ab() {}").unwrap();
-        let edited = inputs_fingerprint(&root, HOST_TARGET).unwrap();
-        assert_ne!(first, edited, "a trigger edit went unseen");
-        std::fs::write(root.join("triggers/src/new.rs"), "").unwrap();
-        let added = inputs_fingerprint(&root, HOST_TARGET).unwrap();
-        assert_ne!(edited, added, "a new trigger file went unseen");
-        std::fs::write(root.join("Cargo.lock"), "v2").unwrap();
-        assert_ne!(added, inputs_fingerprint(&root, HOST_TARGET).unwrap());
-        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(pinned_channel("[toolchain]\n"), None);
+    }
+
+    #[test]
+    fn the_checkout_pins_the_toolchain_the_triggers_build_with() {
+        let pin = std::fs::read_to_string(project_root().join("rust-toolchain.toml")).unwrap();
+        let channel = pinned_channel(&pin).unwrap();
+        assert!(
+            channel.split('.').count() == 3 && channel.split('.').all(|n| n.parse::<u32>().is_ok()),
+            "rust-toolchain.toml must pin an exact version, not {channel}"
+        );
     }
 
     #[test]

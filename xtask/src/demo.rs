@@ -7,7 +7,7 @@ use provisioner::login::CodeSource;
 use provisioner::session::Session;
 
 use crate::emulator::Emulator;
-use crate::flags::StackArgs;
+use crate::flags::{DeployArgs, StackArgs};
 use crate::{progress, project_root, stack};
 
 const DEMO_USER: &str = "demo@example.com";
@@ -19,7 +19,10 @@ pub fn run() -> Result<ExitCode> {
     let args = StackArgs {
         stack: project_root().join("stacks").join("local.yaml"),
     };
-    stack::deploy(&args)?;
+    stack::deploy(&DeployArgs {
+        stack: args.clone(),
+        artifacts: None,
+    })?;
     stack::runtime()?.block_on(async {
         let session = Session::open(&args.stack).await?;
         progress::step(&format!("adding user {DEMO_USER}"));

@@ -40,6 +40,30 @@ pub struct BuildArgs {
     /// Without it, x86_64 builds for this machine's glibc, which is what the local emulator runs.
     #[arg(long)]
     pub musl: bool,
+    /// Also copy the zips and their manifest (CodeSha256, architecture, source fingerprint,
+    /// compiler, commit) to this folder, for `deploy --artifacts` here or on another machine.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReproducibleArgs {
+    /// CPU architecture of the functions.
+    #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
+    pub arch: ArchArg,
+    /// Link statically against musl, as for AWS.
+    #[arg(long)]
+    pub musl: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Use the zips `cargo xtask build --out DIR` wrote (here or on another machine) instead
+    /// of building; refused when they were built from other sources than this checkout's.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -67,6 +91,14 @@ pub struct DriftArgs {
     /// Output format; json follows the schema in the README, markdown suits a CI job summary.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
+    /// Build the triggers and compare the live code with that build byte for byte. Without
+    /// it, nothing is built: the live code is compared with what deploy recorded, and the
+    /// checkout's source fingerprint with the one deployed.
+    #[arg(long, conflicts_with = "artifacts")]
+    pub build: bool,
+    /// Compare the live code with the zips `cargo xtask build --out DIR` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -13,6 +13,7 @@ mod newcomer;
 mod phases;
 mod progress;
 mod python;
+mod reproducible;
 mod serve;
 mod stack;
 mod test;
@@ -21,7 +22,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flags::{BuildArgs, DriftArgs, LoginArgs, ServeArgs, StackArgs, TeardownArgs, UsersArgs};
+use flags::{
+    BuildArgs, DeployArgs, DriftArgs, LoginArgs, ReproducibleArgs, ServeArgs, StackArgs,
+    TeardownArgs, UsersArgs,
+};
 
 /// Passwordless email sign-in on AWS Cognito, deployed from a YAML stack spec.
 ///
@@ -38,13 +42,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Build the trigger binaries and zip each as a Lambda `bootstrap`.
+    /// Build the trigger binaries and zip each as a Lambda `bootstrap`, with a manifest.
     Build(BuildArgs),
-    /// Build the triggers, then create or update every resource of the stack.
-    Deploy(StackArgs),
+    /// Build the triggers a second time from a copy of the checkout at another path with
+    /// another CARGO_HOME, and compare every zip's CodeSha256 with this checkout's build.
+    CheckReproducible(ReproducibleArgs),
+    /// Build the triggers (or take `--artifacts`), then create or update every resource of the stack.
+    Deploy(DeployArgs),
     /// Show what deploy would change, without changing anything (exit 2 when it would).
-    Plan(StackArgs),
-    /// Compare the live stack with the spec and the local trigger build (exit 2 on drift).
+    Plan(DeployArgs),
+    /// Compare the live stack with the spec and what deploy recorded, without building
+    /// (exit 2 on drift).
     Drift(DriftArgs),
     /// Delete every resource of the stack that carries its ownership tag.
     Teardown(TeardownArgs),
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
 fn run(task: Task) -> anyhow::Result<ExitCode> {
     match task {
         Task::Build(args) => build::run(&args).map(|_| ExitCode::SUCCESS),
+        Task::CheckReproducible(args) => reproducible::run(&args),
         Task::Deploy(args) => stack::deploy(&args),
         Task::Plan(args) => stack::plan(&args),
         Task::Drift(args) => stack::drift(&args),

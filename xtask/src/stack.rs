@@ -2,6 +2,7 @@
 //! machine-readable output goes to stdout; progress, build lines and notes go to stderr.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -15,7 +16,9 @@ use provisioner::spec::{Architecture, StackSpec};
 use provisioner::users::Change;
 
 use crate::build;
-use crate::flags::{DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersAction, UsersArgs};
+use crate::flags::{
+    DeployArgs, DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersAction, UsersArgs,
+};
 use crate::progress;
 
 /// Exit code for "changes to make" (plan) and "drift found" (drift).
@@ -28,19 +31,62 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Builds the triggers the way the stack runs them: for this machine when the stack
-/// targets an emulator, statically linked for AWS.
-fn build_for(args: &StackArgs) -> Result<Artifacts> {
-    let spec = StackSpec::load(&args.stack)?;
+/// The target the stack's triggers run on: this machine when the stack targets an emulator,
+/// statically linked for AWS.
+fn target_for(stack: &Path) -> Result<(Architecture, bool)> {
+    let spec = StackSpec::load(stack)?;
     let local = spec.endpoint.is_some();
     let arch = spec.triggers.architecture;
     if local && arch != Architecture::X86_64 {
         bail!(
             "{}: the local emulator runs the triggers on this x86_64 machine; set triggers.architecture: x86_64",
-            args.stack.display()
+            stack.display()
         );
     }
-    build::build_unless_unchanged(arch, !local && arch == Architecture::X86_64)
+    Ok((arch, !local && arch == Architecture::X86_64))
+}
+
+/// The stack's trigger packages: the ones in `artifacts` when given (built elsewhere, checked
+/// against this checkout), else this checkout's build.
+fn packages_for(stack: &Path, artifacts: Option<&Path>) -> Result<Artifacts> {
+    let (arch, musl) = target_for(stack)?;
+    match artifacts {
+        Some(dir) => promoted(dir, arch, musl),
+        None => build::build_unless_unchanged(arch, musl),
+    }
+}
+
+/// Zips built once, maybe on another machine: used only for the target the stack needs and
+/// for the sources this checkout holds, so what deploys is what was reviewed here.
+fn promoted(dir: &Path, arch: Architecture, musl: bool) -> Result<Artifacts> {
+    let artifacts = Artifacts::load(dir)?;
+    let manifest = &artifacts.manifest;
+    let target = build::target_triple(arch, musl)?;
+    if manifest.target != target {
+        bail!(
+            "the artifacts in {} are for {}, but this stack's triggers run on {target}; build them with `cargo xtask build --arch {}{} --out DIR`",
+            dir.display(),
+            manifest.target,
+            arch.as_lambda(),
+            if musl { " --musl" } else { "" }
+        );
+    }
+    let here = build::fingerprint(&crate::project_root(), &target)?;
+    if manifest.source_fingerprint != here {
+        bail!(
+            "the artifacts in {} were built from trigger sources with fingerprint {} (commit {}), but this checkout's have {here}; check out that commit, or build again here with `cargo xtask build --out DIR`",
+            dir.display(),
+            manifest.source_fingerprint,
+            manifest.commit.as_deref().unwrap_or("unknown"),
+        );
+    }
+    progress::step(&format!(
+        "using the triggers built in {} (commit {}, {})",
+        dir.display(),
+        manifest.commit.as_deref().unwrap_or("unknown"),
+        manifest.rustc
+    ));
+    Ok(artifacts)
 }
 
 /// Reads the live stack under a spinner; nothing else prints meanwhile.
@@ -62,12 +108,12 @@ fn exit_for(changes: bool) -> ExitCode {
     }
 }
 
-pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
-    let artifacts = build_for(args)?;
-    progress::step(&format!("deploying {}", args.stack.display()));
+pub fn deploy(args: &DeployArgs) -> Result<ExitCode> {
+    let artifacts = packages_for(&args.stack.stack, args.artifacts.as_deref())?;
+    progress::step(&format!("deploying {}", args.stack.stack.display()));
     let deployed = runtime()?.block_on(async {
         let started = std::time::Instant::now();
-        let session = Session::open(&args.stack).await?;
+        let session = Session::open(&args.stack.stack).await?;
         crate::phases::record("observe", started.elapsed());
         session.deploy(&artifacts, &print_outcome).await
     })?;
@@ -82,17 +128,33 @@ pub fn deploy(args: &StackArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn plan(args: &StackArgs) -> Result<ExitCode> {
-    let artifacts = build_for(args)?;
-    let plan = open_quietly(args)?.plan(&artifacts)?;
+pub fn plan(args: &DeployArgs) -> Result<ExitCode> {
+    let artifacts = packages_for(&args.stack.stack, args.artifacts.as_deref())?;
+    let plan = open_quietly(&args.stack)?.plan(&artifacts)?;
     print!("{}", plan_text(&plan));
     Ok(exit_for(plan.has_changes()))
 }
 
+/// Without `--build` or `--artifacts` nothing is compiled: the checkout's source
+/// fingerprint and what deploy recorded on each function are enough.
 pub fn drift(args: &DriftArgs) -> Result<ExitCode> {
-    let artifacts = build_for(&args.stack)?;
-    let session = open_quietly(&args.stack)?;
-    let report = DriftReport::new(session.spec.name.as_str(), &session.plan(&artifacts)?);
+    let stack = &args.stack.stack;
+    let plan = if args.build || args.artifacts.is_some() {
+        let artifacts = packages_for(stack, args.artifacts.as_deref())?;
+        let session = open_quietly(&args.stack)?;
+        (session.spec.name.clone(), session.plan(&artifacts)?)
+    } else {
+        let (arch, musl) = target_for(stack)?;
+        let target = build::target_triple(arch, musl)?;
+        let fingerprint = build::fingerprint(&crate::project_root(), &target)?;
+        let session = open_quietly(&args.stack)?;
+        (
+            session.spec.name.clone(),
+            session.plan_without_build(&fingerprint)?,
+        )
+    };
+    let (name, plan) = plan;
+    let report = DriftReport::new(name.as_str(), &plan);
     print!("{}", report.render(args.format.into()));
     Ok(exit_for(!report.in_sync))
 }

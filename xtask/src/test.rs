@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every test, the emulator and browser ones included. Installs and
 //! starts both emulators, the policy linter and Chromium when needed, builds the triggers,
-//! and stops what it started.
+//! and stops what it started; then checks that the trigger build is reproducible.
 
 use std::process::ExitCode;
 
@@ -59,7 +59,16 @@ pub fn run() -> Result<ExitCode> {
             emulator.stop()?;
         }
     }
-    Ok(if status?.success() {
+    let tests_passed = status?.success();
+    progress::step("checking that another checkout path and CARGO_HOME build the same zips");
+    let reproducible = crate::reproducible::run(&crate::flags::ReproducibleArgs {
+        arch: crate::flags::ArchArg::X86_64,
+        musl: false,
+    });
+    if let Err(error) = &reproducible {
+        eprintln!("error: {error:#}");
+    }
+    Ok(if tests_passed && reproducible.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

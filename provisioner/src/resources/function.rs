@@ -14,7 +14,7 @@ use aws_sdk_lambda::types::{
 use super::{ApplyCx, Observed, ReadCx, Tagging};
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
 use crate::fields::{FieldChange, Fields, Tags, UpdateCall, list_field, map_field};
-use crate::naming::{OWNER_TAG, TriggerKind};
+use crate::naming::{CODE_TAG, OWNER_TAG, SOURCE_TAG, TriggerKind};
 
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
@@ -37,8 +37,11 @@ pub struct Desired {
     pub timeout_seconds: u32,
     pub role_arn: String,
     pub environment: BTreeMap<String, String>,
-    /// Lambda's CodeSha256 of the local build; apply uploads exactly that zip.
+    /// The package's expected CodeSha256: the build's, which apply uploads (exactly that
+    /// zip), or, for a drift check without a build, the one deploy recorded.
     pub code_sha256: String,
+    /// The source fingerprint of that package (see [`crate::source`]).
+    pub source: String,
     pub tags: Tags,
 }
 
@@ -57,9 +60,10 @@ const CONFIGURATION: UpdateCall = UpdateCall {
         "environment",
     ],
 };
+/// The record of what deploy uploaded travels in tags beside the stack's own.
 const TAGS: UpdateCall = UpdateCall {
     operation: "lambda:TagResource",
-    fields: &["tags"],
+    fields: &["tags", "recorded_code_sha256", "source"],
 };
 pub const UPDATES: &[UpdateCall] = &[CODE, CONFIGURATION, TAGS];
 pub const REPLACE_ON: &[&str] = &[];
@@ -75,8 +79,18 @@ impl Desired {
             ("role", self.role_arn.clone()),
             ("environment", map_field(&self.environment)),
             ("code_sha256", self.code_sha256.clone()),
+            ("recorded_code_sha256", self.code_sha256.clone()),
+            ("source", self.source.clone()),
             ("tags", super::tags_field(&self.tags)),
         ])
+    }
+
+    /// The stack's tags and the record of the package: what create and TagResource send.
+    fn all_tags(&self) -> Tags {
+        let mut tags = self.tags.clone();
+        tags.insert(CODE_TAG.to_owned(), self.code_sha256.clone());
+        tags.insert(SOURCE_TAG.to_owned(), self.source.clone());
+        tags
     }
 
     fn environment(&self) -> Environment {
@@ -126,8 +140,14 @@ pub fn fields_of(
             "code_sha256",
             config.code_sha256().unwrap_or_default().to_owned(),
         ),
+        ("recorded_code_sha256", recorded(tags, CODE_TAG)),
+        ("source", recorded(tags, SOURCE_TAG)),
         ("tags", tagging.field(tags)),
     ])
+}
+
+fn recorded(tags: &BTreeMap<String, String>, key: &str) -> String {
+    tags.get(key).cloned().unwrap_or_default()
 }
 
 /// A function as read, with all its tags: the client locator is one of them.
@@ -224,7 +244,7 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
         .memory_size(desired.memory_mb as i32)
         .timeout(desired.timeout_seconds as i32)
         .environment(desired.environment())
-        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .set_tags(Some(desired.all_tags().into_iter().collect()))
         .code(
             FunctionCode::builder()
                 .zip_file(package(cx, desired)?)
@@ -291,7 +311,7 @@ pub async fn update(
         .await?;
     }
     if TAGS.needed_for(changes) {
-        tag(cx, &desired.name, &desired.arn, desired.tags.clone()).await?;
+        tag(cx, &desired.name, &desired.arn, desired.all_tags()).await?;
     }
     Ok(())
 }
@@ -499,6 +519,7 @@ mod tests {
             role_arn: names.role_arn(),
             environment: BTreeMap::from([("OTP_CODE_LENGTH".into(), "6".into())]),
             code_sha256: "c2hh".into(),
+            source: "f00d".into(),
             tags: tags.clone(),
         };
         let config = FunctionConfiguration::builder()
@@ -515,7 +536,7 @@ mod tests {
             )
             .code_sha256("c2hh")
             .build();
-        let read = fields_of(&config, &tags, &tagging);
+        let read = fields_of(&config, &desired.all_tags(), &tagging);
         assert_eq!(read, desired.fields());
         assert_kind_is_consistent(&desired.fields(), &read, UPDATES, REPLACE_ON);
     }

@@ -217,12 +217,22 @@ pub struct SesScope {
     pub unread: Option<String>,
 }
 
+/// The package a function should run: what deploy uploads, or, for a drift check without a
+/// build, what the last deploy recorded on the function.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpectedCode {
+    /// Lambda's CodeSha256 of the package.
+    pub code_sha256: String,
+    /// The source fingerprint it was made from (see [`crate::source`]).
+    pub source: String,
+}
+
 /// What desired state needs beyond the spec: facts only AWS or the build know.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub names: &'a Names,
-    /// Lambda's CodeSha256 of each local trigger build.
-    pub code_sha256: &'a BTreeMap<TriggerKind, String>,
+    /// The package of each trigger.
+    pub code: &'a BTreeMap<TriggerKind, ExpectedCode>,
     /// The pool's ARN when it exists already; permissions name it.
     pub user_pool_arn: Option<&'a str>,
     /// The pool and app client ids when both exist already; the client locator names them.
@@ -261,6 +271,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
     ];
     let deployed = deployed_triggers(spec);
     for &kind in &deployed {
+        let code = context.code.get(&kind).cloned().unwrap_or_default();
         resources.push(Desired::Function(function::Desired {
             kind,
             name: names.function(kind),
@@ -270,7 +281,8 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             timeout_seconds: spec.triggers.timeout_seconds.get(),
             role_arn: names.role_arn(),
             environment: function_environment(spec, names, kind),
-            code_sha256: context.code_sha256.get(&kind).cloned().unwrap_or_default(),
+            code_sha256: code.code_sha256,
+            source: code.source,
             tags: tags.clone(),
         }));
     }
@@ -736,7 +748,7 @@ pub(crate) mod tests {
             &spec,
             Context {
                 names: &names,
-                code_sha256: &BTreeMap::new(),
+                code: &BTreeMap::new(),
                 user_pool_arn: None,
                 app_client: None,
                 ses: &ses,

@@ -4,7 +4,6 @@
 use aws_sdk_cognitoidentityprovider::types::{
     DeletionProtectionType, ExplicitAuthFlowsType, LambdaConfigType, PreventUserExistenceErrorTypes,
 };
-use provisioner::artifacts::Artifacts;
 use provisioner::naming::TriggerKind;
 
 use crate::common::{TestStack, UNPROTECTED, assert_reports, env, out_of_band};
@@ -193,23 +192,19 @@ async fn drift_catches_every_kind_of_out_of_band_change() {
         .unwrap();
     assert!(policy.actual.contains("s3:GetObject") && !policy.expected.contains("s3:GetObject"));
 
-    let other_build = std::env::temp_dir().join(format!("{}-zips", stack.name));
-    std::fs::create_dir_all(&other_build).unwrap();
-    for kind in TriggerKind::ALL {
-        let mut zip = env.artifacts.zip(kind).to_vec();
-        if kind == TriggerKind::Verify {
-            zip.extend_from_slice(b"a different build");
-        }
-        std::fs::write(other_build.join(kind.zip_name()), zip).unwrap();
-    }
-    let rebuilt = Artifacts::load(&other_build).unwrap();
+    let mut verify_zip = env.artifacts.zip(TriggerKind::Verify).to_vec();
+    verify_zip.extend_from_slice(b"a different build");
+    let rebuilt = env.artifacts.with_package(
+        TriggerKind::Verify,
+        verify_zip,
+        env.artifacts.source(TriggerKind::Verify).to_owned(),
+    );
     let report =
         provisioner::report::DriftReport::new(&stack.name, &drifted.plan(&rebuilt).unwrap());
     assert_reports(
         &report,
         &[(&format!("lambda function {verify}"), "code_sha256")],
     );
-    std::fs::remove_dir_all(&other_build).unwrap();
 
     stack.assert_deploy_repairs(&env).await;
 }

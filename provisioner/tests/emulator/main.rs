@@ -2,6 +2,7 @@
 //! teardown, users, the client locator, and the wire rules AWS enforces. `cargo xtask test`
 //! starts the emulator and builds the triggers first.
 
+mod code_record;
 mod common;
 mod deploy;
 mod deployer_policy;
