@@ -73,7 +73,7 @@ pub fn run(args: &ReproducibleArgs) -> Result<ExitCode> {
 
 /// The files git tracks, and the untracked ones it does not ignore: what a clone with the
 /// same changes would hold.
-fn copy_checkout(root: &Path, to: &Path) -> Result<()> {
+pub fn copy_checkout(root: &Path, to: &Path) -> Result<()> {
     let output = Command::new("git")
         .current_dir(root)
         .args([

@@ -208,7 +208,10 @@ pub(super) async fn provisioner_scenarios(
 
         let started = Instant::now();
         let session = Session::open_with(&stack, options.clone()).await?;
-        let report = DriftReport::new(session.spec.name.as_str(), &session.plan(artifacts)?);
+        let report = DriftReport::new(
+            session.spec.name.as_str(),
+            &session.plan_without_build(&artifacts.manifest.source_fingerprint)?,
+        );
         if !report.in_sync {
             bail!("the bench stack drifted right after deploy: {report:?}");
         }

@@ -7,6 +7,7 @@
 
 mod cdk;
 mod deploys;
+mod fresh_copy;
 mod host;
 mod plain;
 mod report;
@@ -161,6 +162,35 @@ fn measure(args: &BenchArgs, artifacts: &Artifacts, emulator: &Emulator) -> Resu
         ("unchanged", &whole.phases_unchanged),
     ] {
         results.figures.extend(phase_figures(label, runs));
+    }
+
+    progress::step("whole drift commands on a fresh copy of the checkout");
+    let stack = stacks.fresh(128)?;
+    let session = runtime.block_on(provisioner::session::Session::open(&stack))?;
+    runtime.block_on(session.deploy(artifacts, &deploys::silent))?;
+    let build_runs = if args.skip_clean_builds { 0 } else { 1 };
+    let (without_build, with_build) =
+        fresh_copy::whole_drift_on_fresh_copy(&stack, args.runs, build_runs)?;
+    runtime.block_on(async {
+        provisioner::session::Session::open(&stack)
+            .await?
+            .teardown(provisioner::session::FORCE, &deploys::silent)
+            .await
+    })?;
+    results.figures.push(Figure::millis(
+        fresh_copy::WHOLE_DRIFT_FRESH_COPY,
+        &without_build,
+    ));
+    if with_build.is_empty() {
+        results.missing.push(format!(
+            "{}: skipped with --skip-clean-builds",
+            fresh_copy::WHOLE_DRIFT_BUILD_FRESH_COPY
+        ));
+    } else {
+        results.figures.push(Figure::millis(
+            fresh_copy::WHOLE_DRIFT_BUILD_FRESH_COPY,
+            &with_build,
+        ));
     }
 
     progress::step(&format!(

@@ -210,6 +210,12 @@ pub(super) fn targets(results: &Results) -> Result<Vec<Target>> {
             "rounds",
         ),
         at_most("drift", median("drift")?, 100.0, "ms"),
+        at_most(
+            "whole `cargo xtask drift` on a fresh copy of the checkout",
+            median(super::fresh_copy::WHOLE_DRIFT_FRESH_COPY)?,
+            2000.0,
+            "ms",
+        ),
         at_most("drift, writes", writes("drift") as f64, 0.0, "calls"),
         speedup_over_cdk(
             "whole `cargo xtask deploy` from nothing",
@@ -348,6 +354,10 @@ mod tests {
             ("no-op deploy".to_owned(), 40.0),
             ("no-op deploy: sequential round trips".to_owned(), 2.4),
             ("drift".to_owned(), 40.0),
+            (
+                super::super::fresh_copy::WHOLE_DRIFT_FRESH_COPY.to_owned(),
+                2500.0,
+            ),
             (WHOLE_DEPLOY_FROM_NOTHING.to_owned(), 500.0),
             (WHOLE_DEPLOY_UNCHANGED.to_owned(), 500.0),
             (CDK_DEPLOY_FROM_NOTHING.to_owned(), 5000.0),
@@ -372,11 +382,12 @@ mod tests {
             [
                 "no-op deploy, writes",
                 "no-op deploy, sequential round trips",
+                "whole `cargo xtask drift` on a fresh copy of the checkout",
                 "whole `cargo xtask deploy` unchanged, against `cdk deploy` in the same run",
                 "zip size, verify-auth-challenge.zip"
             ]
         );
-        assert_eq!(reported.len(), 15);
+        assert_eq!(reported.len(), 16);
         let ratios = ratios(&results_with(&figures, 1));
         assert_eq!(ratios[0].1, 10.0, "{ratios:?}");
         assert_eq!(ratios[2].1, 1.25, "{ratios:?}");
