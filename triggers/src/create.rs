@@ -158,8 +158,10 @@ pub fn respond(config: &CreateConfig, event: &Event, state: &ChallengeState) -> 
     response
 }
 
-/// The address to show, masked. An unknown user has no attributes, so the name they
-/// typed stands in for it and the response keeps the same shape.
+/// The address to show, before masking. An unknown user has no attributes, so the name
+/// they typed stands in for it and the response keeps the same shape. Both are lower-cased,
+/// as the pool matches usernames in any case: otherwise `ALICE@EXAMPLE.COM` would be masked
+/// as typed for nobody and as stored for an account, telling the two apart.
 fn destination(event: &Event) -> String {
     event
         .request
@@ -168,4 +170,5 @@ fn destination(event: &Event) -> String {
         .cloned()
         .or_else(|| event.cognito_event_user_pools_header.user_name.clone())
         .unwrap_or_default()
+        .to_lowercase()
 }

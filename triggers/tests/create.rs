@@ -221,6 +221,26 @@ fn a_failed_send_and_an_unknown_user_give_identical_responses() {
     assert_eq!(response(&known), response(&unknown));
 }
 
+/// Whatever case the address is typed or stored in, an account and nobody mask to the same
+/// text: the mask must not tell who has an account.
+#[test]
+fn mixed_case_masks_the_same_for_an_account_and_for_nobody() {
+    for (typed, stored) in [
+        ("ALICE@EXAMPLE.COM", "alice@example.com"),
+        ("alice@example.com", "Alice@Example.COM"),
+        ("Alice@EXAMPLE.com", "ALICE@example.COM"),
+    ] {
+        let known = with_attribute("email", stored);
+        let mut unknown: Event = fixture("create_user_not_found");
+        unknown.cognito_event_user_pools_header.user_name = Some(typed.to_owned());
+        let mask = |event: &Event| {
+            first(event, false).response.public_challenge_parameters[PUBLIC_DESTINATION].clone()
+        };
+        assert_eq!(mask(&known), "a***@example.com", "stored {stored}");
+        assert_eq!(mask(&unknown), "a***@example.com", "typed {typed}");
+    }
+}
+
 #[test]
 fn a_pending_sign_up_gets_its_first_code_at_the_unverified_address() {
     let event = with_attribute("email_verified", "false");
