@@ -157,13 +157,23 @@ fn dynamodb_tags(tags: &Tags) -> Vec<Tag> {
 
 /// Creates the table, waits until it is ACTIVE (TTL cannot be set before), then turns TTL on.
 pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
-    send_create(cx, desired).await?;
+    send_create(cx, desired)
+        .await
+        .map_err(|e| aws_error(resource(desired), "dynamodb:CreateTable", e))?;
     wait_until_active(cx, desired).await?;
     enable_ttl(cx, desired).await
 }
 
-async fn send_create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
-    let resource = format!("dynamodb table {}", desired.name);
+fn resource(desired: &Desired) -> String {
+    format!("dynamodb table {}", desired.name)
+}
+
+type CreateTableError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::create_table::CreateTableError,
+    aws_smithy_runtime_api::http::Response,
+>;
+
+async fn send_create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), CreateTableError> {
     let key = triggers::limits::KEY;
     cx.clients
         .dynamodb
@@ -186,8 +196,7 @@ async fn send_create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provisio
         .billing_mode(BillingMode::PayPerRequest)
         .set_tags(Some(dynamodb_tags(&desired.tags)))
         .send()
-        .await
-        .map_err(|e| aws_error(&resource, "dynamodb:CreateTable", e))?;
+        .await?;
     Ok(())
 }
 
@@ -198,8 +207,15 @@ async fn send_create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provisio
 pub async fn ensure(cx: &ApplyCx<'_>, desired: &Desired) -> Result<bool, ProvisionError> {
     let created = match send_create(cx, desired).await {
         Ok(()) => true,
-        Err(_) if table_exists(cx, desired).await => false,
-        Err(e) => return Err(e),
+        // Another first deploy created it, or is creating it: DescribeTable may not see it
+        // yet (its metadata is eventually consistent), so that is left to the wait.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(aws_error(resource(desired), "dynamodb:CreateTable", e)),
     };
     wait_until_active(cx, desired).await?;
     Ok(created)
@@ -213,31 +229,32 @@ pub fn fields_just_created(desired: &Desired) -> Fields {
     fields
 }
 
-async fn table_exists(cx: &ApplyCx<'_>, desired: &Desired) -> bool {
-    cx.clients
-        .dynamodb
-        .describe_table()
-        .table_name(&desired.name)
-        .send()
-        .await
-        .is_ok()
-}
-
+/// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may still answer
+/// ResourceNotFoundException (AWS documents its metadata as eventually consistent): that
+/// counts as not ready yet, until the deadline.
 async fn wait_until_active(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
-    let resource = format!("dynamodb table {}", desired.name);
+    let resource = resource(desired);
     let started = Instant::now();
     let mut pause = Duration::from_millis(25);
     loop {
-        let status = cx
+        let described = cx
             .clients
             .dynamodb
             .describe_table()
             .table_name(&desired.name)
             .send()
-            .await
-            .map_err(|e| aws_error(&resource, "dynamodb:DescribeTable", e))?
-            .table
-            .and_then(|t| t.table_status);
+            .await;
+        let status = match described {
+            Ok(output) => output.table.and_then(|t| t.table_status),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                    && started.elapsed() <= ACTIVE_DEADLINE =>
+            {
+                None
+            }
+            Err(e) => return Err(aws_error(&resource, "dynamodb:DescribeTable", e)),
+        };
         if status == Some(TableStatus::Active) {
             return Ok(());
         }

@@ -202,3 +202,29 @@ async fn a_deploy_stopped_at_any_request_converges_when_run_again() {
         );
     }
 }
+
+/// The loser of two first deploys: its lock write finds no table, its CreateTable finds the
+/// table the winner made, and DescribeTable does not see that table yet (AWS's metadata is
+/// eventually consistent). That is "not ready yet", never a raw CreateTable error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_describe_cannot_see_yet_is_waited_for() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    stack.deploy(&env).await;
+    stack.write(&format!("{UNPROTECTED}otp:\n  length: 8\n"));
+    let faults = Faults::default();
+    let session = Session::open_with(&stack.path, with_faults(&faults))
+        .await
+        .unwrap();
+    let not_found = FaultKind::Error {
+        status: 400,
+        code: "ResourceNotFoundException",
+        message: "Requested resource not found",
+    };
+    faults.inject(fault("PutItem", not_found, 1));
+    faults.inject(fault("DescribeTable", not_found, 2));
+    session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    assert_eq!(faults.remaining(), 0, "the faults were not injected");
+    let (_, report) = stack.drift(&env.artifacts).await;
+    assert!(report.in_sync, "{report:#?}");
+}
