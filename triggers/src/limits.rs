@@ -7,10 +7,12 @@
 //! table never holds an address. Every limit is one conditional write: the condition is the
 //! limit, so concurrent requests can never pass it together.
 //!
-//! The send budget counts in windows aligned to the clock (`s<window number>`), so one write
-//! both checks and counts; the previous window's counter is removed in the same write.
-//! Within a window at most `max_sends` codes go out; two adjacent windows together allow at
-//! most twice that.
+//! The send budget counts in windows aligned to the clock, in two attributes: the window
+//! the count belongs to (`send_window`) and the count (`sends`). A send within the current
+//! window is one write that both checks and counts; the first send of a new window is a
+//! second write that starts the count afresh, so an old window's count never outlives the
+//! next send, however long the account was idle. Within a window at most `max_sends` codes
+//! go out; two adjacent windows together allow at most twice that.
 
 use std::collections::BTreeMap;
 
@@ -154,25 +156,71 @@ fn update(
     }
 }
 
-/// Counts one code against the send budget; refused when the account is locked or its
-/// budget for this window is spent.
-pub fn admit_send(config: &LimitsConfig, key: &str, now: u64) -> Update {
-    let window = now / config.window_seconds;
+/// The window the count belongs to (its number since the epoch).
+pub const SEND_WINDOW: &str = "send_window";
+/// Codes sent in that window.
+pub const SENDS: &str = "sends";
+
+/// Counts one code against the send budget of the current window; refused when the account
+/// is locked, its budget for this window is spent, or its count belongs to another window
+/// (then [`send_refusal`] says to start the window with [`open_send_window`]).
+pub fn count_send(config: &LimitsConfig, key: &str, now: u64) -> Update {
     update(
         key,
-        "ADD #current :one SET expires_at = :expires REMOVE #previous",
-        &format!("{NOT_LOCKED} AND (attribute_not_exists(#current) OR #current < :max)"),
-        &[
-            ("#current", format!("s{window}")),
-            ("#previous", format!("s{}", window.saturating_sub(1))),
-        ],
+        "SET sends = sends + :one, expires_at = :expires",
+        &format!("{NOT_LOCKED} AND send_window = :window AND sends < :max"),
+        &[],
         &[
             (":one", Value::N(1)),
             (":now", Value::N(now)),
+            (":window", Value::N(now / config.window_seconds)),
             (":max", Value::N(config.max_sends.into())),
             (":expires", Value::N(expires_at(config, now))),
         ],
     )
+}
+
+/// Starts the current window with this send as its first, replacing an older window's count;
+/// refused when the account is locked or the window was started already (by a concurrent
+/// send: then counting again decides).
+pub fn open_send_window(config: &LimitsConfig, key: &str, now: u64) -> Update {
+    update(
+        key,
+        "SET send_window = :window, sends = :one, expires_at = :expires",
+        &format!("{NOT_LOCKED} AND (attribute_not_exists(send_window) OR send_window < :window)"),
+        &[],
+        &[
+            (":one", Value::N(1)),
+            (":now", Value::N(now)),
+            (":window", Value::N(now / config.window_seconds)),
+            (":expires", Value::N(expires_at(config, now))),
+        ],
+    )
+}
+
+/// What a refused [`count_send`] means, from the item as it was (`ReturnValuesOnCondition
+/// CheckFailure = ALL_OLD`): final when the account is locked or this window's budget is
+/// spent, else the window is not started yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefusal {
+    Final,
+    NewWindow,
+}
+
+pub fn send_refusal(
+    config: &LimitsConfig,
+    locked_until: Option<u64>,
+    send_window: Option<u64>,
+    now: u64,
+) -> SendRefusal {
+    let current = now / config.window_seconds;
+    if lock_admission(locked_until, now) == Admission::Refused
+        || send_window.is_some_and(|window| window >= current)
+    {
+        SendRefusal::Final
+    } else {
+        SendRefusal::NewWindow
+    }
 }
 
 /// Counts one wrong answer; refused when the account is locked or already at its limit
@@ -286,15 +334,51 @@ mod tests {
     }
 
     #[test]
-    fn the_send_budget_is_one_conditional_write_per_window() {
+    fn a_send_counts_in_the_current_window_or_starts_it() {
         let now = 7 * 3600 + 10;
-        let admit = admit_send(&config(), "k", now);
-        assert_eq!(admit.names["#current"], "s7");
-        assert_eq!(admit.names["#previous"], "s6");
-        assert_eq!(admit.values[":max"], Value::N(5));
-        assert!(admit.condition.contains("#current < :max"));
-        assert!(admit.condition.contains("locked_until <= :now"));
-        assert!(admit.expression.starts_with("ADD #current :one"));
+        let count = count_send(&config(), "k", now);
+        assert_eq!(count.values[":window"], Value::N(7));
+        assert_eq!(count.values[":max"], Value::N(5));
+        assert!(
+            count
+                .condition
+                .contains("send_window = :window AND sends < :max")
+        );
+        assert!(count.condition.contains("locked_until <= :now"));
+        let open = open_send_window(&config(), "k", now);
+        assert_eq!(open.values[":window"], Value::N(7));
+        assert!(open.condition.contains("send_window < :window"));
+        assert!(open.condition.contains("locked_until <= :now"));
+        // Starting a window replaces the count: nothing of an older window stays behind.
+        assert!(open.expression.contains("sends = :one"), "{open:?}");
+        assert!(!open.expression.contains("ADD"), "{open:?}");
+    }
+
+    #[test]
+    fn a_refused_count_starts_the_window_only_when_it_belongs_to_an_older_one() {
+        let config = config();
+        let now = 7 * 3600 + 10;
+        assert_eq!(
+            send_refusal(&config, None, None, now),
+            SendRefusal::NewWindow
+        );
+        assert_eq!(
+            send_refusal(&config, None, Some(5), now),
+            SendRefusal::NewWindow
+        );
+        assert_eq!(
+            send_refusal(&config, None, Some(7), now),
+            SendRefusal::Final
+        );
+        assert_eq!(
+            send_refusal(&config, Some(now + 60), Some(5), now),
+            SendRefusal::Final,
+            "a locked account must not start a window"
+        );
+        assert_eq!(
+            send_refusal(&config, Some(now), Some(5), now),
+            SendRefusal::NewWindow
+        );
     }
 
     #[test]
@@ -323,7 +407,8 @@ mod tests {
     fn every_record_expires_after_the_longest_window_or_lockout() {
         let config = config();
         for update in [
-            admit_send(&config, "k", 100),
+            count_send(&config, "k", 100),
+            open_send_window(&config, "k", 100),
             record_failure(&config, "k", 100),
             lock(&config, "k", 100),
             record_success(&config, "k", 100),

@@ -417,3 +417,87 @@ async fn without_its_table_sign_in_fails_closed_and_deploy_repairs_it() {
         .await
         .expect("sign-in works again once the table is back");
 }
+
+/// An account whose budget was spent in an old window (used every other window, say) gets a
+/// fresh budget, and nothing of the old window stays on its record; the new window's budget
+/// still holds, and a locked account starts no window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_window_replaces_an_old_ones_count_and_keeps_its_budget() {
+    let env = env();
+    let (stack, outputs, session, _) = limited(
+        &env,
+        "  max_sends: 2\n  window_minutes: 1440\n",
+        "  length: 6\n",
+    )
+    .await;
+    let name = format!("frank@{}.example", stack.name);
+    let key = triggers::limits::account_key(&outputs.user_pool_id, &name);
+    let now = triggers::unix_now();
+    let current_window = now / 86_400;
+    let seed = |extra: Vec<(&'static str, u64)>| {
+        let mut put = session
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(session.observation.names.limits_table())
+            .item(triggers::limits::KEY, AttributeValue::S(key.clone()))
+            .item(
+                triggers::limits::SEND_WINDOW,
+                AttributeValue::N((current_window - 2).to_string()),
+            )
+            .item(triggers::limits::SENDS, AttributeValue::N("2".into()))
+            .item(
+                triggers::limits::TTL_ATTRIBUTE,
+                AttributeValue::N((now + 90_000).to_string()),
+            );
+        for (attribute, value) in extra {
+            put = put.item(attribute, AttributeValue::N(value.to_string()));
+        }
+        put.send()
+    };
+    seed(Vec::new()).await.unwrap();
+    let event = first_round(&outputs, &name, true);
+    let define = |_: ()| invoke(&session, TriggerKind::Define, &event);
+    assert_eq!(
+        define(()).await["challengeName"],
+        "CUSTOM_CHALLENGE",
+        "an old window's count refused"
+    );
+    let after = record(&session, &outputs, &name).await;
+    assert_eq!(
+        after.get(triggers::limits::SEND_WINDOW),
+        Some(&current_window)
+    );
+    assert_eq!(after.get(triggers::limits::SENDS), Some(&1));
+    let mut attributes: Vec<&String> = after.keys().collect();
+    attributes.sort();
+    assert_eq!(
+        attributes,
+        [
+            triggers::limits::TTL_ATTRIBUTE,
+            triggers::limits::SEND_WINDOW,
+            triggers::limits::SENDS
+        ],
+        "{after:?}"
+    );
+    assert_eq!(define(()).await["challengeName"], "CUSTOM_CHALLENGE");
+    assert_eq!(
+        define(()).await["failAuthentication"],
+        true,
+        "the new window's budget is 2"
+    );
+
+    seed(vec![(triggers::limits::LOCKED_UNTIL, now + 600)])
+        .await
+        .unwrap();
+    assert_eq!(
+        define(()).await["failAuthentication"],
+        true,
+        "a locked account got a send"
+    );
+    let locked = record(&session, &outputs, &name).await;
+    assert_eq!(
+        locked.get(triggers::limits::SEND_WINDOW),
+        Some(&(current_window - 2))
+    );
+}

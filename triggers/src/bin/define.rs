@@ -31,8 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 };
                 let now = triggers::unix_now();
                 let admission = if triggers::define::needs_admission(&payload) {
-                    let update = limits::admit_send(&limits, &key(), now);
-                    Some(store.admit(&update).await.0)
+                    Some(store.admit_send(&limits, &key(), now).await)
                 } else if triggers::define::needs_lock_check(&payload) {
                     Some(store.lock_admission(&key(), now).await)
                 } else {

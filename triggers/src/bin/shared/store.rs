@@ -12,7 +12,8 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use triggers::config::{self, LimitsConfig, process_env};
 use triggers::limits::{self, Admission, Update, Value};
 
@@ -29,6 +30,14 @@ pub struct Store {
 pub struct Written {
     pub admission: Admission,
     pub failures: Option<u64>,
+}
+
+/// An item as DynamoDB returns it.
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// A number attribute of `item`, if it is there.
+fn number(item: Option<&Item>, name: &str) -> Option<u64> {
+    item?.get(name)?.as_n().ok()?.parse().ok()
 }
 
 /// The limits and the table's client, read and built once per process; a configuration
@@ -89,6 +98,14 @@ impl Store {
     /// Sends one conditional write. Any failure other than the condition's is an error,
     /// which callers treat as a refusal: the limits fail closed.
     pub async fn apply(&self, update: &Update) -> Result<Written, String> {
+        self.send(update).await.map(|(written, _)| written)
+    }
+
+    /// [`Store::apply`], with the item as it was when the condition refused the write.
+    ///
+    /// Sent once, never retried by the SDK: an attempt that timed out after DynamoDB applied
+    /// it would otherwise count twice (a lost answer fails closed instead).
+    async fn send(&self, update: &Update) -> Result<(Written, Item), String> {
         let value = |v: &Value| match v {
             Value::N(n) => AttributeValue::N(n.to_string()),
             Value::S(s) => AttributeValue::S(s.clone()),
@@ -113,29 +130,78 @@ impl Store {
                     .collect(),
             ))
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
             .send()
             .await;
         match sent {
-            Ok(output) => Ok(Written {
-                admission: Admission::Admitted,
-                failures: output
-                    .attributes()
-                    .and_then(|a| a.get(limits::FAILURES))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok()),
-            }),
+            Ok(output) => Ok((
+                Written {
+                    admission: Admission::Admitted,
+                    failures: number(output.attributes(), limits::FAILURES),
+                },
+                Item::default(),
+            )),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(Written {
-                    admission: Admission::Refused,
-                    failures: None,
-                })
+                let old = match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => {
+                        failed.item.unwrap_or_default()
+                    }
+                    _ => Item::default(),
+                };
+                Ok((
+                    Written {
+                        admission: Admission::Refused,
+                        failures: None,
+                    },
+                    old,
+                ))
             }
             // The code only: the message could name the key, and nothing else is needed.
             Err(e) => Err(e.code().unwrap_or("unreachable").to_owned()),
         }
+    }
+
+    /// Counts one code against the account's send budget: in the current window, or as the
+    /// first of a window not started yet. Usually one write; two when a window starts, three
+    /// when a concurrent send started it meanwhile. A store error refuses.
+    pub async fn admit_send(&self, config: &LimitsConfig, key: &str, now: u64) -> Admission {
+        let outcome = async {
+            for _ in 0..2 {
+                let (written, old) = self.send(&limits::count_send(config, key, now)).await?;
+                if written.admission == Admission::Admitted {
+                    return Ok(Admission::Admitted);
+                }
+                let old = |name| number(Some(&old), name);
+                let refusal = limits::send_refusal(
+                    config,
+                    old(limits::LOCKED_UNTIL),
+                    old(limits::SEND_WINDOW),
+                    now,
+                );
+                if refusal == limits::SendRefusal::Final {
+                    return Ok(Admission::Refused);
+                }
+                let opened = self
+                    .apply(&limits::open_send_window(config, key, now))
+                    .await?;
+                if opened.admission == Admission::Admitted {
+                    return Ok(Admission::Admitted);
+                }
+            }
+            Ok::<_, String>(Admission::Refused)
+        };
+        outcome.await.unwrap_or_else(|code| {
+            eprintln!("limits table unavailable ({code}); refusing");
+            Admission::Refused
+        })
     }
 
     /// One attribute of the key's item, read consistently (a write a moment ago counts);
