@@ -134,6 +134,11 @@ pub fn required_table(lookup: impl Lookup) -> Result<String, ConfigError> {
     required(&lookup, LIMITS_TABLE)
 }
 
+/// The limits table's name, for a trigger that needs it only with some settings.
+pub fn optional_table(lookup: impl Lookup) -> Option<String> {
+    lookup(LIMITS_TABLE).filter(|table| !table.is_empty())
+}
+
 fn required(lookup: &impl Lookup, name: &'static str) -> Result<String, ConfigError> {
     lookup(name)
         .filter(|v| !v.trim().is_empty())

@@ -9,6 +9,7 @@ pub mod challenge;
 pub mod code;
 pub mod config;
 pub mod create;
+pub mod deadline;
 pub mod define;
 pub mod email;
 pub mod error;

@@ -415,13 +415,19 @@ pub fn function_environment(
     };
     let mut pairs: Vec<(&str, String)> = match kind {
         TriggerKind::Define => vec![(env::MAX_ATTEMPTS, otp.max_attempts.get().to_string())],
-        TriggerKind::Create => vec![
-            (env::CODE_LENGTH, otp.length.get().to_string()),
-            (env::TTL_SECONDS, otp.ttl_seconds.get().to_string()),
-            (env::EMAIL_FROM, spec.email.from.as_str().to_owned()),
-            // Create only looks up pending sign-ups; PreSignUp only records them.
-            (env::LIMITS_TABLE, names.limits_table()),
-        ],
+        TriggerKind::Create => {
+            let mut pairs = vec![
+                (env::CODE_LENGTH, otp.length.get().to_string()),
+                (env::TTL_SECONDS, otp.ttl_seconds.get().to_string()),
+                (env::EMAIL_FROM, spec.email.from.as_str().to_owned()),
+            ];
+            // Create looks up pending sign-ups only while sign-up is on: Verify may mark an
+            // address verified and forget its record only then (the role's grants follow).
+            if spec.sign_up.enabled {
+                pairs.push((env::LIMITS_TABLE, names.limits_table()));
+            }
+            pairs
+        }
         TriggerKind::Verify => vec![(env::TTL_SECONDS, otp.ttl_seconds.get().to_string())],
         TriggerKind::PreSignUp => vec![(env::LIMITS_TABLE, names.limits_table())],
     };

@@ -138,8 +138,13 @@ async fn an_unverified_address_not_from_sign_up_still_gets_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_sign_up_off_shows_as_drift_and_deploy_removes_the_trigger() {
     let env = env();
-    let (stack, _, session) =
+    let (stack, outputs, session) =
         TestStack::deployed(&env, &format!("{UNPROTECTED}{SIGN_UP_ON}")).await;
+    // Signed up, never signed in: a pending record and an unverified address.
+    let waiting = format!("waiting@{}.example", stack.name);
+    sign_up(&session.clients.cognito, &outputs, &waiting)
+        .await
+        .unwrap();
     let function = ResourceId {
         kind: ResourceKind::Function(TriggerKind::PreSignUp),
         name: session.observation.names.function(TriggerKind::PreSignUp),
@@ -182,6 +187,14 @@ async fn switching_sign_up_off_shows_as_drift_and_deploy_removes_the_trigger() {
         pool.admin_create_user_config()
             .unwrap()
             .allow_admin_create_user_only()
+    );
+    // With sign-up off, Verify may no longer mark an address verified, so Create honours no
+    // pending sign-up: the waiting account gets no code rather than one it could never
+    // turn into a verified address.
+    start(&after, &outputs, &waiting).await;
+    assert!(
+        sent_to(&env.endpoint, &after.observation.names.account, &waiting).is_empty(),
+        "a pending sign-up got a code after sign-up was switched off"
     );
 }
 

@@ -6,7 +6,7 @@ mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -24,8 +24,6 @@ use triggers::template::{BUNDLE_FILE, Bundle, Templates};
 
 /// Cognito abandons a trigger after 5 s; SES gets at most this much of it.
 const SES_BUDGET: Duration = Duration::from_millis(3000);
-/// Room left for Cognito's round trip after our work is done.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 /// What an in-region SendEmail typically takes, until this process has measured its own.
 const INITIAL_SES_LATENCY_MS: u64 = 120;
 
@@ -60,8 +58,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Arc::new(config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let (config, mailer) = (Arc::clone(&config), Arc::clone(&mailer));
-        let (templates, store) = (Arc::clone(&templates), Arc::clone(&store));
-        async move { handle(&config, &mailer, &templates, &store, event).await }
+        let (templates, store) = (Arc::clone(&templates), store.clone());
+        async move { handle(&config, &mailer, &templates, store.as_deref(), event).await }
     }))
     .await
 }
@@ -87,8 +85,12 @@ fn load_templates() -> Templates {
 }
 
 /// Whether an unverified address belongs to an account created by sign-up. An unreadable
-/// table counts as no: nothing is sent to an address nobody vouched for.
-async fn pending_sign_up(store: &store::LazyStore, event: &Event) -> bool {
+/// table counts as no: nothing is sent to an address nobody vouched for. Without a table
+/// (the stack does not allow sign-up) no pending sign-up counts.
+async fn pending_sign_up(store: Option<&store::LazyStore>, event: &Event) -> bool {
+    let Some(store) = store else {
+        return false;
+    };
     if !triggers::create::needs_sign_up_check(event) {
         return false;
     }
@@ -117,7 +119,7 @@ async fn handle(
     config: &CreateConfig,
     mailer: &Mailer,
     templates: &Templates,
-    store: &store::LazyStore,
+    store: Option<&store::LazyStore>,
     event: LambdaEvent<Event>,
 ) -> Result<Event, TriggerError> {
     let LambdaEvent {
@@ -143,7 +145,11 @@ async fn handle(
                 random_salt()?,
                 triggers::unix_now(),
             )?;
-            let budget = remaining_budget(context.deadline);
+            let budget = triggers::deadline::budget(
+                context.deadline,
+                triggers::deadline::now_ms(),
+                SES_BUDGET,
+            );
             // One line per invocation: what happened, never the code or the address.
             // The response was settled before sending: a failed send answers exactly as a
             // sent one and as an unknown user. The failure is logged for an alarm.
@@ -163,16 +169,6 @@ async fn handle(
         }
     };
     Ok(payload)
-}
-
-/// Time left before Lambda's deadline (milliseconds since the epoch), minus a margin, capped.
-fn remaining_budget(deadline_ms: u64) -> Duration {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-        .saturating_sub(DEADLINE_MARGIN)
-        .min(SES_BUDGET)
 }
 
 impl Mailer {

@@ -11,14 +11,17 @@ use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge 
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
 use triggers::config::{self, DefineConfig, process_env};
-use triggers::limits;
+use triggers::limits::{self, Admission};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(DefineConfig::from_lookup(process_env));
     let (limits, store) = store::from_env().await;
     lambda_runtime::run(service_fn(
-        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
+        move |LambdaEvent {
+                  mut payload,
+                  context,
+              }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
             async move {
                 let header = &payload.cognito_event_user_pools_header;
@@ -31,9 +34,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 };
                 let now = triggers::unix_now();
                 let admission = if triggers::define::needs_admission(&payload) {
-                    Some(store.admit_send(&limits, &key(), now).await)
+                    let key = key();
+                    let admitted = store.admit_send(&limits, &key, now);
+                    Some(store::within(context.deadline, Admission::Refused, admitted).await)
                 } else if triggers::define::needs_lock_check(&payload) {
-                    Some(store.lock_admission(&key(), now).await)
+                    let key = key();
+                    let lock = store.lock_admission(&key, now);
+                    Some(store::within(context.deadline, Admission::Refused, lock).await)
                 } else {
                     None
                 };

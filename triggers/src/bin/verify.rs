@@ -24,7 +24,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (limits, store) = store::from_env().await;
     let cognito = Arc::new(cognito_client().await);
     lambda_runtime::run(service_fn(
-        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
+        move |LambdaEvent {
+                  mut payload,
+                  context,
+              }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
             let cognito = Arc::clone(&cognito);
             async move {
@@ -41,13 +44,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 } else {
                     limits::record_failure(&limits, &key, now)
                 };
-                let (admission, failures) = store.admit(&update).await;
+                // Each call gets what remains of the invocation: the answer, a lock and the
+                // address's verification together could outlast a short function timeout.
+                let deadline = context.deadline;
+                let refused = (Admission::Refused, None);
+                let (admission, failures) =
+                    store::within(deadline, refused, store.admit(&update)).await;
                 if limits::lock_due(&limits, admission, failures) {
-                    store.admit(&limits::lock(&limits, &key, now)).await;
+                    let lock = limits::lock(&limits, &key, now);
+                    store::within(deadline, refused, store.admit(&lock)).await;
                 }
                 let accepted = triggers::verify::accepted(correct, admission);
                 if let Some(address) = triggers::verify::proven_address(&payload, accepted) {
-                    mark_verified(&cognito, &store, &payload, address).await;
+                    let marked = mark_verified(&cognito, &store, &payload, address);
+                    store::within(deadline, (), marked).await;
                 }
                 payload.response = triggers::verify::respond(accepted);
                 // One line per invocation: the outcome, never the answer or who gave it.

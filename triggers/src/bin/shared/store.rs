@@ -32,6 +32,20 @@ pub struct Written {
     pub failures: Option<u64>,
 }
 
+/// `work`'s result, or `fallback` (a refusal: the limits fail closed) when the invocation's
+/// deadline (`deadline_ms`, from Lambda's context) would pass first.
+pub async fn within<T>(deadline_ms: u64, fallback: T, work: impl Future<Output = T>) -> T {
+    let budget =
+        triggers::deadline::budget(deadline_ms, triggers::deadline::now_ms(), STORE_BUDGET);
+    match tokio::time::timeout(budget, work).await {
+        Ok(done) => done,
+        Err(_) => {
+            eprintln!("limits table: no answer within the invocation's deadline; refusing");
+            fallback
+        }
+    }
+}
+
 /// An item as DynamoDB returns it.
 type Item = std::collections::HashMap<String, AttributeValue>;
 
@@ -62,11 +76,13 @@ pub struct LazyStore {
 }
 
 impl LazyStore {
-    pub fn from_env() -> Arc<Self> {
-        Arc::new(Self {
-            table: config::or_exit(config::required_table(process_env)),
+    /// `None` when the function is not told a table: the stack does not allow sign-up.
+    pub fn from_env() -> Option<Arc<Self>> {
+        let table = config::optional_table(process_env)?;
+        Some(Arc::new(Self {
+            table,
             store: tokio::sync::OnceCell::new(),
-        })
+        }))
     }
 
     pub async fn get(&self) -> &Store {
