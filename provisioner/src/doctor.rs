@@ -62,15 +62,68 @@ impl Check {
     }
 }
 
-/// The IAM principal whose policies decide what the caller may do: a role for an assumed-role
-/// session, the user itself, or `None` for the account root (allowed everything).
-pub fn principal_of(caller_arn: &str) -> Option<String> {
-    let (prefix, resource) = caller_arn.rsplit_once(':')?;
-    let prefix = prefix.replacen(":sts:", ":iam:", 1);
+/// Whose policies decide what the caller may do, as far as the caller's ARN tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An assumed-role session: its role, by name. The session ARN drops the role's path
+    /// (SSO roles live under `/aws-reserved/sso.amazonaws.com/`), so the role's own ARN has
+    /// to be read with GetRole.
+    Role(String),
+    /// An IAM user, whose ARN is the caller's.
+    User(String),
+    /// A federated user (GetFederationToken): its permissions are the policies passed at
+    /// federation, which IAM cannot simulate.
+    Federated(String),
+    Root,
+    Unknown(String),
+}
+
+pub fn principal_of(caller_arn: &str) -> Principal {
+    let Some((_, resource)) = caller_arn.rsplit_once(':') else {
+        return Principal::Unknown(caller_arn.to_owned());
+    };
     match resource.split('/').collect::<Vec<_>>().as_slice() {
-        ["assumed-role", role, _session] => Some(format!("{prefix}:role/{role}")),
-        ["user", ..] | ["role", ..] => Some(caller_arn.to_owned()),
-        _ => None,
+        ["assumed-role", role, _session] => Principal::Role((*role).to_owned()),
+        ["user", ..] => Principal::User(caller_arn.to_owned()),
+        ["federated-user", ..] => Principal::Federated(caller_arn.to_owned()),
+        ["root"] => Principal::Root,
+        _ => Principal::Unknown(caller_arn.to_owned()),
+    }
+}
+
+/// The ARN IAM's simulator takes for the caller, or the check to report instead.
+async fn simulated_principal(clients: &Clients, caller: &str) -> Result<String, Check> {
+    let cannot = |detail: String, fix: &str| {
+        Check::not_ok("deployer permissions", Status::Warn, detail, fix.to_owned())
+    };
+    match principal_of(caller) {
+        Principal::User(arn) => Ok(arn),
+        Principal::Role(name) => {
+            let role = clients.iam.get_role().role_name(&name).send().await;
+            match role.ok().and_then(|r| r.role).map(|r| r.arn) {
+                Some(arn) => Ok(arn),
+                None => Err(cannot(
+                    format!(
+                        "could not read role {name} (its ARN, with its path, is what IAM simulates)"
+                    ),
+                    "allow iam:GetRole on your own role to have this checked, or compare your policy with `cargo xtask deployer-policy`",
+                )),
+            }
+        }
+        Principal::Federated(arn) => Err(cannot(
+            format!(
+                "{arn} is a federated user: its permissions are the policies passed when it was federated, which IAM cannot simulate"
+            ),
+            "compare the policy your federation passes with `cargo xtask deployer-policy`, or deploy as a role",
+        )),
+        Principal::Root => Err(cannot(
+            format!("{caller} is the account root, which may do everything"),
+            "deploy as a role with the policy from `cargo xtask deployer-policy` instead of the root user",
+        )),
+        Principal::Unknown(arn) => Err(cannot(
+            format!("{arn} is no IAM user or role session this check knows"),
+            "compare your permissions with `cargo xtask deployer-policy`",
+        )),
     }
 }
 
@@ -220,13 +273,9 @@ pub async fn permissions(
     caller: &str,
     spec: &StackSpec,
 ) -> Check {
-    let Some(principal) = principal_of(caller) else {
-        return Check::not_ok(
-            "deployer permissions",
-            Status::Warn,
-            format!("{caller} is the account root, which may do everything"),
-            "deploy as a role with the policy from `cargo xtask deployer-policy` instead of the root user",
-        );
+    let principal = match simulated_principal(clients, caller).await {
+        Ok(principal) => principal,
+        Err(check) => return check,
     };
     let policy = deployer_policy(names, spec.ses_identity());
     // The values deploy's own requests carry, so conditions like ours evaluate as they would.
@@ -237,6 +286,14 @@ pub async fn permissions(
         (
             "iam:PassedToService".to_owned(),
             "lambda.amazonaws.com".to_owned(),
+        ),
+        (
+            "iam:PermissionsBoundary".to_owned(),
+            names.boundary_policy_arn(),
+        ),
+        (
+            "lambda:Principal".to_owned(),
+            crate::deployer_policy::COGNITO_PRINCIPAL.to_owned(),
         ),
     ]
     .into_iter()
@@ -249,7 +306,13 @@ pub async fn permissions(
     })
     .collect();
     let mut denied = Vec::new();
-    for statement in policy["Statement"].as_array().into_iter().flatten() {
+    // The denials are the policy's guard rails, not permissions deploy needs.
+    let grants = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|statement| statement["Effect"] == "Allow");
+    for statement in grants {
         let simulated = clients
             .iam
             .simulate_principal_policy()
@@ -337,13 +400,26 @@ mod tests {
     #[test]
     fn the_principal_behind_a_session_is_its_role() {
         assert_eq!(
-            principal_of("arn:aws:sts::123456789012:assumed-role/ci-deploy/run-42").as_deref(),
-            Some("arn:aws:iam::123456789012:role/ci-deploy")
+            principal_of("arn:aws:sts::123456789012:assumed-role/ci-deploy/run-42"),
+            Principal::Role("ci-deploy".to_owned())
         );
         assert_eq!(
-            principal_of("arn:aws:iam::123456789012:user/alice").as_deref(),
-            Some("arn:aws:iam::123456789012:user/alice")
+            principal_of(
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/alice@acme.example"
+            ),
+            Principal::Role("AWSReservedSSO_Admin_0123abcd".to_owned())
         );
-        assert_eq!(principal_of("arn:aws:iam::123456789012:root"), None);
+        assert_eq!(
+            principal_of("arn:aws:iam::123456789012:user/alice"),
+            Principal::User("arn:aws:iam::123456789012:user/alice".to_owned())
+        );
+        assert_eq!(
+            principal_of("arn:aws:sts::123456789012:federated-user/bob"),
+            Principal::Federated("arn:aws:sts::123456789012:federated-user/bob".to_owned())
+        );
+        assert_eq!(
+            principal_of("arn:aws:iam::123456789012:root"),
+            Principal::Root
+        );
     }
 }

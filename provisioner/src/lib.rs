@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod artifacts;
 pub mod aws;
+pub mod bootstrap;
 pub mod deployer_policy;
 pub mod doctor;
 pub mod email_templates;

@@ -124,6 +124,23 @@ impl Names {
         self.arn("iam", "", &format!("role/{}", self.role()))
     }
 
+    /// The trigger role's permissions boundary, which `cargo xtask bootstrap` creates.
+    pub fn boundary_policy(&self) -> String {
+        format!("{}-trigger-boundary", self.stack)
+    }
+
+    pub fn boundary_policy_arn(&self) -> String {
+        self.arn(
+            "iam",
+            "",
+            &format!(
+                "policy{}{}",
+                crate::bootstrap::BOUNDARY_PATH,
+                self.boundary_policy()
+            ),
+        )
+    }
+
     pub fn role_policy(&self) -> String {
         format!("{}-triggers", self.stack)
     }

@@ -163,6 +163,7 @@ impl Session {
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.into());
         }
+        self.require_boundary().await?;
         let started = Instant::now();
         let lease = self.lock("deploy").await?;
         phases.add("lock", started);
@@ -219,6 +220,25 @@ impl Session {
             notes,
             phases: phases.0,
         })
+    }
+
+    /// A deploy that writes needs the trigger role's permissions boundary, which only an
+    /// administrator may create: without it the role could not be created or changed.
+    async fn require_boundary(&self) -> Result<(), ProvisionError> {
+        let names = &self.observation.names;
+        if crate::bootstrap::read(&self.clients, names).await?
+            == crate::bootstrap::Boundary::Missing
+        {
+            return Err(ProvisionError::state(
+                format!("permissions boundary {}", names.boundary_policy_arn()),
+                format!(
+                    "does not exist in account {}: the trigger role is created only within it, and the deployer may not create it; \
+                     have an administrator run `cargo xtask bootstrap --stack <spec>` once, then deploy again",
+                    names.account
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The stack lock, creating the limits table it lives in when this is the first deploy.

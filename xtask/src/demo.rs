@@ -19,6 +19,8 @@ pub fn run() -> Result<ExitCode> {
     let args = StackArgs {
         stack: project_root().join("stacks").join("local.yaml"),
     };
+    // On the emulator the same credentials play the administrator.
+    crate::stack::bootstrap(&args)?;
     stack::deploy(&DeployArgs {
         stack: args.clone(),
         artifacts: None,

@@ -56,6 +56,9 @@ enum Task {
     Drift(DriftArgs),
     /// Delete every resource of the stack that carries its ownership tag.
     Teardown(TeardownArgs),
+    /// For an administrator, once per stack: create the permissions boundary that caps the
+    /// trigger role. Deploy refuses without it, and the deployer may never change it.
+    Bootstrap(StackArgs),
     /// Print the least-privilege IAM policy that running deploy, plan, drift and teardown of
     /// the stack needs (for the person or CI role that runs them).
     DeployerPolicy(StackArgs),
@@ -113,6 +116,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Plan(args) => stack::plan(&args),
         Task::Drift(args) => stack::drift(&args),
         Task::Teardown(args) => stack::teardown(&args),
+        Task::Bootstrap(args) => stack::bootstrap(&args),
         Task::DeployerPolicy(args) => stack::deployer_policy(&args),
         Task::Doctor(args) => doctor::run(&args),
         Task::ForceUnlock(args) => stack::force_unlock(&args),

@@ -190,6 +190,28 @@ pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Creates or updates the stack's permissions boundary: for an administrator, once per stack.
+pub fn bootstrap(args: &StackArgs) -> Result<ExitCode> {
+    let spec = StackSpec::load(&args.stack)?;
+    let (names, done) = runtime()?.block_on(async {
+        let clients = provisioner::aws::connect(&spec).await;
+        let names = provisioner::observe::stack_names(&clients, &spec).await?;
+        let done = provisioner::bootstrap::ensure(&clients, &names).await?;
+        anyhow::Ok((names, done))
+    })?;
+    let said = match done {
+        provisioner::bootstrap::Bootstrapped::Created => "created",
+        provisioner::bootstrap::Bootstrapped::Updated => "updated to this version's document",
+        provisioner::bootstrap::Bootstrapped::AlreadyCurrent => "already in place",
+    };
+    eprintln!(
+        "permissions boundary {} {said}; the deployer can now create and change stack {}'s trigger role within it",
+        names.boundary_policy_arn(),
+        spec.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Needs only the caller's account and partition, so it works before anything is deployed.
 pub fn deployer_policy(args: &StackArgs) -> Result<ExitCode> {
     let spec = StackSpec::load(&args.stack)?;

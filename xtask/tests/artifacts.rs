@@ -2,59 +2,13 @@
 //! them, against the local emulator. Cargo is pointed at a program that always fails, so any
 //! attempt to build the triggers fails the command.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{need, scratch, spec, text, xtask};
 use provisioner::artifacts::{Artifacts, MANIFEST, Manifest};
 use provisioner::naming::TriggerKind;
-
-fn need(variable: &str) -> String {
-    std::env::var(variable).unwrap_or_else(|_| {
-        panic!(
-            "{variable} is not set; these tests need the local emulator and a trigger build: run `cargo xtask test`, \
-             or `cargo xtask emulator start` and `cargo xtask build`, then set EMULATOR_ENDPOINT=http://127.0.0.1:4566 \
-             TRIGGER_ZIPS=$PWD/target/trigger-zips/x86_64-unknown-linux-gnu"
-        )
-    })
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-artifacts-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `cargo xtask ARGS` with no way to build: a nested cargo run would fail the command.
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("CARGO", "/bin/false")
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn spec(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &path,
-        format!(
-            "name: {name}\nregion: us-east-1\nendpoint: {}\nemail:\n  from: no-reply@{name}.example\ntriggers:\n  architecture: x86_64\nuser_pool:\n  deletion_protection: false\n",
-            need("EMULATOR_ENDPOINT")
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// The build `cargo xtask test` made, copied as `cargo xtask build --out DIR` leaves it.
 fn promoted_artifacts(dir: &Path) -> PathBuf {
@@ -99,6 +53,8 @@ fn zips_built_once_deploy_to_two_stacks_without_a_build_and_drift_needs_none() {
     let production = spec(&dir, &format!("a{run}-production"));
 
     for stack in [&staging, &production] {
+        let bootstrapped = xtask(&["bootstrap", "--stack", stack.to_str().unwrap()]);
+        assert!(bootstrapped.status.success(), "{}", text(&bootstrapped));
         let deployed = xtask(&[
             "deploy",
             "--stack",

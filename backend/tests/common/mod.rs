@@ -44,6 +44,7 @@ pub fn served(extra: &str, users: &[&str]) -> Served {
         ),
     )
     .unwrap();
+    provisioner::bootstrap::ensure_for_spec_blocking(&spec).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

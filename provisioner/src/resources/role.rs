@@ -15,6 +15,8 @@ use crate::naming::{Names, OWNER_TAG, TriggerKind};
 pub struct Desired {
     pub name: String,
     pub description: String,
+    /// The managed policy that caps the role (see `crate::bootstrap`).
+    pub permissions_boundary: String,
     pub trust_policy: Value,
     pub policy_name: String,
     pub policy: Value,
@@ -22,6 +24,11 @@ pub struct Desired {
 }
 
 pub const UPDATES: &[UpdateCall] = &[
+    // First: the deployer may change the role's policies only while it carries the boundary.
+    UpdateCall {
+        operation: "iam:PutRolePermissionsBoundary",
+        fields: &["permissions_boundary"],
+    },
     UpdateCall {
         operation: "iam:UpdateAssumeRolePolicy",
         fields: &["trust_policy"],
@@ -52,6 +59,7 @@ impl Desired {
         Self {
             name: names.role(),
             description: format!("Runs the sign-in triggers of stack {}", names.stack),
+            permissions_boundary: names.boundary_policy_arn(),
             trust_policy: trust_policy(),
             policy_name: names.role_policy(),
             policy: trigger_policy(names, from_address, ses, sign_up),
@@ -61,6 +69,7 @@ impl Desired {
 
     pub fn fields(&self) -> Fields {
         Fields::from([
+            ("permissions_boundary", self.permissions_boundary.clone()),
             ("trust_policy", canonical_json(&self.trust_policy)),
             (
                 "inline_policies",
@@ -93,9 +102,9 @@ pub fn trust_policy() -> Value {
 ///
 /// With self sign-up (`sign_up`), PreSignUp records pending sign-ups and Verify marks a
 /// proven address verified in the stack's own pool (found by its ownership tag, since the
-/// role exists before the pool) and forgets the pending record. Create may always look a
-/// pending sign-up up, so accounts that signed up before sign-up was switched off still
-/// get their first code.
+/// role exists before the pool) and forgets the pending record, and Create may look pending
+/// sign-ups up. All three go together: with sign-up off, Create is not told the table, so
+/// no pending record is honoured that Verify could not then mark and forget.
 pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up: bool) -> Value {
     let log_groups: Vec<String> = TriggerKind::ALL
         .into_iter()
@@ -109,8 +118,10 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up
         send_resources.push(names.configuration_set_arn(set));
     }
     let mut writers = vec![TriggerKind::Define, TriggerKind::Verify];
+    let mut readers = vec![TriggerKind::Define];
     if sign_up {
         writers.push(TriggerKind::PreSignUp);
+        readers.push(TriggerKind::Create);
     }
     let mut policy = json!({
         "Version": "2012-10-17",
@@ -138,15 +149,14 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up
                 }
             },
             {
-                // Create looks up pending sign-ups; Define, after a wrong answer, the lock.
+                // Define, after a wrong answer, reads the lock; Create, with sign-up on,
+                // looks up pending sign-ups.
                 "Sid": "ReadLimits",
                 "Effect": "Allow",
                 "Action": "dynamodb:GetItem",
                 "Resource": names.limits_table_arn(),
                 "Condition": {
-                    "ArnEquals": {
-                        "lambda:SourceFunctionArn": function_arns(names, &[TriggerKind::Define, TriggerKind::Create])
-                    }
+                    "ArnEquals": { "lambda:SourceFunctionArn": function_arns(names, &readers) }
                 }
             },
             {
@@ -207,6 +217,13 @@ pub fn fields_of(
         })
         .collect();
     Fields::from([
+        (
+            "permissions_boundary",
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .unwrap_or_default()
+                .to_owned(),
+        ),
         (
             "trust_policy",
             role.assume_role_policy_document()
@@ -364,6 +381,7 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<Produced, Pro
         .role_name(&desired.name)
         .assume_role_policy_document(desired.trust_policy.to_string())
         .description(&desired.description)
+        .permissions_boundary(&desired.permissions_boundary)
         .set_tags(Some(iam_tags(&desired.tags)))
         .send()
         .await
@@ -392,9 +410,17 @@ pub async fn update(
     let name = &desired.name;
     let resource = format!("iam role {name}");
     let iam = &cx.clients.iam;
-    let [trust, inline, managed, tags] = UPDATES else {
-        unreachable!("four update calls")
+    let [boundary, trust, inline, managed, tags] = UPDATES else {
+        unreachable!("five update calls")
     };
+    if boundary.needed_for(changes) {
+        iam.put_role_permissions_boundary()
+            .role_name(name)
+            .permissions_boundary(&desired.permissions_boundary)
+            .send()
+            .await
+            .map_err(|e| aws_error(&resource, "iam:PutRolePermissionsBoundary", e))?;
+    }
     if trust.needed_for(changes) {
         iam.update_assume_role_policy()
             .role_name(name)
@@ -494,6 +520,14 @@ mod tests {
             .arn(names.role_arn())
             .create_date(aws_sdk_iam::primitives::DateTime::from_secs(0))
             .assume_role_policy_document(desired.trust_policy.to_string())
+            .permissions_boundary(
+                aws_sdk_iam::types::AttachedPermissionsBoundary::builder()
+                    .permissions_boundary_arn(names.boundary_policy_arn())
+                    .permissions_boundary_type(
+                        aws_sdk_iam::types::PermissionsBoundaryAttachmentType::Policy,
+                    )
+                    .build(),
+            )
             .set_tags(Some(iam_tags(&tags)))
             .build()
             .unwrap();
@@ -550,10 +584,8 @@ mod tests {
         assert_eq!(policy["Statement"][2]["Action"], "dynamodb:GetItem");
         assert_eq!(
             source(2),
-            json!([
-                names.function_arn(TriggerKind::Define),
-                names.function_arn(TriggerKind::Create)
-            ])
+            json!([names.function_arn(TriggerKind::Define)]),
+            "with sign-up off, Create reads no pending sign-up (Verify could not mark it)"
         );
         let actions = |policy: &Value| -> Vec<String> {
             policy["Statement"]
@@ -578,6 +610,23 @@ mod tests {
                 names.function_arn(TriggerKind::Verify),
                 names.function_arn(TriggerKind::PreSignUp)
             ])
+        );
+        assert_eq!(
+            with_source(2),
+            json!([
+                names.function_arn(TriggerKind::Define),
+                names.function_arn(TriggerKind::Create)
+            ])
+        );
+        let forget = with_sign_up["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "dynamodb:DeleteItem")
+            .expect("Verify may forget a proven sign-up");
+        assert_eq!(
+            forget["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
+            json!(names.function_arn(TriggerKind::Verify))
         );
         let mark = with_sign_up["Statement"]
             .as_array()

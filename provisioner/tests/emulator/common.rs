@@ -59,6 +59,11 @@ impl TestStack {
             name,
             endpoint: endpoint.to_owned(),
         };
+        // What an administrator does once per stack, from a spec of the stack's name alone
+        // (a test's own spec may be deliberately wrong).
+        stack.write("");
+        provisioner::bootstrap::ensure_for_spec_blocking(&stack.path)
+            .expect("an administrator's bootstrap of the stack's permissions boundary");
         stack.write(extra);
         stack
     }

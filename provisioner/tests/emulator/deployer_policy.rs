@@ -1,9 +1,10 @@
 //! The deployer's policy covers every call deploy, drift, updates and teardown make: the
-//! emulator does not enforce IAM, so each recorded call is checked against the policy's
-//! actions and resources.
+//! emulator does not enforce IAM, so each recorded call is evaluated against the policy,
+//! with the condition keys AWS would take from that very request and from the stack's own
+//! resources (its tag, the role's boundary).
 
 use provisioner::aws::{ConnectOptions, Exchange};
-use provisioner::deployer_policy::{allows, deployer_policy};
+use provisioner::deployer_policy::{Request, allows, decide, deployer_policy};
 use provisioner::naming::Names;
 use provisioner::report::DriftReport;
 use provisioner::session::Session;
@@ -32,13 +33,19 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
     let (prefix, resource) = match exchange.service.as_str() {
         "STS" => return None,
         "IAM" => {
-            let role = exchange
-                .request
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("RoleName="))
-                .map(decode)
-                .unwrap_or_else(|| panic!("an IAM call without a role: {exchange:?}"));
-            ("iam", format!("arn:aws:iam::{}:role/{role}", names.account))
+            let parameter = |name: &str| {
+                exchange
+                    .request
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix(name))
+                    .map(decode)
+            };
+            let resource = match (parameter("RoleName="), parameter("PolicyArn=")) {
+                (Some(role), _) => format!("arn:aws:iam::{}:role/{role}", names.account),
+                (None, Some(policy)) => policy,
+                (None, None) => panic!("an IAM call without a role or policy: {exchange:?}"),
+            };
+            ("iam", resource)
         }
         "Lambda" => {
             let resource = match segments.as_slice() {
@@ -101,6 +108,52 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
     Some((format!("{prefix}:{operation}"), resource))
 }
 
+/// The condition keys AWS evaluates for this call: the tags a create request carries, the
+/// principal an invoke permission names, the boundary a CreateRole sets; and, for calls on
+/// existing resources, what they carry (the stack's tag on its pool, the boundary on its
+/// role, which deploy set and drift watches).
+fn context(names: &Names, exchange: &Exchange) -> Vec<(String, String)> {
+    let owner = provisioner::naming::OWNER_TAG;
+    let body: Value = serde_json::from_str(&exchange.request).unwrap_or_default();
+    let mut keys = Vec::new();
+    match exchange.service.as_str() {
+        "IAM" => {
+            let sent = exchange
+                .request
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("PermissionsBoundary="))
+                .map(decode);
+            let boundary = match exchange.operation.as_str() {
+                "CreateRole" | "PutRolePermissionsBoundary" => sent,
+                _ => Some(names.boundary_policy_arn()),
+            };
+            keys.extend(boundary.map(|b| ("iam:PermissionsBoundary".to_owned(), b)));
+        }
+        "Lambda" if exchange.operation == "AddPermission" => {
+            if let Some(principal) = body["Principal"].as_str() {
+                keys.push(("lambda:Principal".to_owned(), principal.to_owned()));
+            }
+        }
+        "Cognito Identity Provider" => {
+            if let Some(tag) = body["UserPoolTags"][owner].as_str() {
+                keys.push((format!("aws:RequestTag/{owner}"), tag.to_owned()));
+            }
+            keys.push((format!("aws:ResourceTag/{owner}"), names.stack.clone()));
+        }
+        "SESv2" => {
+            let tags = body["Tags"].as_array().into_iter().flatten();
+            for tag in tags.filter(|t| t["Key"] == owner) {
+                keys.push((
+                    format!("aws:RequestTag/{owner}"),
+                    tag["Value"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    keys
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardown() {
     let env = env();
@@ -148,6 +201,11 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         assert!(
             allows(&policy, &action, &resource),
             "the deployer policy does not allow {action} on {resource}:\n{policy:#}"
+        );
+        let request = Request::new(&action, &resource).with(context(names, exchange));
+        assert!(
+            decide(&policy, &request),
+            "the deployer policy refuses {request:?} (a condition or a denial):\n{policy:#}"
         );
         checked.insert(action);
     }

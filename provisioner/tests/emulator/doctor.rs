@@ -117,7 +117,7 @@ async fn doctor_names_what_a_role_may_not_do() {
     let refused = denied(&refused);
     assert!(
         refused.contains(&"lambda:CreateFunction".to_owned())
-            && !refused.contains(&"iam:CreateRole".to_owned()),
+            && !refused.contains(&"iam:GetRole".to_owned()),
         "{refused:#?}"
     );
     let simulated = session
@@ -132,6 +132,8 @@ async fn doctor_names_what_a_role_may_not_do() {
         format!("aws%3ARequestTag%2F{owner_tag}"),
         format!("aws%3AResourceTag%2F{owner_tag}"),
         "iam%3APassedToService".to_owned(),
+        "iam%3APermissionsBoundary".to_owned(),
+        "lambda%3APrincipal".to_owned(),
     ] {
         assert!(
             simulated.request.contains(&key),
@@ -139,4 +141,51 @@ async fn doctor_names_what_a_role_may_not_do() {
             simulated.request
         );
     }
+}
+
+/// An `aws sso login` session names its role without the role's path; doctor reads the
+/// role's real ARN, so the simulation asks about the role that exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_simulates_an_sso_role_under_its_path() {
+    let env = env();
+    let stack = TestStack::new(&env, UNPROTECTED);
+    let options = ConnectOptions {
+        capture_bodies: true,
+        ..ConnectOptions::default()
+    };
+    let session = Session::open_with(&stack.path, options).await.unwrap();
+    let names = &session.observation.names;
+    let role = format!("AWSReservedSSO_{}_0123abcd", stack.name);
+    session
+        .clients
+        .iam
+        .create_role()
+        .role_name(&role)
+        .path("/aws-reserved/sso.amazonaws.com/")
+        .assume_role_policy_document(provisioner::resources::role::trust_policy().to_string())
+        .send()
+        .await
+        .unwrap();
+    let caller = format!(
+        "arn:aws:sts::{}:assumed-role/{role}/alice@acme.example",
+        names.account
+    );
+    let check = permissions(&session.clients, names, &caller, &session.spec).await;
+    assert!(
+        !check.detail.contains("could not"),
+        "the check degraded: {check:#?}"
+    );
+    let simulated = session
+        .clients
+        .requests
+        .exchanges()
+        .into_iter()
+        .find(|e| e.operation == "SimulatePrincipalPolicy")
+        .expect("doctor asked the simulator");
+    let with_path = format!("role%2Faws-reserved%2Fsso.amazonaws.com%2F{role}");
+    assert!(
+        simulated.request.contains(&with_path),
+        "simulated without the role's path: {}",
+        simulated.request
+    );
 }

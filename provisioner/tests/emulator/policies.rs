@@ -84,6 +84,10 @@ fn every_policy_passes_the_linter_with_no_unlisted_finding() {
             trigger_policy(&names, "no-reply@acme.example", &scope(false, None), true),
         ),
         ("deployer policy", deployer_policy(&names, "acme.example")),
+        (
+            "permissions boundary",
+            provisioner::bootstrap::boundary_document(&names),
+        ),
         ("trust policy", trust_policy()),
     ];
     for (name, policy) in policies {

@@ -38,6 +38,7 @@ impl StackFiles {
         let name = format!("bench{}-{n}", std::process::id());
         let path = self.dir.join(format!("{name}.yaml"));
         self.write(&path, &name, memory_mb)?;
+        provisioner::bootstrap::ensure_for_spec_blocking(&path)?;
         Ok(path)
     }
 
