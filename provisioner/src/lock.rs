@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::aws::Clients;
 use crate::error::{ProvisionError, aws_error};
@@ -116,6 +117,9 @@ where
             .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
             .expression_attribute_names("#key", triggers::limits::KEY)
             .expression_attribute_values(":now", number(now))
+            // The holder comes back with the refusal: no second read, and no window in
+            // which the holder could change between the two.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match put {
@@ -131,7 +135,12 @@ where
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                let held_by = read(clients, names).await?;
+                let held_by = match e.into_service_error() {
+                    PutItemError::ConditionalCheckFailedException(failed) => {
+                        failed.item.as_ref().and_then(holder_of)
+                    }
+                    _ => None,
+                };
                 return Err(ProvisionError::state(
                     resource,
                     format!(
@@ -195,32 +204,6 @@ fn holder_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option
         pid: u32::try_from(num("pid")?).ok()?,
         since: num("since")?,
     })
-}
-
-/// Who holds the lock now, if anyone (an expired lease counts as no one).
-pub async fn read(clients: &Clients, names: &Names) -> Result<Option<Holder>, ProvisionError> {
-    let item = clients
-        .dynamodb
-        .get_item()
-        .table_name(names.limits_table())
-        .key(
-            triggers::limits::KEY,
-            AttributeValue::S(LOCK_KEY.to_owned()),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| aws_error(format!("stack {}", names.stack), "dynamodb:GetItem", e))?
-        .item;
-    let now = triggers::unix_now();
-    Ok(item
-        .filter(|i| {
-            i.get(triggers::limits::TTL_ATTRIBUTE)
-                .and_then(|v| v.as_n().ok()?.parse::<u64>().ok())
-                .is_some_and(|expires| expires >= now)
-        })
-        .as_ref()
-        .and_then(holder_of))
 }
 
 /// Breaks the lock whoever holds it, and says whose it was.

@@ -84,12 +84,24 @@ async fn a_live_lease_stops_deploy_and_teardown_and_force_unlock_names_its_holde
     let (stack, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
     hold_lock(&session, "ines@build-7", 600).await;
     with_memory(&stack, 256);
-    let blocked = stack.open().await.deploy(&env.artifacts, &|_, _| {}).await;
+    let refused = stack.open().await;
+    let blocked = refused.deploy(&env.artifacts, &|_, _| {}).await;
     assert!(is_locked_out(&blocked), "{:?}", blocked.err());
     assert!(
         blocked.err().unwrap().to_string().contains("ines@build-7"),
         "the refusal does not name the holder"
     );
+    // The holder came back with the refused write (ReturnValuesOnConditionCheckFailure):
+    // no read after it, so no moment in which another holder could be named.
+    let after_put: Vec<String> = refused
+        .clients
+        .requests
+        .entries()
+        .into_iter()
+        .map(|(_, operation)| operation)
+        .skip_while(|operation| operation != "PutItem")
+        .collect();
+    assert_eq!(after_put, ["PutItem"], "{after_put:?}");
     let blocked = stack.open().await.teardown(FORCE, &|_, _| {}).await;
     assert!(is_locked_out(&blocked), "{:?}", blocked.err());
 
