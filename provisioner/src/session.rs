@@ -207,6 +207,9 @@ impl Session {
         })?;
         let outputs = Outputs::new(self, &pool, live.app_client_id.unwrap_or_default());
         let mut notes = self.deploy_notes();
+        if changes_role_permissions(plan) {
+            notes.push(ROLE_PROPAGATION.to_owned());
+        }
         notes.extend(plan.watched().map(|(id, watched)| {
             format!(
                 "left alone: {id} {}: {} ({})",
@@ -476,6 +479,32 @@ impl Session {
         };
         crate::resources::user_pool::update(cx, &desired, &handover).await
     }
+}
+
+/// What a deploy that created the trigger role or changed its permissions leaves to time.
+pub const ROLE_PROPAGATION: &str = "the trigger role's permissions were created or changed: on AWS, IAM takes some seconds \
+     to reach Lambda, DynamoDB, SES and Cognito, and until then sign-ins fail (closed, no code sent); try a sign-in after about 10 s";
+
+/// Whether the plan creates the trigger role or changes what it may do.
+fn changes_role_permissions(plan: &Plan) -> bool {
+    plan.steps.iter().any(|step| {
+        step.id.kind == ResourceKind::Role
+            && match &step.action {
+                crate::plan::Action::Create | crate::plan::Action::Replace(_) => true,
+                crate::plan::Action::Update(changes) => changes.iter().any(|c| {
+                    [
+                        "inline_policies",
+                        "managed_policies",
+                        "permissions_boundary",
+                        "trust_policy",
+                    ]
+                    .contains(&c.field)
+                }),
+                crate::plan::Action::Delete
+                | crate::plan::Action::NoOp
+                | crate::plan::Action::UseUnowned => false,
+            }
+    })
 }
 
 /// How far teardown may go.

@@ -5,13 +5,25 @@ use provisioner::plan::Action;
 use provisioner::report::plan_text;
 use provisioner::session::Session;
 
+use provisioner::session::ROLE_PROPAGATION;
+
 use crate::common::{TestStack, UNPROTECTED, env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_redeploy_plans_nothing_and_writes_nothing() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
-    stack.deploy(&env).await;
+    let first = stack
+        .open()
+        .await
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        first.notes.iter().any(|n| n == ROLE_PROPAGATION),
+        "a new role's propagation went unsaid: {:?}",
+        first.notes
+    );
     let again = stack.open().await;
     let plan = again.plan(&env.artifacts).unwrap();
     assert!(
@@ -19,7 +31,12 @@ async fn an_unchanged_redeploy_plans_nothing_and_writes_nothing() {
         "a redeploy with nothing changed planned:\n{}",
         plan_text(&plan)
     );
-    again.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    let unchanged = again.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    assert!(
+        !unchanged.notes.iter().any(|n| n == ROLE_PROPAGATION),
+        "{:?}",
+        unchanged.notes
+    );
     assert!(
         !again.clients.requests.entries().is_empty(),
         "observation must have been counted"
@@ -66,7 +83,12 @@ async fn a_spec_change_plans_exactly_that_change_and_apply_makes_it() {
     expected.sort();
     assert_eq!(changed, expected, "{}", plan_text(&plan));
 
-    session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    let deployed = session.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
+    assert!(
+        !deployed.notes.iter().any(|n| n == ROLE_PROPAGATION),
+        "a change that leaves the role alone warned of propagation: {:?}",
+        deployed.notes
+    );
     let after = stack.open().await;
     let plan = after.plan(&env.artifacts).unwrap();
     assert!(
