@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{served, wrong};
+use common::{another_wrong, served, wrong};
 use serde_json::{Value, json};
 
 fn keys(value: &Value) -> BTreeSet<String> {
@@ -190,7 +190,7 @@ fn expiry_and_a_lock_have_their_own_codes_and_a_locked_account_is_refused_generi
     assert_eq!(first.body["error"], "wrong_code");
     let locking = service.post(
         "/auth/verify",
-        &json!({ "email": guesser, "session": first.body["session"], "code": wrong(&code) }),
+        &json!({ "email": guesser, "session": first.body["session"], "code": another_wrong(&code) }),
     );
     assert_eq!(
         (locking.status, &locking.body),

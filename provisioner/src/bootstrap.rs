@@ -20,7 +20,7 @@ const MAX_VERSIONS: usize = 5;
 
 /// The most any trigger of the stack may ever do: its table's items, its own log groups,
 /// sending email from the account's identities (the sandbox authorises recipients too), and
-/// marking users verified in a pool carrying the stack's tag. The role's inline policy is
+/// looking users up and marking them verified in a pool carrying the stack's tag. The role's inline policy is
 /// narrower still (each grant held to the functions that use it, the sender address).
 pub fn boundary_document(names: &Names) -> Value {
     let log_groups: Vec<String> = TriggerKind::ALL
@@ -43,9 +43,9 @@ pub fn boundary_document(names: &Names) -> Value {
                 "Resource": names.limits_table_arn()
             },
             {
-                "Sid": "MarkVerifiedInOwnPool",
+                "Sid": "OwnPoolUsers",
                 "Effect": "Allow",
-                "Action": "cognito-idp:AdminUpdateUserAttributes",
+                "Action": ["cognito-idp:AdminUpdateUserAttributes", "cognito-idp:AdminGetUser"],
                 "Resource": names.user_pools_arn(),
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{OWNER_TAG}"): names.stack } }
             },

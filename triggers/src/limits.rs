@@ -223,22 +223,38 @@ pub fn send_refusal(
     }
 }
 
-/// Counts one wrong answer; refused when the account is locked or already at its limit
-/// (then the answer is not counted as a guess at all). The caller locks the account when
-/// the new count reaches the limit.
-pub fn record_failure(config: &LimitsConfig, key: &str, now: u64) -> Update {
+/// The last wrong answer counted, by its [`crate::verify::guess_id`]: the same answer to the
+/// same code again (Cognito retrying an invocation that timed out) is not a new guess.
+pub const LAST_GUESS: &str = "last_guess";
+
+/// Counts one wrong answer, `guess`; refused when the account is locked, already at its
+/// limit (then the answer is not counted as a guess at all), or when this very guess was the
+/// last one counted (see [`already_counted`]). The caller locks the account when the new
+/// count reaches the limit.
+pub fn record_failure(config: &LimitsConfig, key: &str, now: u64, guess: &str) -> Update {
     update(
         key,
-        "ADD failures :one SET expires_at = :expires",
-        &format!("{NOT_LOCKED} AND (attribute_not_exists(failures) OR failures < :max)"),
+        "ADD failures :one SET expires_at = :expires, last_guess = :guess",
+        &format!(
+            "{NOT_LOCKED} AND (attribute_not_exists(failures) OR failures < :max) \
+             AND (attribute_not_exists(last_guess) OR last_guess <> :guess)"
+        ),
         &[],
         &[
             (":one", Value::N(1)),
             (":now", Value::N(now)),
             (":max", Value::N(config.max_failures.into())),
             (":expires", Value::N(expires_at(config, now))),
+            (":guess", Value::S(guess.to_owned())),
         ],
     )
+}
+
+/// Whether a refused [`record_failure`] was refused because the same guess was counted
+/// already, from the item as it was: then it counts as admitted once, not as a refusal (a
+/// refusal would lock the account).
+pub fn already_counted(last_guess: Option<&str>, guess: &str) -> bool {
+    last_guess == Some(guess)
 }
 
 /// Whether an answer's write calls for the lock: its failure count reached the limit, or it
@@ -382,6 +398,17 @@ mod tests {
     }
 
     #[test]
+    fn the_same_guess_again_is_not_a_new_failure() {
+        let failure = record_failure(&config(), "k", 1_000, "g1");
+        assert_eq!(failure.values[":guess"], Value::S("g1".into()));
+        assert!(failure.condition.contains("last_guess <> :guess"));
+        assert!(failure.expression.contains("last_guess = :guess"));
+        assert!(already_counted(Some("g1"), "g1"));
+        assert!(!already_counted(Some("g0"), "g1"));
+        assert!(!already_counted(None, "g1"));
+    }
+
+    #[test]
     fn failures_lock_at_the_limit_and_a_lock_lasts_its_time() {
         let config = config();
         assert!(!lock_due(&config, Admission::Admitted, Some(9)));
@@ -392,7 +419,7 @@ mod tests {
         assert_eq!(lock.values[":until"], Value::N(1_900));
         assert_eq!(lock.condition, "failures >= :max");
         for update in [
-            record_failure(&config, "k", 1_000),
+            record_failure(&config, "k", 1_000, "g"),
             record_success(&config, "k", 1_000),
         ] {
             assert!(update.condition.contains("failures < :max"), "{update:?}");
@@ -409,7 +436,7 @@ mod tests {
         for update in [
             count_send(&config, "k", 100),
             open_send_window(&config, "k", 100),
-            record_failure(&config, "k", 100),
+            record_failure(&config, "k", 100, "g"),
             lock(&config, "k", 100),
             record_success(&config, "k", 100),
         ] {

@@ -66,6 +66,34 @@ pub fn proven_address(event: &Event, accepted: bool) -> Option<&str> {
         .filter(|address| !address.is_empty())
 }
 
+/// Names one guess: this answer to this code (the session's salted hash, salt and issue
+/// time). Cognito retrying an invocation repeats it; a new guess, or the same digits for
+/// another code, differs. A hash, so the answer itself is never stored.
+pub fn guess_id(event: &Event) -> String {
+    use sha2::{Digest, Sha256};
+    let request = &event.request;
+    let mut hasher = Sha256::new();
+    hasher.update(b"emailcode-guess\0");
+    let mut parameters: Vec<_> = request.private_challenge_parameters.iter().collect();
+    parameters.sort();
+    for (name, value) in parameters {
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
+        hasher.update(b"\0");
+    }
+    let answer = request
+        .challenge_answer
+        .as_ref()
+        .map(|answer| answer.to_string())
+        .unwrap_or_default();
+    hasher.update(answer.as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn respond(answer_correct: bool) -> Response {
     let mut response = Response::default();
     response.answer_correct = answer_correct;

@@ -115,3 +115,25 @@ fn only_an_accepted_answer_proves_an_unverified_address() {
     event.request.user_not_found = true;
     assert_eq!(proven_address(&event, true), None);
 }
+
+/// A guess is this answer to this code: Cognito retrying the same invocation repeats it,
+/// while another answer, or the same digits for another code, is a new guess. The id never
+/// holds the answer.
+#[test]
+fn a_guess_is_named_by_its_answer_and_its_code() {
+    let event: Event = fixture("verify_right_answer");
+    let id = triggers::verify::guess_id(&event);
+    assert_eq!(id, triggers::verify::guess_id(&event.clone()));
+    let mut other_answer = event.clone();
+    other_answer.request.challenge_answer = Some(json!("000002"));
+    assert_ne!(id, triggers::verify::guess_id(&other_answer));
+    let mut other_code = event.clone();
+    other_code
+        .request
+        .private_challenge_parameters
+        .insert("issued_at".to_owned(), "1764000999".to_owned());
+    assert_ne!(id, triggers::verify::guess_id(&other_code));
+    let answer = event.request.challenge_answer.as_ref().unwrap().to_string();
+    assert!(!id.contains(answer.trim_matches('"')), "{id}");
+    assert_eq!(id.len(), 32);
+}

@@ -197,3 +197,11 @@ pub fn wrong(code: &str) -> String {
         format!("0{}", &code[1..])
     }
 }
+
+/// A wrong code other than [`wrong`]'s: the same wrong answer twice to one code is one guess,
+/// counted once by the limits.
+pub fn another_wrong(code: &str) -> String {
+    let (head, last) = code.split_at(code.len() - 1);
+    let digit = last.parse::<u8>().unwrap_or(0);
+    format!("{head}{}", (digit + 1) % 10)
+}

@@ -183,6 +183,17 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up
             }
         }));
         statements.push(json!({
+            // PreSignUp records a pending sign-up only for a name without an account.
+            "Sid": "LookUpSignUpNames",
+            "Effect": "Allow",
+            "Action": "cognito-idp:AdminGetUser",
+            "Resource": names.user_pools_arn(),
+            "Condition": {
+                "StringEquals": { format!("aws:ResourceTag/{OWNER_TAG}"): names.stack },
+                "ArnEquals": { "lambda:SourceFunctionArn": names.function_arn(TriggerKind::PreSignUp) }
+            }
+        }));
+        statements.push(json!({
             "Sid": "ForgetProvenSignUps",
             "Effect": "Allow",
             "Action": "dynamodb:DeleteItem",
@@ -641,6 +652,16 @@ mod tests {
         assert_eq!(
             mark["Condition"]["StringEquals"][format!("aws:ResourceTag/{OWNER_TAG}")],
             json!(names.stack)
+        );
+        let look_up = with_sign_up["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "cognito-idp:AdminGetUser")
+            .expect("PreSignUp may look a name up");
+        assert_eq!(
+            look_up["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
+            json!(names.function_arn(TriggerKind::PreSignUp))
         );
     }
 }

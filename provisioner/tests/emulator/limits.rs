@@ -79,6 +79,12 @@ fn wrong(code: &str) -> &'static str {
     if code == "000000" { "111111" } else { "000000" }
 }
 
+/// Another wrong answer than [`wrong`]'s: the same answer again to the same code is not a
+/// new guess, and counts once.
+fn wrong_again(code: &str) -> &'static str {
+    if code == "222222" { "333333" } else { "222222" }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_send_budget_refuses_the_next_sign_in_and_sends_nothing() {
     let env = env();
@@ -119,7 +125,8 @@ async fn wrong_answers_across_sessions_lock_the_account_even_against_a_right_cod
     let after_one = answer_challenge(cognito, &outputs, first.session, &email, guess)
         .await
         .unwrap();
-    answer_challenge(cognito, &outputs, after_one.session, &email, guess)
+    let another = wrong_again(&kept_code);
+    answer_challenge(cognito, &outputs, after_one.session, &email, another)
         .await
         .unwrap();
     let second = start_custom_auth(cognito, &outputs, &email).await.unwrap();
@@ -259,7 +266,8 @@ fn first_round(outputs: &Outputs, name: &str, known: bool) -> Value {
     )
 }
 
-fn wrong_answer(outputs: &Outputs, name: &str, known: bool) -> Value {
+/// An answer to the fixed code below (which is not `answer`).
+fn guess(outputs: &Outputs, name: &str, known: bool, answer: &str) -> Value {
     event(
         outputs,
         "VerifyAuthChallengeResponse_Authentication",
@@ -271,7 +279,7 @@ fn wrong_answer(outputs: &Outputs, name: &str, known: bool) -> Value {
                 "salt": "AAECAwQFBgcICQoLDA0ODw",
                 "hash": "3pHOpC0w2D1kHD3irz12OoPqHNazt5rqJHUVGFPGROA"
             },
-            "challengeAnswer": "000001"
+            "challengeAnswer": answer
         }),
     )
 }
@@ -316,12 +324,12 @@ async fn an_unknown_user_is_counted_and_refused_exactly_like_a_known_one() {
                 .await,
             );
         }
-        for _ in 0..3 {
+        for n in 0..3 {
             seen.push(
                 invoke(
                     &session,
                     TriggerKind::Verify,
-                    &wrong_answer(&outputs, name, is_known),
+                    &guess(&outputs, name, is_known, &format!("00020{n}")),
                 )
                 .await,
             );
@@ -365,14 +373,26 @@ async fn concurrent_wrong_answers_are_all_counted_and_none_after_the_lock() {
     let env = env();
     let (stack, outputs, session, _) = limited(&env, "  max_failures: 25\n", "  length: 6\n").await;
     let name = format!("frank@{}.example", stack.name);
-    let guess = wrong_answer(&outputs, &name, true);
-    join_all((0..20).map(|_| invoke(&session, TriggerKind::Verify, &guess))).await;
+    let guesses: Vec<Value> = (0..40)
+        .map(|n| guess(&outputs, &name, true, &format!("{:06}", 100 + n)))
+        .collect();
+    join_all(
+        guesses[..20]
+            .iter()
+            .map(|g| invoke(&session, TriggerKind::Verify, g)),
+    )
+    .await;
     assert_eq!(
         record(&session, &outputs, &name).await.get("failures"),
         Some(&20),
         "concurrent failures were lost"
     );
-    join_all((0..20).map(|_| invoke(&session, TriggerKind::Verify, &guess))).await;
+    join_all(
+        guesses[20..]
+            .iter()
+            .map(|g| invoke(&session, TriggerKind::Verify, g)),
+    )
+    .await;
     let locked = record(&session, &outputs, &name).await;
     assert_eq!(
         locked.get("failures"),
@@ -499,5 +519,35 @@ async fn a_new_window_replaces_an_old_ones_count_and_keeps_its_budget() {
     assert_eq!(
         locked.get(triggers::limits::SEND_WINDOW),
         Some(&(current_window - 2))
+    );
+}
+
+/// Cognito may invoke Verify again with the same event (after a timeout): the same guess is
+/// counted once, and its repeat answers exactly as the first did. A new guess still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_guess_repeated_is_counted_once() {
+    let env = env();
+    let (stack, outputs, session, _) = limited(&env, "  max_failures: 3\n", "  length: 6\n").await;
+    let name = format!("gina@{}.example", stack.name);
+    let first = guess(&outputs, &name, true, "000101");
+    let replies = [
+        invoke(&session, TriggerKind::Verify, &first).await,
+        invoke(&session, TriggerKind::Verify, &first).await,
+    ];
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(replies[0]["answerCorrect"], false);
+    let failures = |r: HashMap<String, u64>| r.get("failures").copied();
+    assert_eq!(failures(record(&session, &outputs, &name).await), Some(1));
+    invoke(
+        &session,
+        TriggerKind::Verify,
+        &guess(&outputs, &name, true, "000102"),
+    )
+    .await;
+    assert_eq!(failures(record(&session, &outputs, &name).await), Some(2));
+    let after = record(&session, &outputs, &name).await;
+    assert!(
+        !after.contains_key(triggers::limits::LOCKED_UNTIL),
+        "a repeated guess locked the account: {after:?}"
     );
 }

@@ -133,6 +133,61 @@ async fn an_unverified_address_not_from_sign_up_still_gets_nothing() {
         sent_to(&env.endpoint, &account, &email).is_empty(),
         "a code went to an unverified address that no sign-up vouched for"
     );
+
+    // Cognito may run PreSignUp before it finds the name taken. A sign-up for this address
+    // must then record nothing, or the next sign-in would send a code to the address no one
+    // proved. (MiniStack checks the name first, so PreSignUp is invoked as AWS may.)
+    let fresh = format!("fresh@{}.example", stack.name);
+    for address in [&email, &fresh] {
+        let event = serde_json::json!({
+            "version": "1",
+            "region": "us-east-1",
+            "userPoolId": outputs.user_pool_id,
+            "userName": address,
+            "callerContext": { "awsSdkVersion": "test", "clientId": outputs.app_client_id },
+            "triggerSource": "PreSignUp_SignUp",
+            "request": { "userAttributes": { "email": address } },
+            "response": { "autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false }
+        });
+        let invoked = session
+            .clients
+            .lambda
+            .invoke()
+            .function_name(session.observation.names.function(TriggerKind::PreSignUp))
+            .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            invoked.function_error().is_none(),
+            "PreSignUp failed: {}",
+            String::from_utf8_lossy(invoked.payload().map_or(&[][..], |p| p.as_ref()))
+        );
+    }
+    let pending = |address: String| {
+        let key = triggers::limits::sign_up_key(&outputs.user_pool_id, &address);
+        session
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(session.observation.names.limits_table())
+            .key(
+                triggers::limits::KEY,
+                aws_sdk_dynamodb::types::AttributeValue::S(key),
+            )
+            .consistent_read(true)
+            .send()
+    };
+    assert!(
+        pending(email.clone()).await.unwrap().item.is_none(),
+        "a sign-up for an existing account recorded a pending sign-up"
+    );
+    assert!(
+        pending(fresh).await.unwrap().item.is_some(),
+        "a sign-up for a new address recorded nothing"
+    );
+    start(&session, &outputs, &email).await;
+    assert!(sent_to(&env.endpoint, &account, &email).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,9 @@
 //! PreSignUp Lambda: a thin shell around `triggers::sign_up`. It records a self sign-up as
 //! pending in the limits table before Cognito creates the account, so the first code can
-//! reach the not yet verified address.
+//! reach the not yet verified address; never for a name that has an account already.
 
+#[path = "shared/cognito.rs"]
+mod cognito;
 #[path = "shared/store.rs"]
 mod store;
 
@@ -19,9 +21,11 @@ const UNAVAILABLE: &str = "sign-up is not available right now; try again later";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let store = store::table_from_env().await;
+    let cognito = Arc::new(cognito::client().await);
     lambda_runtime::run(service_fn(
         move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
             let store = Arc::clone(&store);
+            let cognito = Arc::clone(&cognito);
             async move {
                 let outcome = sign_up::decide(&payload);
                 match &outcome {
@@ -32,10 +36,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     Outcome::AdminCreate => eprintln!("administrator creates a user"),
                     Outcome::Confirm { email } => {
                         let header = &payload.cognito_event_user_pools_header;
-                        let key = limits::sign_up_key(
-                            header.user_pool_id.as_deref().unwrap_or(""),
-                            email,
-                        );
+                        let pool = header.user_pool_id.as_deref().unwrap_or("");
+                        // Cognito may run PreSignUp before it finds the name taken: a record
+                        // for an existing account would let codes reach its unverified
+                        // address. Cognito then answers UsernameExistsException as always.
+                        match account_exists(&cognito, pool, email).await {
+                            Ok(false) => {}
+                            Ok(true) => {
+                                eprintln!(
+                                    "sign-up for a name that has an account: nothing recorded"
+                                );
+                                payload.response = sign_up::respond(&outcome);
+                                return Ok(payload);
+                            }
+                            Err(code) => {
+                                eprintln!("sign-up refused: Cognito unavailable ({code})");
+                                return Err(refusal(UNAVAILABLE));
+                            }
+                        }
+                        let key = limits::sign_up_key(pool, email);
                         let record = limits::record_sign_up(&key, triggers::unix_now());
                         // Without the record the account could never get its first code, so
                         // the sign-up fails rather than leave an account nobody can use.
@@ -52,6 +71,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
+}
+
+/// Whether the pool has an account under this address already.
+async fn account_exists(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    email: &str,
+) -> Result<bool, String> {
+    use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
+    match cognito
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(email)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_user_not_found_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.code().unwrap_or("unreachable").to_owned()),
+    }
 }
 
 fn refusal(reason: &str) -> Diagnostic {

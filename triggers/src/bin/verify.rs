@@ -2,14 +2,13 @@
 //! is counted against the account's failure limit, a right one only while it is not locked.
 //! The first right answer of a self sign-up marks its address verified.
 
+#[path = "shared/cognito.rs"]
+mod cognito;
 #[path = "shared/store.rs"]
 mod store;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsVerifyAuthChallenge as Event;
@@ -22,7 +21,7 @@ use triggers::limits::{self, Admission};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(VerifyConfig::from_lookup(process_env));
     let (limits, store) = store::from_env().await;
-    let cognito = Arc::new(cognito_client().await);
+    let cognito = Arc::new(cognito::client().await);
     lambda_runtime::run(service_fn(
         move |LambdaEvent {
                   mut payload,
@@ -39,17 +38,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     &payload.request.user_attributes,
                     header.user_name.as_deref(),
                 );
-                let update = if correct {
-                    limits::record_success(&limits, &key, now)
-                } else {
-                    limits::record_failure(&limits, &key, now)
-                };
                 // Each call gets what remains of the invocation: the answer, a lock and the
                 // address's verification together could outlast a short function timeout.
                 let deadline = context.deadline;
                 let refused = (Admission::Refused, None);
-                let (admission, failures) =
-                    store::within(deadline, refused, store.admit(&update)).await;
+                let (admission, failures) = if correct {
+                    let update = limits::record_success(&limits, &key, now);
+                    store::within(deadline, refused, store.admit(&update)).await
+                } else {
+                    let guess = triggers::verify::guess_id(&payload);
+                    let counted = store.count_failure(&limits, &key, now, &guess);
+                    store::within(deadline, refused, counted).await
+                };
                 if limits::lock_due(&limits, admission, failures) {
                     let lock = limits::lock(&limits, &key, now);
                     store::within(deadline, refused, store.admit(&lock)).await;
@@ -72,22 +72,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
     ))
     .await
-}
-
-/// Cognito gets at most this much of the trigger's 5 s to record a proven address.
-const COGNITO_BUDGET: Duration = Duration::from_millis(1500);
-
-async fn cognito_client() -> aws_sdk_cognitoidentityprovider::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_timeout(COGNITO_BUDGET)
-                .build(),
-        )
-        .load()
-        .await;
-    aws_sdk_cognitoidentityprovider::Client::new(&config)
 }
 
 /// Marks the address verified, then forgets the pending sign-up. A failure leaves both as
