@@ -112,6 +112,18 @@ fn a_wrong_code_then_the_right_one_signs_in_and_sign_out_revokes() {
         refreshed.is_err(),
         "the refresh token still works after sign-out"
     );
+    // The documented window: /me checks signature and expiry, not revocation, so the ID
+    // token answers until it expires, exactly the app client's ID token lifetime after it
+    // was issued (60 minutes by default).
+    let after = service.get("/me", done.body["id_token"].as_str());
+    assert_eq!(after.status, 200, "{after:?}");
+    let claims = &after.body["claims"];
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(
+        lifetime,
+        60 * 60,
+        "the window after sign-out is the ID token's lifetime: {claims}"
+    );
 }
 
 #[test]

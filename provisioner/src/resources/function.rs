@@ -421,6 +421,14 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
     }
 }
 
+/// The longest pause between two tries of a transient error.
+const RETRY_PAUSE_CAP: Duration = Duration::from_secs(5);
+
+/// Doubling, up to [`RETRY_PAUSE_CAP`].
+fn next_pause(pause: Duration) -> Duration {
+    (pause * 2).min(RETRY_PAUSE_CAP)
+}
+
 /// Between half and all of `pause`, so that callers that failed together do not retry together.
 pub fn jittered(pause: Duration) -> Duration {
     let fraction =
@@ -494,7 +502,7 @@ where
             Ok(value) => return Ok(value),
             Err(error) if transient.matches(&error) && started.elapsed() + pause < deadline => {
                 tokio::time::sleep(jittered(pause)).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+                pause = next_pause(pause);
             }
             Err(error) => return Err(on_error(error)),
         }
@@ -505,6 +513,43 @@ where
 mod tests {
     use super::*;
     use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
+
+    #[test]
+    fn retries_back_off_doubling_to_a_cap_with_jitter_within_each_pause() {
+        let mut pause = Duration::from_millis(100);
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.push(pause);
+            pause = next_pause(pause);
+        }
+        assert_eq!(seen[..4], [100, 200, 400, 800].map(Duration::from_millis));
+        assert_eq!(*seen.last().unwrap(), RETRY_PAUSE_CAP);
+        assert_eq!(RETRY_PAUSE_CAP, Duration::from_secs(5));
+
+        let base = Duration::from_millis(1000);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(base)).collect();
+        assert!(
+            draws.iter().all(|d| *d >= base / 2 && *d <= base),
+            "{draws:?}"
+        );
+        let mut distinct = draws.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(
+            distinct.len() > 20,
+            "the pauses are not spread: {distinct:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_role_gets_two_minutes_to_become_assumable() {
+        // IAM documents no bound; terraform-provider-aws waits two minutes, and so do we
+        // before reporting the role's trust policy.
+        assert_eq!(
+            crate::aws::Deadlines::default().role_propagation,
+            Duration::from_secs(120)
+        );
+    }
 
     #[test]
     fn every_field_is_read_back_and_carried_by_an_update() {

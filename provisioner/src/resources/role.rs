@@ -521,6 +521,54 @@ mod tests {
     use crate::resources::tests::{assert_kind_is_consistent, fixture_context};
 
     #[test]
+    fn only_lambda_assumes_the_role_and_it_writes_only_its_own_log_groups() {
+        assert_eq!(
+            trust_policy(),
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole"
+                }]
+            })
+        );
+        let (names, _, _, ses) = fixture_context();
+        for sign_up in [false, true] {
+            let policy = trigger_policy(&names, "no-reply@acme.example", &ses, sign_up);
+            let logs: Vec<&Value> = policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["Action"].to_string().contains("logs:"))
+                .collect();
+            assert_eq!(logs.len(), 1, "{policy:#}");
+            assert_eq!(
+                logs[0]["Action"],
+                json!([
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents"
+                ])
+            );
+            let own: Vec<String> = TriggerKind::ALL
+                .into_iter()
+                .map(|kind| names.log_group_arn(kind))
+                .collect();
+            assert_eq!(logs[0]["Resource"], json!(own));
+            assert!(
+                own.iter()
+                    .all(|arn| arn.contains(&format!("log-group:/aws/lambda/{}-", names.stack))),
+                "{own:?}"
+            );
+            assert!(
+                !policy.to_string().contains("\"Resource\":\"*\""),
+                "a grant on every resource: {policy:#}"
+            );
+        }
+    }
+
+    #[test]
     fn every_field_is_read_back_and_carried_by_an_update() {
         let (names, tagging, tags, ses) = fixture_context();
         let desired = Desired::new(&names, "no-reply@acme.example", &ses, false, &tags);

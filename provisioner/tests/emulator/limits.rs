@@ -551,3 +551,98 @@ async fn the_same_guess_repeated_is_counted_once() {
         "a repeated guess locked the account: {after:?}"
     );
 }
+
+/// Accepts connections and never answers: a table or SES that hangs.
+struct Tarpit {
+    endpoint: String,
+}
+
+impl Tarpit {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        Self { endpoint }
+    }
+}
+
+/// With a one-second function timeout and a table and SES that never answer, every trigger
+/// still answers Cognito itself (failing closed) instead of timing out: each call gets what
+/// remains of the invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggers_answer_within_their_timeout_when_the_table_and_ses_hang() {
+    let env = env();
+    let (stack, outputs, session, email) = limited(&env, "  max_sends: 5\n", "  length: 6\n").await;
+    let spec = std::fs::read_to_string(&stack.path).unwrap().replace(
+        "  architecture: x86_64\n",
+        "  architecture: x86_64\n  timeout_seconds: 1\n",
+    );
+    std::fs::write(&stack.path, spec).unwrap();
+    stack.deploy(&env).await;
+    let tarpit = Tarpit::start();
+    let lambda = &session.clients.lambda;
+    for kind in TriggerKind::CUSTOM_AUTH {
+        let name = session.observation.names.function(kind);
+        let mut variables = lambda
+            .get_function_configuration()
+            .function_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default();
+        variables.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), tarpit.endpoint.clone());
+        variables.insert("AWS_ENDPOINT_URL_SESV2".into(), tarpit.endpoint.clone());
+        lambda
+            .update_function_configuration()
+            .function_name(&name)
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .set_variables(Some(variables))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    // Let the updates settle (MiniStack holds an updated function for 0.5 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let started = std::time::Instant::now();
+    let define = invoke(
+        &session,
+        TriggerKind::Define,
+        &first_round(&outputs, &email, true),
+    )
+    .await;
+    assert_eq!(
+        define["failAuthentication"], true,
+        "a hung table admitted a send: {define}"
+    );
+    let verify = invoke(
+        &session,
+        TriggerKind::Verify,
+        &guess(&outputs, &email, true, "000301"),
+    )
+    .await;
+    assert_eq!(verify["answerCorrect"], false, "{verify}");
+    let create = event(
+        &outputs,
+        "CreateAuthChallenge_Authentication",
+        &email,
+        true,
+        json!({ "challengeName": "CUSTOM_CHALLENGE", "session": [] }),
+    );
+    let created = invoke(&session, TriggerKind::Create, &create).await;
+    assert!(
+        created["publicChallengeParameters"]["destination"].is_string(),
+        "Create did not answer while SES hung: {created}"
+    );
+    eprintln!("three hung invocations answered in {:?}", started.elapsed());
+}

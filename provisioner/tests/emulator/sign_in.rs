@@ -131,3 +131,79 @@ async fn max_attempts_end_the_sign_in_and_unknown_users_get_no_email() {
     }
     assert!(sent_to(&env.endpoint, account, &stranger).is_empty());
 }
+
+/// Every line the triggers wrote during a sign-up and a sign-in with a wrong and a right
+/// code, read back from CloudWatch Logs as an operator would: none holds the code, the
+/// wrong answer, the address or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_triggers_logs_hold_no_code_no_address_and_no_token() {
+    let env = env();
+    let stack = TestStack::new(&env, &format!("{UNPROTECTED}sign_up:\n  enabled: true\n"));
+    let outputs = stack.deploy(&env).await;
+    let session = stack.open().await;
+    let account = session.observation.names.account.clone();
+    let cognito = &session.clients.cognito;
+    let email = format!("zelda.quinn@{}.example", stack.name);
+    provisioner::login::sign_up(cognito, &outputs, &email)
+        .await
+        .unwrap();
+    let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    let code = wait_for_code(&env.endpoint, &account, &email, &[]).unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let retry = answer_challenge(cognito, &outputs, started.session, &email, wrong)
+        .await
+        .unwrap();
+    let done = answer_challenge(cognito, &outputs, retry.session, &email, code.clone())
+        .await
+        .unwrap();
+    let tokens = done.authentication_result.expect("the right code signs in");
+
+    let mut lines = Vec::new();
+    for kind in provisioner::naming::TriggerKind::ALL {
+        let group = format!("/aws/lambda/{}", session.observation.names.function(kind));
+        let answer: serde_json::Value = ureq::post(&env.endpoint)
+            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20261127/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .send(serde_json::json!({ "logGroupName": group }).to_string())
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        lines.extend(
+            answer["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["message"].as_str().map(str::to_owned)),
+        );
+    }
+    let written: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("START") && !l.starts_with("END") && !l.starts_with("REPORT"))
+        .collect();
+    assert!(
+        written.len() >= 5,
+        "too few trigger lines were read back to mean anything: {lines:#?}"
+    );
+    let secrets = [
+        ("the code", code.as_str()),
+        ("the wrong answer", wrong),
+        ("the address", email.as_str()),
+        ("the address's local part", "zelda.quinn"),
+        ("the ID token", tokens.id_token().unwrap()),
+        ("the access token", tokens.access_token().unwrap()),
+        ("the refresh token", tokens.refresh_token().unwrap()),
+    ];
+    for line in &lines {
+        for (what, secret) in secrets {
+            assert!(
+                !line.contains(secret),
+                "{what} is in a trigger's log line: {line}"
+            );
+        }
+    }
+}
