@@ -132,6 +132,76 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
         );
     }
 
+    let names = &session.observation.names;
+    let create_role = sent(&exchanges, "CreateRole").pop().expect("CreateRole");
+    assert_eq!(
+        form_parameter(&create_role.request, "PermissionsBoundary").as_deref(),
+        Some(names.boundary_policy_arn().as_str()),
+        "the role must be created within its boundary"
+    );
+
+    let functions = sent(&exchanges, "CreateFunction");
+    assert_eq!(functions.len(), 3);
+    for exchange in functions {
+        let body: Value = serde_json::from_str(&exchange.request).unwrap();
+        let name = body["FunctionName"].as_str().unwrap();
+        let kind = provisioner::naming::TriggerKind::ALL
+            .into_iter()
+            .find(|kind| names.function(*kind) == name)
+            .expect("a function of the stack");
+        assert_eq!(body["Runtime"], "provided.al2023");
+        assert_eq!(body["Handler"], "bootstrap");
+        assert_eq!(body["Role"], names.role_arn());
+        assert_eq!(body["Architectures"], serde_json::json!(["x86_64"]));
+        assert_eq!(body["Tags"][provisioner::naming::OWNER_TAG], stack.name);
+        let packages = env
+            .artifacts
+            .for_stack(&session.spec.email_templates)
+            .unwrap();
+        assert_eq!(
+            body["Tags"][provisioner::naming::CODE_TAG],
+            packages.code_sha256(kind),
+            "the recorded CodeSha256 is the uploaded package's"
+        );
+        let zip = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            body["Code"]["ZipFile"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(zip, packages.zip(kind), "{name} got another package than planned");
+    }
+
+    let table = json_of(&exchanges, "CreateTable");
+    assert_eq!(table["TableName"], names.limits_table());
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["KeySchema"],
+        serde_json::json!([{ "AttributeName": triggers::limits::KEY, "KeyType": "HASH" }])
+    );
+    assert!(
+        table["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["Key"] == provisioner::naming::OWNER_TAG && t["Value"] == stack.name),
+        "{table}"
+    );
+    let ttl = json_of(&exchanges, "UpdateTimeToLive");
+    assert_eq!(
+        ttl["TimeToLiveSpecification"],
+        serde_json::json!({ "AttributeName": triggers::limits::TTL_ATTRIBUTE, "Enabled": true })
+    );
+    let located = sent(&exchanges, "TagResource")
+        .into_iter()
+        .filter(|e| e.service == "Lambda")
+        .map(|e| serde_json::from_str::<Value>(&e.request).unwrap())
+        .find(|body| body["Tags"].get(provisioner::naming::CLIENT_LOCATOR_TAG).is_some())
+        .expect("the client locator is written with TagResource");
+    assert_eq!(
+        located["Tags"][provisioner::naming::CLIENT_LOCATOR_TAG],
+        format!("{}/{}", outputs.user_pool_id, outputs.app_client_id)
+    );
+
     let put_policy = sent(&exchanges, "PutRolePolicy")
         .pop()
         .expect("PutRolePolicy");
