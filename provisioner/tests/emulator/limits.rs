@@ -646,3 +646,90 @@ async fn triggers_answer_within_their_timeout_when_the_table_and_ses_hang() {
     );
     eprintln!("three hung invocations answered in {:?}", started.elapsed());
 }
+
+/// One limit write as the triggers send it (`triggers::limits::Update`), sent from here.
+async fn send_update(session: &Session, update: &triggers::limits::Update) -> bool {
+    let value = |v: &triggers::limits::Value| match v {
+        triggers::limits::Value::N(n) => AttributeValue::N(n.to_string()),
+        triggers::limits::Value::S(s) => AttributeValue::S(s.clone()),
+    };
+    session
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(session.observation.names.limits_table())
+        .key(triggers::limits::KEY, AttributeValue::S(update.key.clone()))
+        .update_expression(&update.expression)
+        .condition_expression(&update.condition)
+        .set_expression_attribute_names(
+            (!update.names.is_empty()).then(|| update.names.clone().into_iter().collect()),
+        )
+        .set_expression_attribute_values(Some(
+            update
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), value(v)))
+                .collect(),
+        ))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The conditions themselves, raced on the real table: of 20 concurrent wrong answers at
+/// most `max_failures` are counted, and of 20 concurrent sends in one window at most
+/// `max_sends`; without the `< :max` guards every one would pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_count_passes_its_limit_under_concurrency() {
+    let env = env();
+    let (stack, outputs, session, _) =
+        limited(&env, "  max_sends: 4\n  max_failures: 5\n", "  length: 6\n").await;
+    let config = triggers::config::LimitsConfig {
+        table: session.observation.names.limits_table(),
+        max_sends: 4,
+        window_seconds: 3600,
+        max_failures: 5,
+        lockout_seconds: 900,
+    };
+    let now = triggers::unix_now();
+    let key = triggers::limits::account_key(
+        &outputs.user_pool_id,
+        &format!("hal@{}.example", stack.name),
+    );
+    let guesses: Vec<_> = (0..20)
+        .map(|n| triggers::limits::record_failure(&config, &key, now, &format!("guess-{n}")))
+        .collect();
+    let counted = join_all(guesses.iter().map(|u| send_update(&session, u)))
+        .await
+        .into_iter()
+        .filter(|passed| *passed)
+        .count();
+    assert_eq!(
+        counted, 5,
+        "{counted} wrong answers were counted against a limit of 5"
+    );
+    assert_eq!(
+        record(&session, &outputs, &format!("hal@{}.example", stack.name)).await["failures"],
+        5
+    );
+
+    assert!(
+        send_update(
+            &session,
+            &triggers::limits::open_send_window(&config, &key, now)
+        )
+        .await
+    );
+    let sends: Vec<_> = (0..20)
+        .map(|_| triggers::limits::count_send(&config, &key, now))
+        .collect();
+    let admitted = join_all(sends.iter().map(|u| send_update(&session, u)))
+        .await
+        .into_iter()
+        .filter(|passed| *passed)
+        .count();
+    assert_eq!(
+        admitted, 3,
+        "the window's first send plus {admitted} more against a budget of 4"
+    );
+}

@@ -168,7 +168,11 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
             body["Code"]["ZipFile"].as_str().unwrap(),
         )
         .unwrap();
-        assert_eq!(zip, packages.zip(kind), "{name} got another package than planned");
+        assert_eq!(
+            zip,
+            packages.zip(kind),
+            "{name} got another package than planned"
+        );
     }
 
     let table = json_of(&exchanges, "CreateTable");
@@ -195,7 +199,11 @@ async fn a_fresh_deploy_and_each_full_config_update_follow_aws_rules_on_the_wire
         .into_iter()
         .filter(|e| e.service == "Lambda")
         .map(|e| serde_json::from_str::<Value>(&e.request).unwrap())
-        .find(|body| body["Tags"].get(provisioner::naming::CLIENT_LOCATOR_TAG).is_some())
+        .find(|body| {
+            body["Tags"]
+                .get(provisioner::naming::CLIENT_LOCATOR_TAG)
+                .is_some()
+        })
         .expect("the client locator is written with TagResource");
     assert_eq!(
         located["Tags"][provisioner::naming::CLIENT_LOCATOR_TAG],
