@@ -268,3 +268,25 @@ fn the_users_locale_chooses_the_language() {
     assert!(message.text.contains("731904") && message.text.contains("3 Minuten"));
     assert!(message.html.contains("lang=\"de\""));
 }
+
+/// Whoever types an address gets the same first-round answer, to the byte: an account with a
+/// verified address (mailed), one whose address is not verified (not mailed), one whose mail
+/// would fail, and nobody at all.
+#[test]
+fn every_kind_of_account_and_nobody_answer_alike() {
+    let address = "alice@example.com";
+    let verified: Event = fixture("create_first_round");
+    let unverified = with_attribute("email_verified", "false");
+    let mut nobody: Event = fixture("create_user_not_found");
+    nobody.cognito_event_user_pools_header.user_name = Some(address.to_uppercase());
+    let answers: Vec<serde_json::Value> = [&verified, &unverified, &nobody]
+        .into_iter()
+        .map(|event| serde_json::to_value(first(event, false).response).unwrap())
+        .collect();
+    assert_eq!(answers[0], answers[1], "an unverified address is told apart");
+    assert_eq!(answers[0], answers[2], "nobody is told apart");
+    assert_eq!(
+        answers[0]["publicChallengeParameters"][PUBLIC_DESTINATION],
+        "a***@example.com"
+    );
+}
