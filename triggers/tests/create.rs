@@ -283,7 +283,10 @@ fn every_kind_of_account_and_nobody_answer_alike() {
         .into_iter()
         .map(|event| serde_json::to_value(first(event, false).response).unwrap())
         .collect();
-    assert_eq!(answers[0], answers[1], "an unverified address is told apart");
+    assert_eq!(
+        answers[0], answers[1],
+        "an unverified address is told apart"
+    );
     assert_eq!(answers[0], answers[2], "nobody is told apart");
     assert_eq!(
         answers[0]["publicChallengeParameters"][PUBLIC_DESTINATION],

@@ -138,6 +138,33 @@ impl Drop for TestStack {
     }
 }
 
+/// Every line a trigger of the session's stack wrote, from the emulator's CloudWatch Logs.
+pub fn log_lines(
+    env: &Env,
+    session: &Session,
+    kind: provisioner::naming::TriggerKind,
+) -> Vec<String> {
+    let group = format!("/aws/lambda/{}", session.observation.names.function(kind));
+    let answer: serde_json::Value = ureq::post(&env.endpoint)
+        .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261127/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send(serde_json::json!({ "logGroupName": group }).to_string())
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    answer["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub async fn add_user(stack: &TestStack, email: &str) {
     provisioner::users::add(&stack.open().await, email)
         .await

@@ -3,7 +3,7 @@
 use aws_sdk_cognitoidentityprovider::types::ChallengeNameType;
 use provisioner::login::{answer_challenge, start_custom_auth, verify_id_token, wait_for_code};
 
-use crate::common::{TestStack, UNPROTECTED, add_user, env, sent_to};
+use crate::common::{TestStack, UNPROTECTED, add_user, env, log_lines, sent_to};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_by_email_signs_in_and_a_wrong_one_sends_nothing_more() {
@@ -158,29 +158,10 @@ async fn the_triggers_logs_hold_no_code_no_address_and_no_token() {
         .unwrap();
     let tokens = done.authentication_result.expect("the right code signs in");
 
-    let mut lines = Vec::new();
-    for kind in provisioner::naming::TriggerKind::ALL {
-        let group = format!("/aws/lambda/{}", session.observation.names.function(kind));
-        let answer: serde_json::Value = ureq::post(&env.endpoint)
-            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header(
-                "Authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20261127/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
-            )
-            .send(serde_json::json!({ "logGroupName": group }).to_string())
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
-        lines.extend(
-            answer["events"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e["message"].as_str().map(str::to_owned)),
-        );
-    }
+    let lines: Vec<String> = provisioner::naming::TriggerKind::ALL
+        .into_iter()
+        .flat_map(|kind| log_lines(&env, &session, kind))
+        .collect();
     let written: Vec<&String> = lines
         .iter()
         .filter(|l| !l.starts_with("START") && !l.starts_with("END") && !l.starts_with("REPORT"))

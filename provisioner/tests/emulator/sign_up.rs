@@ -346,3 +346,29 @@ async fn the_users_locale_picks_the_template_and_a_template_change_lands_with_de
     assert_eq!(latest.subject, "Your new code");
     std::fs::remove_dir_all(&emails).unwrap();
 }
+
+/// With sign-up on, Create asks the table for a pending sign-up on every first round, not
+/// only for an unverified address: a lookup made for some accounts alone would take time
+/// that tells them apart. A verified account's sign-in shows the lookup in Create's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_first_round_looks_a_pending_sign_up_up_whatever_the_account() {
+    let env = env();
+    let (stack, outputs, session) =
+        TestStack::deployed(&env, &format!("{UNPROTECTED}{SIGN_UP_ON}")).await;
+    let email = format!("verified@{}.example", stack.name);
+    add_user(&stack, &email).await;
+    start(&session, &outputs, &email).await;
+    let create = crate::common::log_lines(&env, &session, TriggerKind::Create);
+    assert!(
+        create
+            .iter()
+            .any(|line| line == "first round: a new code was emailed"),
+        "{create:#?}"
+    );
+    assert!(
+        create
+            .iter()
+            .any(|line| line == "pending sign-up looked up"),
+        "a verified account's first round made no lookup: {create:#?}"
+    );
+}

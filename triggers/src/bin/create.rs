@@ -87,32 +87,30 @@ fn load_templates() -> Templates {
 /// Whether an unverified address belongs to an account created by sign-up. An unreadable
 /// table counts as no: nothing is sent to an address nobody vouched for. Without a table
 /// (the stack does not allow sign-up) no pending sign-up counts.
+///
+/// With a table, every first round asks, whatever the account: a lookup made only for
+/// unverified accounts would take time that tells them from verified ones and from nobody.
 async fn pending_sign_up(store: Option<&store::LazyStore>, event: &Event) -> bool {
     let Some(store) = store else {
         return false;
     };
-    if !triggers::create::needs_sign_up_check(event) {
-        return false;
-    }
-    let store = store.get().await;
-    let pool = event
-        .cognito_event_user_pools_header
-        .user_pool_id
-        .as_deref()
-        .unwrap_or_default();
-    let email = event
-        .request
-        .user_attributes
-        .get("email")
-        .map(String::as_str)
-        .unwrap_or_default();
-    match store.exists(&limits::sign_up_key(pool, email)).await {
-        Ok(pending) => pending,
+    let header = &event.cognito_event_user_pools_header;
+    let pool = header.user_pool_id.as_deref().unwrap_or_default();
+    let name = limits::counted_name(&event.request.user_attributes, header.user_name.as_deref());
+    let found = match store
+        .get()
+        .await
+        .exists(&limits::sign_up_key(pool, name))
+        .await
+    {
+        Ok(found) => found,
         Err(code) => {
             eprintln!("limits table unavailable ({code}); treating the address as unverified");
             false
         }
-    }
+    };
+    eprintln!("pending sign-up looked up");
+    found && triggers::create::needs_sign_up_check(event)
 }
 
 async fn handle(
