@@ -74,19 +74,39 @@ impl Boundary {
     }
 }
 
-/// Reads the boundary: read-only, for doctor and for deploy's check.
-pub async fn read(clients: &Clients, names: &Names) -> Result<Boundary, ProvisionError> {
+/// Whether the boundary exists: one read, what deploy checks before it writes to the role.
+pub async fn exists(clients: &Clients, names: &Names) -> Result<bool, ProvisionError> {
+    Ok(get_policy(clients, names).await?.is_some())
+}
+
+/// GetPolicy on the boundary; `None` when there is none.
+async fn get_policy(
+    clients: &Clients,
+    names: &Names,
+) -> Result<Option<Option<aws_sdk_iam::types::Policy>>, ProvisionError> {
     let arn = names.boundary_policy_arn();
-    let resource = format!("permissions boundary {arn}");
-    let policy = match clients.iam.get_policy().policy_arn(&arn).send().await {
-        Ok(output) => output.policy,
+    match clients.iam.get_policy().policy_arn(&arn).send().await {
+        Ok(output) => Ok(Some(output.policy)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_no_such_entity_exception()) =>
         {
-            return Ok(Boundary::Missing);
+            Ok(None)
         }
-        Err(e) => return Err(aws_error(resource, "iam:GetPolicy", e)),
+        Err(e) => Err(aws_error(
+            format!("permissions boundary {arn}"),
+            "iam:GetPolicy",
+            e,
+        )),
+    }
+}
+
+/// Reads the boundary and its document, for bootstrap's comparison.
+pub async fn read(clients: &Clients, names: &Names) -> Result<Boundary, ProvisionError> {
+    let arn = names.boundary_policy_arn();
+    let resource = format!("permissions boundary {arn}");
+    let Some(policy) = get_policy(clients, names).await? else {
+        return Ok(Boundary::Missing);
     };
     let Some(version) = policy.and_then(|p| p.default_version_id) else {
         return Ok(Boundary::Present(String::new()));

@@ -163,7 +163,9 @@ impl Session {
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.into());
         }
-        self.require_boundary().await?;
+        if touches_role(&plan) {
+            self.require_boundary().await?;
+        }
         let started = Instant::now();
         let lease = self.lock("deploy").await?;
         phases.add("lock", started);
@@ -229,9 +231,7 @@ impl Session {
     /// administrator may create: without it the role could not be created or changed.
     async fn require_boundary(&self) -> Result<(), ProvisionError> {
         let names = &self.observation.names;
-        if crate::bootstrap::read(&self.clients, names).await?
-            == crate::bootstrap::Boundary::Missing
-        {
+        if !crate::bootstrap::exists(&self.clients, names).await? {
             return Err(ProvisionError::state(
                 format!("permissions boundary {}", names.boundary_policy_arn()),
                 format!(
@@ -484,6 +484,17 @@ impl Session {
 /// What a deploy that created the trigger role or changed its permissions leaves to time.
 pub const ROLE_PROPAGATION: &str = "the trigger role's permissions were created or changed: on AWS, IAM takes some seconds \
      to reach Lambda, DynamoDB, SES and Cognito, and until then sign-ins fail (closed, no code sent); try a sign-in after about 10 s";
+
+/// Whether the plan writes to the trigger role: only those writes need its boundary.
+fn touches_role(plan: &Plan) -> bool {
+    plan.steps.iter().any(|step| {
+        step.id.kind == ResourceKind::Role
+            && !matches!(
+                step.action,
+                crate::plan::Action::NoOp | crate::plan::Action::UseUnowned
+            )
+    })
+}
 
 /// Whether the plan creates the trigger role or changes what it may do.
 fn changes_role_permissions(plan: &Plan) -> bool {

@@ -622,6 +622,14 @@ mod tests {
         );
     }
 
+    /// The statement granting `action`, if any.
+    fn grant<'p>(policy: &'p Value, action: &str) -> Option<&'p Value> {
+        policy["Statement"]
+            .as_array()?
+            .iter()
+            .find(|s| s["Action"] == action)
+    }
+
     #[test]
     fn each_grant_is_held_to_the_triggers_that_use_it() {
         let (names, _, _, ses) = fixture_context();
@@ -677,21 +685,13 @@ mod tests {
                 names.function_arn(TriggerKind::Create)
             ])
         );
-        let forget = with_sign_up["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Action"] == "dynamodb:DeleteItem")
+        let forget = grant(&with_sign_up, "dynamodb:DeleteItem")
             .expect("Verify may forget a proven sign-up");
         assert_eq!(
             forget["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
             json!(names.function_arn(TriggerKind::Verify))
         );
-        let mark = with_sign_up["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Action"] == "cognito-idp:AdminUpdateUserAttributes")
+        let mark = grant(&with_sign_up, "cognito-idp:AdminUpdateUserAttributes")
             .expect("Verify may mark a proven address");
         assert_eq!(
             mark["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
@@ -701,12 +701,8 @@ mod tests {
             mark["Condition"]["StringEquals"][format!("aws:ResourceTag/{OWNER_TAG}")],
             json!(names.stack)
         );
-        let look_up = with_sign_up["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Action"] == "cognito-idp:AdminGetUser")
-            .expect("PreSignUp may look a name up");
+        let look_up =
+            grant(&with_sign_up, "cognito-idp:AdminGetUser").expect("PreSignUp may look a name up");
         assert_eq!(
             look_up["Condition"]["ArnEquals"]["lambda:SourceFunctionArn"],
             json!(names.function_arn(TriggerKind::PreSignUp))
