@@ -154,15 +154,19 @@ fn artifacts_from_other_sources_or_changed_after_the_build_are_refused_before_an
     manifest.source_fingerprint = "0".repeat(64);
     manifest.commit = Some("0123abc".to_owned());
     manifest.write(&artifacts).unwrap();
-    let refused = xtask(&[
-        "deploy",
-        "--stack",
-        stack_arg,
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-    ]);
-    let said = text(&refused);
-    assert_eq!(refused.status.code(), Some(1), "{said}");
+    let refused = |command: &str| {
+        let output = xtask(&[
+            command,
+            "--stack",
+            stack_arg,
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+        ]);
+        let said = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{said}");
+        said
+    };
+    let said = refused("deploy");
     for expected in [
         &"0".repeat(64),
         &ours,
@@ -177,15 +181,7 @@ fn artifacts_from_other_sources_or_changed_after_the_build_are_refused_before_an
     let mut zip = std::fs::read(artifacts.join(TriggerKind::Verify.zip_name())).unwrap();
     zip.push(0);
     std::fs::write(artifacts.join(TriggerKind::Verify.zip_name()), zip).unwrap();
-    let refused = xtask(&[
-        "plan",
-        "--stack",
-        stack_arg,
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-    ]);
-    let said = text(&refused);
-    assert_eq!(refused.status.code(), Some(1), "{said}");
+    let said = refused("plan");
     assert!(said.contains("changed after they were built"), "{said}");
     assert!(
         said.contains(MANIFEST) || said.contains("verify-auth-challenge.zip"),

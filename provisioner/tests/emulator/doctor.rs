@@ -43,15 +43,20 @@ async fn doctor_runs_green_on_the_emulator() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_names_what_a_role_may_not_do() {
-    let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
+/// A stack never deployed, and a session on it that keeps every request's body.
+async fn capturing() -> (TestStack, Session) {
+    let stack = TestStack::new(&env(), UNPROTECTED);
     let options = ConnectOptions {
         capture_bodies: true,
         ..ConnectOptions::default()
     };
     let session = Session::open_with(&stack.path, options).await.unwrap();
+    (stack, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_a_role_may_not_do() {
+    let (stack, session) = capturing().await;
     let names = &session.observation.names;
     let iam = &session.clients.iam;
     let trust = provisioner::resources::role::trust_policy().to_string();
@@ -147,13 +152,7 @@ async fn doctor_names_what_a_role_may_not_do() {
 /// role's real ARN, so the simulation asks about the role that exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_simulates_an_sso_role_under_its_path() {
-    let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
-    let options = ConnectOptions {
-        capture_bodies: true,
-        ..ConnectOptions::default()
-    };
-    let session = Session::open_with(&stack.path, options).await.unwrap();
+    let (stack, session) = capturing().await;
     let names = &session.observation.names;
     let role = format!("AWSReservedSSO_{}_0123abcd", stack.name);
     session
