@@ -71,8 +71,16 @@ impl CodeDigest {
 
     /// Whether `candidate` hashes to this digest, compared in constant time.
     pub fn matches(&self, candidate: &str) -> bool {
-        salted_hash(&self.salt, candidate).ct_eq(&self.hash).into()
+        same_digest(&salted_hash(&self.salt, candidate), &self.hash)
     }
+}
+
+/// Compares two digests with no early exit: how many leading bytes of a guess's hash match
+/// must not show in the time the answer takes.
+fn same_digest(a: &[u8; HASH_LEN], b: &[u8; HASH_LEN]) -> bool {
+    #[cfg(test)]
+    tests::CONSTANT_TIME_COMPARISONS.with(|count| count.set(count.get() + 1));
+    a.ct_eq(b).into()
 }
 
 pub fn random_salt() -> Result<[u8; SALT_LEN], getrandom::Error> {
@@ -91,6 +99,23 @@ fn salted_hash(salt: &[u8], code: &str) -> [u8; HASH_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// How often this thread compared digests through [`same_digest`].
+        pub(super) static CONSTANT_TIME_COMPARISONS: std::cell::Cell<usize> =
+            const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn every_answer_is_compared_through_the_constant_time_comparison() {
+        let digest = CodeDigest::new(&OneTimeCode::from_digits("731904").unwrap(), [7; SALT_LEN]);
+        let before = CONSTANT_TIME_COMPARISONS.with(std::cell::Cell::get);
+        assert!(digest.matches("731904"));
+        assert!(!digest.matches("731905"));
+        assert!(!digest.matches("000000"));
+        let after = CONSTANT_TIME_COMPARISONS.with(std::cell::Cell::get);
+        assert_eq!(after - before, 3, "an answer was compared another way");
+    }
 
     #[test]
     fn bytes_from_250_up_are_rejected_and_the_rest_map_to_their_last_digit() {
