@@ -118,7 +118,12 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
                 expires_at: now + config.ttl_seconds,
             }
         }
-        // The send budget or a lock refused: the same answer for every address.
+        // The send budget refused: its own answer, with when to try again; the same for every
+        // address, since the budget counts names without an account too.
+        Err(e) if let Some(retry_after) = send_budget_used_up(&e) => {
+            return budget_used_up(retry_after);
+        }
+        // A lock refused: the same answer for every address.
         Err(e) if is_refusal(e.code()) => return ErrorCode::TryLater.into_response(),
         Err(e) => {
             eprintln!(
@@ -129,6 +134,49 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
         }
     };
     started_response(&service, state, None, None)
+}
+
+/// The seconds until the send budget is whole again, when Define refused the sign-in for
+/// it: Cognito relays the trigger's error with its message, as UserLambdaValidationException
+/// (AWS) or InvalidLambdaResponseException (MiniStack).
+fn send_budget_used_up<E: ProvideErrorMetadata>(error: &E) -> Option<u64> {
+    if ![
+        "UserLambdaValidationException",
+        "InvalidLambdaResponseException",
+    ]
+    .contains(&error.code().unwrap_or_default())
+    {
+        return None;
+    }
+    let message = error.message()?;
+    if !message.contains(triggers::error::SEND_BUDGET_USED_UP) {
+        return None;
+    }
+    Some(
+        message
+            .split("retry_after=")
+            .nth(1)
+            .and_then(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(60),
+    )
+}
+
+fn budget_used_up(retry_after: u64) -> Response {
+    let body = json!({
+        "error": ErrorCode::SendBudgetUsedUp.as_str(),
+        "retry_after": retry_after,
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn is_refusal(code: Option<&str>) -> bool {

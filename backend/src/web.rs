@@ -28,8 +28,11 @@ pub enum ErrorCode {
     TooLarge,
     JsonOnly,
     CrossOrigin,
-    /// Too many codes for this address lately, or it is locked: the same for every address.
+    /// Locked, or refused otherwise: the same for every address.
     TryLater,
+    /// Every code this address may get in the current window was sent: the same for every
+    /// address, with `Retry-After` and `retry_after` saying when the next window starts.
+    SendBudgetUsedUp,
     WrongCode,
     Expired,
     AttemptsUsedUp,
@@ -50,6 +53,7 @@ impl ErrorCode {
             Self::JsonOnly => "json_only",
             Self::CrossOrigin => "cross_origin",
             Self::TryLater => "try_later",
+            Self::SendBudgetUsedUp => "send_budget_used_up",
             Self::WrongCode => "wrong_code",
             Self::Expired => "expired",
             Self::AttemptsUsedUp => "attempts_used_up",
@@ -66,7 +70,7 @@ impl ErrorCode {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::JsonOnly => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CrossOrigin => StatusCode::FORBIDDEN,
-            Self::TryLater => StatusCode::TOO_MANY_REQUESTS,
+            Self::TryLater | Self::SendBudgetUsedUp => StatusCode::TOO_MANY_REQUESTS,
             Self::WrongCode
             | Self::Expired
             | Self::AttemptsUsedUp

@@ -216,6 +216,26 @@ fn expiry_and_a_lock_have_their_own_codes_and_a_locked_account_is_refused_generi
     );
 }
 
+/// A spent send budget has its own answer, with when to try again, so the page can say so;
+/// a lock stays the generic `try_later`.
+#[test]
+fn a_spent_send_budget_says_when_to_try_again() {
+    let email = "busy@service.example";
+    let service = served("limits:\n  max_sends: 1\n  window_minutes: 60\n", &[email]);
+    let first = service.post("/auth/start", &json!({ "email": email }));
+    assert_eq!(first.status, 200, "{first:?}");
+    let second = service.post("/auth/start", &json!({ "email": email }));
+    assert_eq!(second.status, 429, "{second:?}");
+    assert_eq!(second.body["error"], "send_budget_used_up");
+    let retry_after = second.body["retry_after"].as_u64().unwrap();
+    assert!((1..=3600).contains(&retry_after), "{second:?}");
+    assert_eq!(
+        second.header("retry-after"),
+        Some(retry_after.to_string().as_str())
+    );
+    assert_eq!(service.mails_to(email), 1, "a refused start sent a code");
+}
+
 #[test]
 fn bad_requests_get_json_errors_with_stable_codes() {
     let email = "carol@service.example";

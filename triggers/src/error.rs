@@ -11,7 +11,17 @@ pub enum TriggerError {
     MalformedChallengeState,
     #[error("the operating system's random source failed")]
     RandomSource,
+    /// Cognito relays this message to the client (`UserLambdaValidationException`), so a
+    /// sign-in page can say when to try again. It names no address: a name without an
+    /// account is counted and refused the same way.
+    #[error(
+        "{SEND_BUDGET_USED_UP}: every code this address may get for now was sent; retry_after={retry_after_seconds}"
+    )]
+    SendBudgetUsedUp { retry_after_seconds: u64 },
 }
+
+/// The marker of the send-budget refusal in the message Cognito relays.
+pub const SEND_BUDGET_USED_UP: &str = "send_budget_used_up";
 
 impl TriggerError {
     /// A stable name for the Lambda error type, which appears in Cognito's error and the logs.
@@ -20,6 +30,7 @@ impl TriggerError {
             Self::UnexpectedEvent(_) => "UnexpectedEvent",
             Self::MalformedChallengeState => "MalformedChallengeState",
             Self::RandomSource => "RandomSource",
+            Self::SendBudgetUsedUp { .. } => "SendBudgetUsedUp",
         }
     }
 }

@@ -199,12 +199,38 @@ pub fn open_send_window(config: &LimitsConfig, key: &str, now: u64) -> Update {
 }
 
 /// What a refused [`count_send`] means, from the item as it was (`ReturnValuesOnCondition
-/// CheckFailure = ALL_OLD`): final when the account is locked or this window's budget is
-/// spent, else the window is not started yet.
+/// CheckFailure = ALL_OLD`): the account is locked, this window's budget is spent, or the
+/// window is not started yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendRefusal {
-    Final,
+    Locked,
+    BudgetSpent,
     NewWindow,
+}
+
+/// The send budget's answer to a first round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAdmission {
+    Admitted,
+    /// This window's codes are all sent: refused with its own error, which says when the
+    /// next window starts (see `TriggerError::SendBudgetUsedUp`).
+    BudgetSpent,
+    /// Locked, or the table could not be asked: refused like any failed sign-in.
+    Refused,
+}
+
+impl SendAdmission {
+    pub fn admission(self) -> Admission {
+        match self {
+            Self::Admitted => Admission::Admitted,
+            Self::BudgetSpent | Self::Refused => Admission::Refused,
+        }
+    }
+}
+
+/// Seconds until the current send window ends, when a spent budget is whole again.
+pub fn window_ends_in(config: &LimitsConfig, now: u64) -> u64 {
+    config.window_seconds - now % config.window_seconds
 }
 
 pub fn send_refusal(
@@ -214,10 +240,10 @@ pub fn send_refusal(
     now: u64,
 ) -> SendRefusal {
     let current = now / config.window_seconds;
-    if lock_admission(locked_until, now) == Admission::Refused
-        || send_window.is_some_and(|window| window >= current)
-    {
-        SendRefusal::Final
+    if lock_admission(locked_until, now) == Admission::Refused {
+        SendRefusal::Locked
+    } else if send_window.is_some_and(|window| window >= current) {
+        SendRefusal::BudgetSpent
     } else {
         SendRefusal::NewWindow
     }
@@ -384,13 +410,19 @@ mod tests {
         );
         assert_eq!(
             send_refusal(&config, None, Some(7), now),
-            SendRefusal::Final
+            SendRefusal::BudgetSpent
         );
         assert_eq!(
             send_refusal(&config, Some(now + 60), Some(5), now),
-            SendRefusal::Final,
+            SendRefusal::Locked,
             "a locked account must not start a window"
         );
+        assert_eq!(
+            send_refusal(&config, Some(now + 60), Some(7), now),
+            SendRefusal::Locked
+        );
+        assert_eq!(window_ends_in(&config, now), 3600 - 10);
+        assert_eq!(window_ends_in(&config, 8 * 3600), 3600);
         assert_eq!(
             send_refusal(&config, Some(now), Some(5), now),
             SendRefusal::NewWindow

@@ -11,6 +11,7 @@ let idToken = "";
 const messages = {
   invalid_email: "That does not look like an email address.",
   try_later: "Too many attempts for this address. Try again later.",
+  send_budget_used_up: "This address has been sent all the codes it may get for now.",
   wrong_code: "That code is not right.",
   expired: "The code has expired. Ask for a new one.",
   attempts_used_up: "No attempts left for this code. Ask for a new one.",
@@ -52,7 +53,8 @@ $("email-step").addEventListener("submit", async (event) => {
   say("");
   const { ok, data } = await post("/auth/start", { email });
   if (!ok) {
-    say(messages[data.error] || messages.unavailable);
+    const wait = data.retry_after ? ` Try again in ${Math.ceil(data.retry_after / 60)} min.` : "";
+    say((messages[data.error] || messages.unavailable) + wait);
     return;
   }
   session = data.session;

@@ -11,7 +11,7 @@ use aws_lambda_events::event::cognito::CognitoEventUserPoolsDefineAuthChallenge 
 use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
 use triggers::config::{self, DefineConfig, process_env};
-use triggers::limits::{self, Admission};
+use triggers::limits::{self, Admission, SendAdmission};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -36,7 +36,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 let admission = if triggers::define::needs_admission(&payload) {
                     let key = key();
                     let admitted = store.admit_send(&limits, &key, now);
-                    Some(store::within(context.deadline, Admission::Refused, admitted).await)
+                    let sent =
+                        store::within(context.deadline, SendAdmission::Refused, admitted).await;
+                    if sent == SendAdmission::BudgetSpent {
+                        eprintln!(
+                            "first round refused: the send budget is used up for this window"
+                        );
+                        return Err(TriggerError::SendBudgetUsedUp {
+                            retry_after_seconds: limits::window_ends_in(&limits, now),
+                        });
+                    }
+                    Some(sent.admission())
                 } else if triggers::define::needs_lock_check(&payload) {
                     let key = key();
                     let lock = store.lock_admission(&key, now);

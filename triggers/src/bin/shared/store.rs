@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use triggers::config::{self, LimitsConfig, process_env};
-use triggers::limits::{self, Admission, Update, Value};
+use triggers::limits::{self, Admission, SendAdmission, Update, Value};
 
 /// A limit check gets at most this much of Cognito's 5 s; past it the sign-in fails closed.
 const STORE_BUDGET: Duration = Duration::from_millis(1500);
@@ -219,12 +219,12 @@ impl Store {
     /// Counts one code against the account's send budget: in the current window, or as the
     /// first of a window not started yet. Usually one write; two when a window starts, three
     /// when a concurrent send started it meanwhile. A store error refuses.
-    pub async fn admit_send(&self, config: &LimitsConfig, key: &str, now: u64) -> Admission {
+    pub async fn admit_send(&self, config: &LimitsConfig, key: &str, now: u64) -> SendAdmission {
         let outcome = async {
             for _ in 0..2 {
                 let (written, old) = self.send(&limits::count_send(config, key, now)).await?;
                 if written.admission == Admission::Admitted {
-                    return Ok(Admission::Admitted);
+                    return Ok(SendAdmission::Admitted);
                 }
                 let old = |name| number(Some(&old), name);
                 let refusal = limits::send_refusal(
@@ -233,21 +233,23 @@ impl Store {
                     old(limits::SEND_WINDOW),
                     now,
                 );
-                if refusal == limits::SendRefusal::Final {
-                    return Ok(Admission::Refused);
+                match refusal {
+                    limits::SendRefusal::Locked => return Ok(SendAdmission::Refused),
+                    limits::SendRefusal::BudgetSpent => return Ok(SendAdmission::BudgetSpent),
+                    limits::SendRefusal::NewWindow => {}
                 }
                 let opened = self
                     .apply(&limits::open_send_window(config, key, now))
                     .await?;
                 if opened.admission == Admission::Admitted {
-                    return Ok(Admission::Admitted);
+                    return Ok(SendAdmission::Admitted);
                 }
             }
-            Ok::<_, String>(Admission::Refused)
+            Ok::<_, String>(SendAdmission::Refused)
         };
         outcome.await.unwrap_or_else(|code| {
             eprintln!("limits table unavailable ({code}); refusing");
-            Admission::Refused
+            SendAdmission::Refused
         })
     }
 
