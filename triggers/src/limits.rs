@@ -249,14 +249,12 @@ pub fn send_refusal(
     }
 }
 
-/// The last wrong answer counted, by its [`crate::verify::guess_id`]: the same answer to the
-/// same code again (Cognito retrying an invocation that timed out) is not a new guess.
-pub const LAST_GUESS: &str = "last_guess";
-
-/// Counts one wrong answer, `guess`; refused when the account is locked, already at its
+/// Counts one wrong answer, `guess` (its [`crate::verify::guess_id`], kept as `last_guess`:
+/// the same answer to the same code again is not a new guess); refused when the account is locked, already at its
 /// limit (then the answer is not counted as a guess at all), or when this very guess was the
-/// last one counted (see [`already_counted`]). The caller locks the account when the new
-/// count reaches the limit.
+/// last one counted (a repeat: its refusal changes nothing, as the lock the caller then
+/// tries needs the count at the limit). The caller locks the account when the new count
+/// reaches the limit.
 pub fn record_failure(config: &LimitsConfig, key: &str, now: u64, guess: &str) -> Update {
     update(
         key,
@@ -274,13 +272,6 @@ pub fn record_failure(config: &LimitsConfig, key: &str, now: u64, guess: &str) -
             (":guess", Value::S(guess.to_owned())),
         ],
     )
-}
-
-/// Whether a refused [`record_failure`] was refused because the same guess was counted
-/// already, from the item as it was: then it counts as admitted once, not as a refusal (a
-/// refusal would lock the account).
-pub fn already_counted(last_guess: Option<&str>, guess: &str) -> bool {
-    last_guess == Some(guess)
 }
 
 /// Whether an answer's write calls for the lock: its failure count reached the limit, or it
@@ -435,9 +426,6 @@ mod tests {
         assert_eq!(failure.values[":guess"], Value::S("g1".into()));
         assert!(failure.condition.contains("last_guess <> :guess"));
         assert!(failure.expression.contains("last_guess = :guess"));
-        assert!(already_counted(Some("g1"), "g1"));
-        assert!(!already_counted(Some("g0"), "g1"));
-        assert!(!already_counted(None, "g1"));
     }
 
     #[test]

@@ -46,9 +46,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     let update = limits::record_success(&limits, &key, now);
                     store::within(deadline, refused, store.admit(&update)).await
                 } else {
+                    // The same guess again (Cognito retrying) is refused by the write's own
+                    // condition, so it never counts twice.
                     let guess = triggers::verify::guess_id(&payload);
-                    let counted = store.count_failure(&limits, &key, now, &guess);
-                    store::within(deadline, refused, counted).await
+                    let update = limits::record_failure(&limits, &key, now, &guess);
+                    store::within(deadline, refused, store.admit(&update)).await
                 };
                 if limits::lock_due(&limits, admission, failures) {
                     let lock = limits::lock(&limits, &key, now);

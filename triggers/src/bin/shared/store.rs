@@ -185,37 +185,6 @@ impl Store {
         }
     }
 
-    /// Counts one wrong answer, once however often the same guess arrives: a repeat finds
-    /// itself already counted and admits with the count as it was.
-    pub async fn count_failure(
-        &self,
-        config: &LimitsConfig,
-        key: &str,
-        now: u64,
-        guess: &str,
-    ) -> (Admission, Option<u64>) {
-        match self
-            .send(&limits::record_failure(config, key, now, guess))
-            .await
-        {
-            Ok((written, _)) if written.admission == Admission::Admitted => {
-                (Admission::Admitted, written.failures)
-            }
-            Ok((_, old)) => {
-                let last = old.get(limits::LAST_GUESS).and_then(|v| v.as_s().ok());
-                if limits::already_counted(last.map(String::as_str), guess) {
-                    (Admission::Admitted, number(Some(&old), limits::FAILURES))
-                } else {
-                    (Admission::Refused, None)
-                }
-            }
-            Err(code) => {
-                eprintln!("limits table unavailable ({code}); refusing");
-                (Admission::Refused, None)
-            }
-        }
-    }
-
     /// Counts one code against the account's send budget: in the current window, or as the
     /// first of a window not started yet. Usually one write; two when a window starts, three
     /// when a concurrent send started it meanwhile. A store error refuses.
