@@ -43,6 +43,17 @@ async fn doctor_runs_green_on_the_emulator() {
     );
 }
 
+/// The first request doctor made to IAM's policy simulator, as sent.
+fn first_simulation(session: &Session) -> provisioner::aws::Exchange {
+    session
+        .clients
+        .requests
+        .exchanges()
+        .into_iter()
+        .find(|e| e.operation == "SimulatePrincipalPolicy")
+        .expect("doctor asked the simulator")
+}
+
 /// A stack never deployed, and a session on it that keeps every request's body.
 async fn capturing() -> (TestStack, Session) {
     let stack = TestStack::new(&env(), UNPROTECTED);
@@ -125,13 +136,7 @@ async fn doctor_names_what_a_role_may_not_do() {
             && !refused.contains(&"iam:GetRole".to_owned()),
         "{refused:#?}"
     );
-    let simulated = session
-        .clients
-        .requests
-        .exchanges()
-        .into_iter()
-        .find(|e| e.operation == "SimulatePrincipalPolicy")
-        .expect("doctor asked the simulator");
+    let simulated = first_simulation(&session);
     let owner_tag = provisioner::naming::OWNER_TAG.replace(':', "%3A");
     for key in [
         format!("aws%3ARequestTag%2F{owner_tag}"),
@@ -174,13 +179,7 @@ async fn doctor_simulates_an_sso_role_under_its_path() {
         !check.detail.contains("could not"),
         "the check degraded: {check:#?}"
     );
-    let simulated = session
-        .clients
-        .requests
-        .exchanges()
-        .into_iter()
-        .find(|e| e.operation == "SimulatePrincipalPolicy")
-        .expect("doctor asked the simulator");
+    let simulated = first_simulation(&session);
     let with_path = format!("role%2Faws-reserved%2Fsso.amazonaws.com%2F{role}");
     assert!(
         simulated.request.contains(&with_path),
