@@ -121,7 +121,7 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
         // The send budget refused: its own answer, with when to try again; the same for every
         // address, since the budget counts names without an account too.
         Err(e) if let Some(retry_after) = send_budget_used_up(&e) => {
-            return budget_used_up(retry_after);
+            return crate::web::retry_later(ErrorCode::SendBudgetUsedUp, retry_after);
         }
         // A lock refused: the same answer for every address.
         Err(e) if is_refusal(e.code()) => return ErrorCode::TryLater.into_response(),
@@ -165,18 +165,6 @@ fn send_budget_used_up<E: ProvideErrorMetadata>(error: &E) -> Option<u64> {
             })
             .unwrap_or(60),
     )
-}
-
-fn budget_used_up(retry_after: u64) -> Response {
-    let body = json!({
-        "error": ErrorCode::SendBudgetUsedUp.as_str(),
-        "retry_after": retry_after,
-    });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }
 
 fn is_refusal(code: Option<&str>) -> bool {

@@ -9,6 +9,7 @@
 //! token or full address reaches the log.
 
 mod api;
+mod clients;
 pub mod envelope;
 mod keys;
 mod web;
@@ -35,6 +36,11 @@ pub struct Config {
     /// The origin the page is served from (`https://app.example.com`); a POST whose `Origin`
     /// header names another origin is refused.
     pub public_origin: String,
+    /// Requests per client address per minute to `/auth/start` and `/auth/verify`; `None`
+    /// for no limit (a load test from one address).
+    pub client_limit: Option<u32>,
+    /// Proxies whose `X-Forwarded-For` names the client; any other peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Each Cognito call gets at most this long; the whole request a little more.
@@ -52,6 +58,7 @@ struct Service {
     start_latency_ms: AtomicU64,
     verify_latency_ms: AtomicU64,
     session_length: AtomicU64,
+    clients: Option<clients::ClientLimit>,
 }
 
 /// The router, ready to serve; `cognito` is a client for the stack's region (and emulator).
@@ -60,6 +67,9 @@ pub fn router(
     cognito: aws_sdk_cognitoidentityprovider::Client,
 ) -> anyhow::Result<axum::Router> {
     let service = Service {
+        clients: config.client_limit.map(|per_minute| {
+            clients::ClientLimit::new(per_minute, config.trusted_proxies.clone())
+        }),
         keys: keys::KeyCache::new(config.outputs.jwks_uri.clone()),
         sealer: envelope::Sealer::new().map_err(anyhow::Error::msg)?,
         config,
@@ -84,6 +94,11 @@ pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> a
         "serving the sign-in page on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, router).await?;
+    // The peer's address reaches the per-client limit as a request extension.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     CrossOrigin,
     /// Locked, or refused otherwise: the same for every address.
     TryLater,
+    /// This client sent more requests this minute than the service allows one client, with
+    /// `Retry-After` and `retry_after`.
+    TooManyRequests,
     /// Every code this address may get in the current window was sent: the same for every
     /// address, with `Retry-After` and `retry_after` saying when the next window starts.
     SendBudgetUsedUp,
@@ -53,6 +56,7 @@ impl ErrorCode {
             Self::JsonOnly => "json_only",
             Self::CrossOrigin => "cross_origin",
             Self::TryLater => "try_later",
+            Self::TooManyRequests => "too_many_requests",
             Self::SendBudgetUsedUp => "send_budget_used_up",
             Self::WrongCode => "wrong_code",
             Self::Expired => "expired",
@@ -70,7 +74,9 @@ impl ErrorCode {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::JsonOnly => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CrossOrigin => StatusCode::FORBIDDEN,
-            Self::TryLater | Self::SendBudgetUsedUp => StatusCode::TOO_MANY_REQUESTS,
+            Self::TryLater | Self::SendBudgetUsedUp | Self::TooManyRequests => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::WrongCode
             | Self::Expired
             | Self::AttemptsUsedUp
@@ -93,8 +99,20 @@ pub fn routes(service: Arc<Service>) -> axum::Router {
         .route("/", get(page))
         .route("/app.js", get(script))
         .route("/app.css", get(style))
-        .route("/auth/start", post(crate::api::start))
-        .route("/auth/verify", post(crate::api::verify))
+        .route(
+            "/auth/start",
+            post(crate::api::start).layer(middleware::from_fn_with_state(
+                Arc::clone(&service),
+                per_client,
+            )),
+        )
+        .route(
+            "/auth/verify",
+            post(crate::api::verify).layer(middleware::from_fn_with_state(
+                Arc::clone(&service),
+                per_client,
+            )),
+        )
         .route("/auth/sign-out", post(crate::api::sign_out))
         .route("/me", get(crate::api::me))
         .fallback(|| async { ErrorCode::NotFound })
@@ -104,6 +122,37 @@ pub fn routes(service: Arc<Service>) -> axum::Router {
         ))
         .layer(middleware::from_fn(guard))
         .with_state(service)
+}
+
+/// The per-client limit on the routes that spend an account's budget or guesses.
+async fn per_client(
+    axum::extract::State(service): axum::extract::State<Arc<Service>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(limit) = &service.clients else {
+        return next.run(request).await;
+    };
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client = limit.client_of(peer, request.headers());
+    match limit.admit(client, triggers::unix_now()) {
+        Ok(()) => next.run(request).await,
+        Err(retry_after) => retry_later(ErrorCode::TooManyRequests, retry_after),
+    }
+}
+
+/// A 429 that says when to try again: `retry_after` in the body and `Retry-After`.
+pub fn retry_later(code: ErrorCode, retry_after: u64) -> Response {
+    let body = json!({ "error": code.as_str(), "retry_after": retry_after });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// A JSON body of at most [`MAX_BODY_BYTES`], parsed into `T`.

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{another_wrong, served, wrong};
+use common::{another_wrong, served, served_with, wrong};
 use serde_json::{Value, json};
 
 fn keys(value: &Value) -> BTreeSet<String> {
@@ -213,6 +213,57 @@ fn expiry_and_a_lock_have_their_own_codes_and_a_locked_account_is_refused_generi
     assert_eq!(
         (again.status, &again.body),
         (429, &json!({ "error": "try_later" }))
+    );
+}
+
+/// Waits out the last seconds of a minute, so a run of requests falls within one window.
+fn within_one_minute() {
+    let second = triggers::unix_now() % 60;
+    if second > 50 {
+        std::thread::sleep(std::time::Duration::from_secs(61 - second));
+    }
+}
+
+/// One client may start or verify a few times a minute, whatever addresses it tries; behind
+/// a proxy the client is the address the trusted proxy names, never one the client wrote.
+#[test]
+fn one_client_is_limited_per_minute_and_only_a_trusted_proxy_names_it() {
+    let start = |service: &common::Served, n: usize, forwarded_for: &str| {
+        service.post_forwarded(
+            "/auth/start",
+            &json!({ "email": format!("visitor{n}@service.example") }),
+            forwarded_for,
+        )
+    };
+    let direct = served_with("", &[], Some(3), &[]);
+    within_one_minute();
+    for n in 0..3 {
+        // Without a trusted proxy the header is the client's own words, and ignored.
+        assert_eq!(start(&direct, n, &format!("203.0.113.{n}")).status, 200);
+    }
+    let limited = start(&direct, 3, "203.0.113.99");
+    assert_eq!(limited.status, 429, "{limited:?}");
+    assert_eq!(limited.body["error"], "too_many_requests");
+    let retry_after = limited.body["retry_after"].as_u64().unwrap();
+    assert!((1..=60).contains(&retry_after), "{limited:?}");
+    assert_eq!(
+        limited.header("retry-after"),
+        Some(retry_after.to_string().as_str())
+    );
+
+    let proxied = served_with("", &[], Some(3), &["127.0.0.1".parse().unwrap()]);
+    within_one_minute();
+    for n in 0..3 {
+        assert_eq!(start(&proxied, n, "203.0.113.1").status, 200);
+    }
+    assert_eq!(start(&proxied, 3, "203.0.113.1").status, 429);
+    // Another client behind the same proxy has its own count.
+    assert_eq!(start(&proxied, 4, "203.0.113.2").status, 200);
+    // Writing another address first does not make the limited client someone else.
+    assert_eq!(
+        start(&proxied, 5, "198.51.100.7, 203.0.113.1").status,
+        429,
+        "a client chose its own address"
     );
 }
 

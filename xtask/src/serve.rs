@@ -17,7 +17,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
                 .public_origin
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", args.listen));
-            let config = backend_config(&session, origin)?;
+            let mut config = backend_config(&session, origin)?;
+            config.client_limit = (args.client_limit > 0).then_some(args.client_limit);
+            config.trusted_proxies = args.trusted_proxies.clone();
             let router = backend::router(config, session.clients.cognito.clone())?;
             backend::serve(backend::bind(args.listen).await?, router).await?;
             Ok(ExitCode::SUCCESS)
@@ -25,7 +27,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
 }
 
 /// The service's settings from the deployed stack and its spec, for a page served from
-/// `public_origin`.
+/// `public_origin`, with no per-client limit (the caller sets one).
 pub fn backend_config(session: &Session, public_origin: String) -> Result<backend::Config> {
     let spec = &session.spec;
     let outputs = session
@@ -41,5 +43,7 @@ pub fn backend_config(session: &Session, public_origin: String) -> Result<backen
             |d| d.get(),
         ),
         public_origin,
+        client_limit: None,
+        trusted_proxies: Vec::new(),
     })
 }

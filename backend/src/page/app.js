@@ -12,6 +12,7 @@ const messages = {
   invalid_email: "That does not look like an email address.",
   try_later: "Too many attempts for this address. Try again later.",
   send_budget_used_up: "This address has been sent all the codes it may get for now.",
+  too_many_requests: "Too many requests from this network. Wait a moment.",
   wrong_code: "That code is not right.",
   expired: "The code has expired. Ask for a new one.",
   attempts_used_up: "No attempts left for this code. Ask for a new one.",

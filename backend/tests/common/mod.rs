@@ -23,6 +23,16 @@ static STACKS: AtomicUsize = AtomicUsize::new(0);
 
 /// Deploys a stack with `extra` spec lines, adds `users`, and serves the sign-in service.
 pub fn served(extra: &str, users: &[&str]) -> Served {
+    served_with(extra, users, None, &[])
+}
+
+/// [`served`] with a per-client limit and the proxies trusted to name the client.
+pub fn served_with(
+    extra: &str,
+    users: &[&str],
+    client_limit: Option<u32>,
+    trusted_proxies: &[std::net::IpAddr],
+) -> Served {
     let how = "the service tests need the local emulator and a trigger build: run `cargo xtask test`, \
                or `cargo xtask emulator start` and `cargo xtask build`, then set \
                EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=$PWD/target/trigger-zips/x86_64-unknown-linux-gnu";
@@ -70,6 +80,8 @@ pub fn served(extra: &str, users: &[&str]) -> Served {
             max_attempts: u8::try_from(session.spec.otp.max_attempts.get()).unwrap(),
             refresh_token_days: 30,
             public_origin: base.clone(),
+            client_limit,
+            trusted_proxies: trusted_proxies.to_vec(),
         };
         let router = backend::router(config, session.clients.cognito.clone()).unwrap();
         tokio::spawn(backend::serve(listener, router));
@@ -160,6 +172,15 @@ impl Served {
             request = request.header("Cookie", cookie);
         }
         reply(request.send(body).unwrap())
+    }
+
+    /// A JSON POST as a proxy would forward it, naming `forwarded_for` as the client.
+    pub fn post_forwarded(&self, path: &str, body: &Value, forwarded_for: &str) -> Reply {
+        let request = agent()
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .header("X-Forwarded-For", forwarded_for);
+        reply(request.send(body.to_string()).unwrap())
     }
 
     pub fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
