@@ -83,10 +83,10 @@ pub async fn exists(clients: &Clients, names: &Names) -> Result<bool, ProvisionE
 async fn get_policy(
     clients: &Clients,
     names: &Names,
-) -> Result<Option<Option<aws_sdk_iam::types::Policy>>, ProvisionError> {
+) -> Result<Option<aws_sdk_iam::operation::get_policy::GetPolicyOutput>, ProvisionError> {
     let arn = names.boundary_policy_arn();
     match clients.iam.get_policy().policy_arn(&arn).send().await {
-        Ok(output) => Ok(Some(output.policy)),
+        Ok(output) => Ok(Some(output)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_no_such_entity_exception()) =>
@@ -105,10 +105,10 @@ async fn get_policy(
 pub async fn read(clients: &Clients, names: &Names) -> Result<Boundary, ProvisionError> {
     let arn = names.boundary_policy_arn();
     let resource = format!("permissions boundary {arn}");
-    let Some(policy) = get_policy(clients, names).await? else {
+    let Some(found) = get_policy(clients, names).await? else {
         return Ok(Boundary::Missing);
     };
-    let Some(version) = policy.and_then(|p| p.default_version_id) else {
+    let Some(version) = found.policy.and_then(|p| p.default_version_id) else {
         return Ok(Boundary::Present(String::new()));
     };
     let document = clients

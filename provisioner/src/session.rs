@@ -17,7 +17,7 @@ use crate::observe::{Observation, observe};
 use crate::plan::{Plan, plan, plan_teardown};
 use crate::resources::{
     ApplyCx, Context, DesiredState, ExpectedCode, Handover, Observed, PoolRef, ResourceKind,
-    SesScope, desired_state, user_pool_desired,
+    SesScope, desired_state, function, user_pool_desired,
 };
 use crate::spec::StackSpec;
 
@@ -124,10 +124,10 @@ impl Session {
                     Observed::Absent | Observed::Unowned => Default::default(),
                 };
                 let field = |name: &str| live.get(name).cloned().unwrap_or_default();
-                let recorded = field("recorded_code_sha256");
+                let recorded = field(function::RECORDED_CODE_FIELD);
                 let expected = ExpectedCode {
                     code_sha256: if recorded.is_empty() {
-                        field("code_sha256")
+                        field(function::CODE_FIELD)
                     } else {
                         recorded
                     },
@@ -163,7 +163,7 @@ impl Session {
         if let Some(refusal) = plan.refusal() {
             return Err(refusal.into());
         }
-        if touches_role(&plan) {
+        if changes_role_permissions(&plan) {
             self.require_boundary().await?;
         }
         let started = Instant::now();
@@ -485,18 +485,8 @@ impl Session {
 pub const ROLE_PROPAGATION: &str = "the trigger role's permissions were created or changed: on AWS, IAM takes some seconds \
      to reach Lambda, DynamoDB, SES and Cognito, and until then sign-ins fail (closed, no code sent); try a sign-in after about 10 s";
 
-/// Whether the plan writes to the trigger role: only those writes need its boundary.
-fn touches_role(plan: &Plan) -> bool {
-    plan.steps.iter().any(|step| {
-        step.id.kind == ResourceKind::Role
-            && !matches!(
-                step.action,
-                crate::plan::Action::NoOp | crate::plan::Action::UseUnowned
-            )
-    })
-}
-
-/// Whether the plan creates the trigger role or changes what it may do.
+/// Whether the plan creates the trigger role or changes what it may do: the writes that need
+/// its permissions boundary, and after which IAM takes a while to catch up.
 fn changes_role_permissions(plan: &Plan) -> bool {
     plan.steps.iter().any(|step| {
         step.id.kind == ResourceKind::Role
