@@ -73,14 +73,15 @@ fn advice(id: &ResourceId, field: &str) -> Option<&'static str> {
     if !matches!(id.kind, ResourceKind::Function(_)) {
         return None;
     }
+    use crate::resources::function::{CODE_FIELD, RECORDED_CODE_FIELD, SOURCE_FIELD};
     match field {
-        "code_sha256" => Some(
+        CODE_FIELD => Some(
             "the function runs another package than the one expected (changed out of band, or another build); find out who changed it, then deploy to put the expected package back",
         ),
-        "source" => Some(
+        SOURCE_FIELD => Some(
             "the checkout's trigger sources or email templates differ from what this function was deployed from: code not yet deployed; deploy to ship it",
         ),
-        "recorded_code_sha256" => Some(
+        RECORDED_CODE_FIELD => Some(
             "deploy has not recorded which package it uploaded (deployed before the record existed); deploy once to record it",
         ),
         _ => None,

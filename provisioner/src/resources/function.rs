@@ -45,9 +45,16 @@ pub struct Desired {
     pub tags: Tags,
 }
 
+/// The live package's CodeSha256.
+pub const CODE_FIELD: &str = "code_sha256";
+/// The CodeSha256 deploy recorded having uploaded (a tag): drift without a build expects it.
+pub const RECORDED_CODE_FIELD: &str = "recorded_code_sha256";
+/// The source fingerprint the package came from (a tag).
+pub const SOURCE_FIELD: &str = "source";
+
 const CODE: UpdateCall = UpdateCall {
     operation: "lambda:UpdateFunctionCode",
-    fields: &["code_sha256", "architecture"],
+    fields: &[CODE_FIELD, "architecture"],
 };
 const CONFIGURATION: UpdateCall = UpdateCall {
     operation: "lambda:UpdateFunctionConfiguration",
@@ -63,7 +70,7 @@ const CONFIGURATION: UpdateCall = UpdateCall {
 /// The record of what deploy uploaded travels in tags beside the stack's own.
 const TAGS: UpdateCall = UpdateCall {
     operation: "lambda:TagResource",
-    fields: &["tags", "recorded_code_sha256", "source"],
+    fields: &["tags", RECORDED_CODE_FIELD, SOURCE_FIELD],
 };
 pub const UPDATES: &[UpdateCall] = &[CODE, CONFIGURATION, TAGS];
 pub const REPLACE_ON: &[&str] = &[];
@@ -78,9 +85,9 @@ impl Desired {
             ("timeout_seconds", self.timeout_seconds.to_string()),
             ("role", self.role_arn.clone()),
             ("environment", map_field(&self.environment)),
-            ("code_sha256", self.code_sha256.clone()),
-            ("recorded_code_sha256", self.code_sha256.clone()),
-            ("source", self.source.clone()),
+            (CODE_FIELD, self.code_sha256.clone()),
+            (RECORDED_CODE_FIELD, self.code_sha256.clone()),
+            (SOURCE_FIELD, self.source.clone()),
             ("tags", super::tags_field(&self.tags)),
         ])
     }
@@ -137,11 +144,11 @@ pub fn fields_of(
         ("role", config.role().unwrap_or_default().to_owned()),
         ("environment", map_field(environment)),
         (
-            "code_sha256",
+            CODE_FIELD,
             config.code_sha256().unwrap_or_default().to_owned(),
         ),
-        ("recorded_code_sha256", recorded(tags, CODE_TAG)),
-        ("source", recorded(tags, SOURCE_TAG)),
+        (RECORDED_CODE_FIELD, recorded(tags, CODE_TAG)),
+        (SOURCE_FIELD, recorded(tags, SOURCE_TAG)),
         ("tags", tagging.field(tags)),
     ])
 }
