@@ -95,24 +95,16 @@ impl IntoResponse for ErrorCode {
 }
 
 pub fn routes(service: Arc<Service>) -> axum::Router {
+    let per_client = middleware::from_fn_with_state(Arc::clone(&service), per_client);
     axum::Router::new()
         .route("/", get(page))
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .route(
             "/auth/start",
-            post(crate::api::start).layer(middleware::from_fn_with_state(
-                Arc::clone(&service),
-                per_client,
-            )),
+            post(crate::api::start).layer(per_client.clone()),
         )
-        .route(
-            "/auth/verify",
-            post(crate::api::verify).layer(middleware::from_fn_with_state(
-                Arc::clone(&service),
-                per_client,
-            )),
-        )
+        .route("/auth/verify", post(crate::api::verify).layer(per_client))
         .route("/auth/sign-out", post(crate::api::sign_out))
         .route("/me", get(crate::api::me))
         .fallback(|| async { ErrorCode::NotFound })
