@@ -10,7 +10,7 @@ use triggers::template::{
     Bundle, BundleError, DEFAULT_LOCALE, HTML_FILE, SUBJECT_FILE, Sources, TEXT_FILE,
 };
 
-use crate::spec::{SpecError, StackSpec, line_of};
+use crate::spec::{Document, SpecError, StackSpec};
 
 /// The templates shipped in `stacks/emails/en`, built in for stacks that bring none.
 pub(crate) fn shipped_english() -> Sources {
@@ -21,15 +21,13 @@ pub(crate) fn shipped_english() -> Sources {
     }
 }
 
-/// The bundle for the spec at `spec_path` (whose text is `text`, for line numbers).
-pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, SpecError> {
+/// The bundle for the spec read as `document`; each folder is relative to the file that
+/// names it.
+pub fn load(document: &Document, spec: &StackSpec) -> Result<Bundle, SpecError> {
     let email = &spec.email;
-    let at = |keys: &[&str], message: String| SpecError::Invalid {
-        path: spec_path.to_owned(),
-        line: line_of(text, keys),
-        message: format!("{}: {message}", keys.join(".")),
-    };
-    let base = spec_path.parent().unwrap_or(Path::new("."));
+    let at = |keys: &[&str], message: String| document.error(keys, message);
+    let folder_of =
+        |locale: &str, folder: &Path| document.resolve(&["email", "templates", locale], folder);
     let app_name = email
         .app_name
         .clone()
@@ -58,7 +56,10 @@ pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, Sp
                     ),
                 ));
             }
-            locales.insert(locale.to_lowercase(), read_folder(&base.join(folder))?);
+            locales.insert(
+                locale.to_lowercase(),
+                read_folder(&folder_of(locale, folder))?,
+            );
         }
         locales
     };
@@ -70,7 +71,7 @@ pub fn load(spec_path: &Path, text: &str, spec: &StackSpec) -> Result<Bundle, Sp
                 .templates
                 .iter()
                 .find(|(key, _)| key.to_lowercase() == locale)
-                .map(|(_, folder)| base.join(folder));
+                .map(|(locale, folder)| folder_of(locale, folder));
             Err(match folder {
                 Some(folder) => SpecError::Invalid {
                     path: folder.join(error.file),

@@ -1,8 +1,9 @@
 //! The stack spec: YAML in, a validated [`StackSpec`] out, before any AWS call.
 //!
-//! Single-field rules live in the field types (`TryFrom` newtypes), so serde_yaml reports
-//! them with the field's path and line; rules spanning fields are checked afterwards and
-//! located by [`line_of`].
+//! Single-field rules live in the field types (`TryFrom` newtypes), so deserializing reports
+//! them with the field's path; rules spanning fields are checked afterwards. Either way
+//! [`Document`] names the file and line that set the offending value (a spec may extend
+//! a base spec, and `${NAME}` takes an environment variable).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::naming::RESERVED_TAG_PREFIX;
+
+pub mod document;
+
+pub use document::Document;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -336,7 +341,7 @@ impl TryFrom<String> for StackName {
         // The longest derived name, "<name>-verify-auth-challenge", must fit Lambda's 64 characters.
         if !well_formed || name.len() > 40 {
             return Err(format!(
-                "name: {name:?} is not a valid stack name: use 1 to 40 lowercase letters, digits and '-', starting with a letter"
+                "{name:?} is not a valid stack name: use 1 to 40 lowercase letters, digits and '-', starting with a letter"
             ));
         }
         Ok(Self(name))
@@ -376,7 +381,7 @@ impl TryFrom<String> for Region {
             Ok(Self(region))
         } else {
             Err(format!(
-                "region: {region:?} is not an AWS region name such as us-east-1 or eu-west-2"
+                "{region:?} is not an AWS region name such as us-east-1 or eu-west-2"
             ))
         }
     }
@@ -403,7 +408,7 @@ impl TryFrom<String> for Endpoint {
                 Ok(Self(url.trim_end_matches('/').to_owned()))
             }
             _ => Err(format!(
-                "endpoint: {url:?} is not an http:// or https:// URL such as http://127.0.0.1:4566"
+                "{url:?} is not an http:// or https:// URL such as http://127.0.0.1:4566"
             )),
         }
     }
@@ -443,45 +448,42 @@ impl EmailAddress {
 }
 
 impl StackSpec {
+    /// Reads the spec at `path` (and the bases it extends), taking `${NAME}` from the
+    /// process environment.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|error| SpecError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
-        Self::parse(path, &text)
+        Self::from_document(&Document::load(path, &document::process_environment)?)
     }
 
+    /// The spec whose text is `text`, as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, SpecError> {
-        let invalid = |line, message| SpecError::Invalid {
-            path: path.to_owned(),
-            line,
-            message,
-        };
-        let mut spec: StackSpec = serde_yaml::from_str(text).map_err(|error| {
-            let line = error.location().map(|l| l.line());
-            // serde_yaml appends " at line L column C"; the line is already in front.
-            let message = error.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message);
-            let (line, message) = name_the_field(text, line, message);
-            invalid(line, message)
-        })?;
-        if let Some(problem) = spec.cross_field_problem() {
-            let (field_path, message) = problem;
-            return Err(invalid(
-                line_of(text, &field_path),
-                format!("{}: {message}", field_path.join(".")),
-            ));
+        Self::parse_with(path, text, &document::process_environment)
+    }
+
+    /// As [`StackSpec::parse`], with `${NAME}` looked up in `environment`.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        environment: document::Environment<'_>,
+    ) -> Result<Self, SpecError> {
+        Self::from_document(&Document::from_text(path, text, environment)?)
+    }
+
+    fn from_document(document: &Document) -> Result<Self, SpecError> {
+        let mut spec: StackSpec = document.deserialize()?;
+        if let Some((field_path, message)) = spec.cross_field_problem() {
+            let field_path: Vec<&str> = field_path.iter().map(String::as_str).collect();
+            return Err(document.error(&field_path, message));
         }
-        spec.email_templates = crate::email_templates::load(path, text, &spec)?;
+        spec.email_templates = crate::email_templates::load(document, &spec)?;
         Ok(spec)
     }
 
     /// Rules that involve more than one field, with the path of the field to fix.
-    fn cross_field_problem(&self) -> Option<(Vec<&'static str>, String)> {
+    fn cross_field_problem(&self) -> Option<(Vec<String>, String)> {
         let session_seconds = self.app_client.auth_session_minutes.get() * 60;
         if self.otp.ttl_seconds.get() > session_seconds {
             return Some((
-                vec!["otp", "ttl_seconds"],
+                path(&["otp", "ttl_seconds"]),
                 format!(
                     "{} is longer than the sign-in session (app_client.auth_session_minutes = {}, so at most {session_seconds}): a code could outlive its session",
                     self.otp.ttl_seconds.get(),
@@ -494,7 +496,7 @@ impl StackSpec {
             && identity != self.email.from.domain()
         {
             return Some((
-                vec!["email", "identity"],
+                path(&["email", "identity"]),
                 format!(
                     "{identity:?} must be the sender address ({}) or its domain ({})",
                     self.email.from.as_str(),
@@ -506,24 +508,23 @@ impl StackSpec {
             && (subject.trim().is_empty() || subject.contains(['\r', '\n']))
         {
             return Some((
-                vec!["email", "subject"],
+                path(&["email", "subject"]),
                 "must be one non-empty line".to_owned(),
             ));
         }
         for (key, value) in &self.tags {
             if key.is_empty() || key.len() > 128 || value.len() > 256 || key.starts_with("aws:") {
                 return Some((
-                    vec!["tags"],
-                    format!(
-                        "tag {key:?}: keys take 1 to 128 characters and may not start with \"aws:\"; values at most 256"
-                    ),
+                    path(&["tags", key]),
+                    "keys take 1 to 128 characters and may not start with \"aws:\"; values at most 256"
+                        .to_owned(),
                 ));
             }
             if key.starts_with(RESERVED_TAG_PREFIX) {
                 return Some((
-                    vec!["tags"],
+                    path(&["tags", key]),
                     format!(
-                        "tag {key:?} is reserved: keys starting with {RESERVED_TAG_PREFIX:?} are the provisioner's own; choose another key"
+                        "this key is reserved: keys starting with {RESERVED_TAG_PREFIX:?} are the provisioner's own; choose another key"
                     ),
                 ));
             }
@@ -533,9 +534,9 @@ impl StackSpec {
                 .find(|c| !tag_character(*c))
             {
                 return Some((
-                    vec!["tags"],
+                    path(&["tags", key]),
                     format!(
-                        "tag {key:?}: {bad:?} is not allowed in tags; IAM, Lambda, Cognito and SES take letters, digits, spaces and _ . : / = + - @"
+                        "{bad:?} is not allowed in tags; IAM, Lambda, Cognito and SES take letters, digits, spaces and _ . : / = + - @"
                     ),
                 ));
             }
@@ -557,65 +558,8 @@ fn tag_character(c: char) -> bool {
     c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
 }
 
-/// serde_yaml names the map that holds a rejected value (`otp: 12 is out of range`); the
-/// key on the reported line completes the path (`otp.length: ...`). For a top-level value
-/// it reports line 1 and no path, so those types name their field themselves and the line
-/// is looked up.
-fn name_the_field(text: &str, line: Option<usize>, message: &str) -> (Option<usize>, String) {
-    let is_path = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
-    };
-    let key = line
-        .and_then(|l| text.lines().nth(l.checked_sub(1)?))
-        .and_then(|l| l.trim_start().split_once(':'))
-        .map(|(key, _)| key.trim());
-    match (message.split_once(": "), key) {
-        (Some((path, _)), _) if TOP_LEVEL_SCALARS.contains(&path) => {
-            (line_of(text, &[path]).or(line), message.to_owned())
-        }
-        (Some((path, rest)), Some(key)) if is_path(path) => {
-            let names_a_key =
-                rest.starts_with("unknown field") || rest.starts_with("missing field");
-            if names_a_key || path.ends_with(key) {
-                (line, message.to_owned())
-            } else {
-                (line, format!("{path}.{key}: {rest}"))
-            }
-        }
-        _ => (line, message.to_owned()),
-    }
-}
-
-/// Top-level fields whose types put their own name in front of their errors.
-const TOP_LEVEL_SCALARS: [&str; 3] = ["name", "region", "endpoint"];
-
-/// The 1-based line of a block-style YAML key path such as `["otp", "ttl_seconds"]`.
-pub fn line_of(text: &str, key_path: &[&str]) -> Option<usize> {
-    let mut depth = 0;
-    let mut parent_indent: Option<usize> = None;
-    for (index, line) in text.lines().enumerate() {
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - content.len();
-        if parent_indent.is_some_and(|parent| indent <= parent) {
-            return None;
-        }
-        if content
-            .strip_prefix(key_path[depth])
-            .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        {
-            if depth + 1 == key_path.len() {
-                return Some(index + 1);
-            }
-            depth += 1;
-            parent_indent = Some(indent);
-        }
-    }
-    None
+fn path(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| (*k).to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -663,7 +607,8 @@ mod tests {
     fn an_unknown_key_is_named_with_its_line() {
         let message = error(&format!("{MINIMAL}otp:\n  length: 6\n  lenght: 7\n"));
         assert!(
-            message.starts_with("stack.yaml:7: otp: unknown field `lenght`"),
+            message
+                .starts_with("stack.yaml:7: otp.lenght: unknown field, expected one of `length`"),
             "{message}"
         );
     }
@@ -757,7 +702,7 @@ mod tests {
     fn tags_with_characters_iam_refuses_are_named() {
         let message = error(&format!("{MINIMAL}tags:\n  team: \"a;b\"\n"));
         assert!(
-            message.contains("tags: tag \"team\": ';' is not allowed"),
+            message.starts_with("stack.yaml:6: tags.team: ';' is not allowed"),
             "{message}"
         );
         assert!(
@@ -779,7 +724,9 @@ mod tests {
         );
         let message = error(&format!("{MINIMAL}limits:\n  max_send: 3\n"));
         assert!(
-            message.contains("limits: unknown field `max_send`"),
+            message.starts_with(
+                "stack.yaml:6: limits.max_send: unknown field, expected one of `max_sends`"
+            ),
             "{message}"
         );
     }
@@ -809,7 +756,7 @@ mod tests {
     fn the_spec_the_schema_and_the_triggers_agree_on_every_range() {
         use triggers::config;
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../../stacks/stack.schema.json")).unwrap();
+            serde_json::from_str(include_str!("../../../stacks/stack.schema.json")).unwrap();
         let (otp, client, triggers, limits) = (
             OtpSpec::default(),
             AppClientSpec::default(),
@@ -918,19 +865,351 @@ mod tests {
 
     #[test]
     fn the_shipped_stacks_parse() {
-        for name in ["local.yaml", "dev.yaml"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../stacks")
-                .join(name);
-            StackSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let stacks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+        let pull_request = |name: &str| (name == "PR_NUMBER").then(|| "17".to_owned());
+        let mut names = Vec::new();
+        for name in [
+            "local.yaml",
+            "dev.yaml",
+            "staging.yaml",
+            "production.yaml",
+            "preview.yaml",
+        ] {
+            let path = stacks.join(name);
+            let document = Document::load(&path, &pull_request).unwrap_or_else(|e| panic!("{e}"));
+            let spec = StackSpec::from_document(&document).unwrap_or_else(|e| panic!("{e}"));
+            names.push(spec.name.to_string());
         }
+        assert_eq!(
+            names,
+            [
+                "local-dev",
+                "acme-dev",
+                "acme-staging",
+                "acme-prod",
+                "acme-pr-17"
+            ]
+        );
+        let message = StackSpec::load(&stacks.join("base.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("missing field `name`"),
+            "the base alone is no stack: {message}"
+        );
+    }
+
+    /// Every bounded field, set out of range after a valid sibling (and before one), is
+    /// reported on its own line with its full path: serde_yaml used to report the line
+    /// where the block started and the key found there.
+    #[test]
+    fn every_bounded_field_is_reported_on_its_own_line_with_its_path() {
+        type Fields = &'static [(&'static str, u32, u32)];
+        let sections: [(&str, Fields); 4] = [
+            (
+                "otp",
+                &[
+                    ("length", 6, 10),
+                    ("ttl_seconds", 1, 600),
+                    ("max_attempts", 1, 10),
+                ],
+            ),
+            (
+                "app_client",
+                &[
+                    ("auth_session_minutes", 3, 15),
+                    ("access_token_minutes", 5, 1440),
+                    ("id_token_minutes", 5, 1440),
+                    ("refresh_token_days", 1, 3650),
+                ],
+            ),
+            (
+                "triggers",
+                &[("memory_mb", 128, 10240), ("timeout_seconds", 1, 5)],
+            ),
+            (
+                "limits",
+                &[
+                    ("max_sends", 1, 50),
+                    ("window_minutes", 1, 1440),
+                    ("max_failures", 1, 100),
+                    ("lockout_minutes", 1, 1440),
+                ],
+            ),
+        ];
+        let minimal_lines = MINIMAL.lines().count();
+        let mut checked = 0;
+        for (section, fields) in sections {
+            for (target, (key, min, max)) in fields.iter().enumerate() {
+                let mut text = format!("{MINIMAL}{section}:\n");
+                for (other, min, _) in fields {
+                    let value = if other == key { max + 1 } else { *min };
+                    text.push_str(&format!("  {other}: {value}\n"));
+                }
+                let line = minimal_lines + 2 + target;
+                let message = error(&text);
+                let expected = format!(
+                    "stack.yaml:{line}: {section}.{key}: {} is out of range: allowed {min} to {max}",
+                    max + 1
+                );
+                assert_eq!(message, expected, "{text}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 13);
     }
 
     #[test]
-    fn line_of_follows_indentation() {
-        let text = "a:\n  b: 1\nc:\n  # note\n  b: 2\n  d:\n    b: 3\n";
-        assert_eq!(line_of(text, &["c", "b"]), Some(5));
-        assert_eq!(line_of(text, &["c", "d", "b"]), Some(7));
-        assert_eq!(line_of(text, &["a", "d"]), None);
+    fn a_value_of_the_wrong_kind_names_its_field() {
+        let message = error(&format!(
+            "{MINIMAL}otp:\n  length: 6\n  max_attempts: many\n"
+        ));
+        assert_eq!(
+            message,
+            "stack.yaml:7: otp.max_attempts: expected a whole number"
+        );
+        let message = error(&format!(
+            "{MINIMAL}user_pool:\n  tier: lite\n  deletion_protection: maybe\n"
+        ));
+        assert_eq!(
+            message,
+            "stack.yaml:7: user_pool.deletion_protection: expected true or false"
+        );
+    }
+
+    #[test]
+    fn anchors_and_duplicate_keys_are_refused_with_their_line() {
+        let message = error(&format!(
+            "{MINIMAL}otp: &shared\n  length: 6\napp_client: *shared\n"
+        ));
+        assert!(
+            message.starts_with("stack.yaml:6: YAML anchors"),
+            "{message}"
+        );
+        assert!(message.contains("use `extends:`"), "{message}");
+        let message = error(&format!("{MINIMAL}otp:\n  length: 6\n  length: 7\n"));
+        assert_eq!(message, "stack.yaml:7: the key \"length\" appears twice");
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("spec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const BASE: &str = "region: eu-west-1\ntags:\n  team: identity\n  tier: web\nemail:\n  from: no-reply@acme.example\n  subject: Your code\notp:\n  length: 8\n  ttl_seconds: 120\n";
+
+    #[test]
+    fn a_spec_extends_a_base_maps_merging_key_by_key() {
+        let dir = scratch("extends");
+        write(&dir, "base.yaml", BASE);
+        let spec = StackSpec::load(&write(
+            &dir,
+            "envs/staging.yaml",
+            "extends: ../base.yaml\nname: acme-staging\ntags:\n  tier: api\notp:\n  ttl_seconds: 60\n",
+        ))
+        .unwrap();
+        assert_eq!(spec.name.as_str(), "acme-staging");
+        assert_eq!(spec.region.as_str(), "eu-west-1");
+        assert_eq!(spec.email.from.as_str(), "no-reply@acme.example");
+        assert_eq!(
+            spec.tags,
+            BTreeMap::from([
+                ("team".to_owned(), "identity".to_owned()),
+                ("tier".to_owned(), "api".to_owned())
+            ])
+        );
+        assert_eq!((spec.otp.length.get(), spec.otp.ttl_seconds.get()), (8, 60));
+    }
+
+    #[test]
+    fn a_chain_of_bases_applies_nearest_last() {
+        let dir = scratch("chain");
+        write(&dir, "base.yaml", BASE);
+        write(
+            &dir,
+            "middle.yaml",
+            "extends: base.yaml\notp:\n  length: 7\n  max_attempts: 5\n",
+        );
+        let spec = StackSpec::load(&write(
+            &dir,
+            "top.yaml",
+            "extends: middle.yaml\nname: acme-top\notp:\n  max_attempts: 2\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                spec.otp.length.get(),
+                spec.otp.ttl_seconds.get(),
+                spec.otp.max_attempts.get()
+            ),
+            (7, 120, 2)
+        );
+    }
+
+    #[test]
+    fn a_cycle_of_bases_is_an_error_naming_the_chain() {
+        let dir = scratch("cycle");
+        write(&dir, "a.yaml", "extends: b.yaml\nname: acme\n");
+        write(&dir, "b.yaml", "region: us-east-1\nextends: a.yaml\n");
+        let message = StackSpec::load(&dir.join("a.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(&format!("{}:2: extends:", dir.join("b.yaml").display())),
+            "{message}"
+        );
+        assert!(message.contains("makes a cycle"), "{message}");
+        let message = StackSpec::load(&write(&dir, "self.yaml", "extends: self.yaml\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("makes a cycle"), "{message}");
+        let message = StackSpec::load(&write(&dir, "lost.yaml", "name: x\nextends: gone.yaml\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}:2: extends: cannot read the base spec",
+                dir.join("lost.yaml").display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_error_names_the_file_that_set_the_value() {
+        let dir = scratch("blame");
+        let base = write(
+            &dir,
+            "base.yaml",
+            &BASE.replace("ttl_seconds: 120", "ttl_seconds: 900"),
+        );
+        let spec = write(&dir, "dev.yaml", "extends: base.yaml\nname: acme-dev\n");
+        let message = StackSpec::load(&spec).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "{}:10: otp.ttl_seconds: 900 is out of range: allowed 1 to 600",
+                base.display()
+            )
+        );
+        let spec = write(
+            &dir,
+            "dev.yaml",
+            "extends: base.yaml\nname: acme-dev\notp:\n  ttl_seconds: 700\n",
+        );
+        let message = StackSpec::load(&spec).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "{}:4: otp.ttl_seconds: 700 is out of range: allowed 1 to 600",
+                spec.display()
+            )
+        );
+        // A rule spanning fields blames the field to fix where it was set.
+        write(&dir, "base.yaml", BASE);
+        let spec = write(
+            &dir,
+            "dev.yaml",
+            "extends: base.yaml\nname: acme-dev\napp_client:\n  auth_session_minutes: 3\notp:\n  ttl_seconds: 300\n",
+        );
+        let message = StackSpec::load(&spec).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}:6: otp.ttl_seconds: 300 is longer",
+                spec.display()
+            )),
+            "{message}"
+        );
+        let message = StackSpec::load(&write(
+            &dir,
+            "dev.yaml",
+            "extends: base.yaml\nname: acme-dev\ntags:\n  \"emailcode:x\": y\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}:4: tags.emailcode:x: this key is reserved",
+                dir.join("dev.yaml").display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn template_folders_are_relative_to_the_file_that_names_them() {
+        let dir = scratch("template-paths");
+        let templates = |dir: &Path, subject: &str| {
+            write(dir, "subject.txt", subject);
+            write(
+                dir,
+                "body.txt",
+                "Code {{code}} for {{app_name}}, {{minutes}} min\n",
+            );
+            write(
+                dir,
+                "body.html",
+                "<p>Code {{code}} for {{app_name}}, {{minutes}} min</p>\n",
+            );
+        };
+        templates(&dir.join("shared/emails/en"), "Base subject");
+        write(
+            &dir,
+            "shared/base.yaml",
+            "region: eu-west-1\nemail:\n  from: no-reply@acme.example\n  templates:\n    default: emails/en\n",
+        );
+        let spec = StackSpec::load(&write(
+            &dir,
+            "envs/dev.yaml",
+            "extends: ../shared/base.yaml\nname: acme-dev\n",
+        ))
+        .unwrap();
+        let sources = &spec.email_templates.locales["default"];
+        assert_eq!(sources.subject.trim(), "Base subject");
+    }
+
+    #[test]
+    fn a_variable_takes_its_value_from_the_environment() {
+        let environment = |name: &str| (name == "PR_NUMBER").then(|| "42".to_owned());
+        let text = MINIMAL.replace("acme-dev", "acme-pr-${PR_NUMBER}")
+            + "  subject: $HOME and $$ and {PR_NUMBER}\n";
+        let spec = StackSpec::parse_with(Path::new("stack.yaml"), &text, &environment).unwrap();
+        assert_eq!(spec.name.as_str(), "acme-pr-42");
+        assert_eq!(
+            spec.email.subject.as_deref(),
+            Some("$HOME and $$ and {PR_NUMBER}"),
+            "nothing else is expanded"
+        );
+        let text = format!("{MINIMAL}tags:\n  owner: team-${{TEAM}}\n");
+        let message = StackSpec::parse_with(Path::new("stack.yaml"), &text, &environment)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message
+                .starts_with("stack.yaml:6: tags.owner: the environment variable TEAM is not set"),
+            "{message}"
+        );
+        // The expanded value is validated like any other.
+        let shouty = |_: &str| Some("Forty Two".to_owned());
+        let message = StackSpec::parse_with(
+            Path::new("stack.yaml"),
+            &MINIMAL.replace("acme-dev", "acme-${PR}"),
+            &shouty,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("stack.yaml:1: name: \"acme-Forty Two\" is not a valid stack name"),
+            "{message}"
+        );
     }
 }
