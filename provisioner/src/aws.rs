@@ -78,6 +78,25 @@ pub struct ConnectOptions {
     pub deadlines: Option<Deadlines>,
     /// A shorter attempt timeout, for the same reason.
     pub attempt_timeout: Option<Duration>,
+    /// End the whole process, as a kill would, just before sending this request (1-based):
+    /// for tests of what a run killed midway leaves, from outside the process.
+    pub die_at_request: Option<usize>,
+}
+
+/// The variable that sets [`ConnectOptions::die_at_request`] for a command-line run.
+pub const DIE_AT_REQUEST_VARIABLE: &str = "EMAILCODE_TEST_DIE_AT_REQUEST";
+
+impl ConnectOptions {
+    /// The options a command-line run takes from its environment: none, unless a test
+    /// asks the process to die at a chosen request.
+    pub fn from_environment() -> Self {
+        Self {
+            die_at_request: std::env::var(DIE_AT_REQUEST_VARIABLE)
+                .ok()
+                .and_then(|n| n.parse().ok()),
+            ..Self::default()
+        }
+    }
 }
 
 /// The header that tells the fault injector which operation a request is; added after
@@ -145,7 +164,7 @@ impl Faults {
 }
 
 pub async fn connect(spec: &StackSpec) -> Clients {
-    connect_with(spec, ConnectOptions::default()).await
+    connect_with(spec, ConnectOptions::from_environment()).await
 }
 
 pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients {
@@ -183,6 +202,7 @@ pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients 
     let requests = RequestLog {
         capture_bodies: options.capture_bodies,
         tag_operations: options.faults.is_some(),
+        die_at: options.die_at_request,
         ..RequestLog::default()
     };
     Clients {
@@ -228,6 +248,7 @@ pub struct RequestLog {
     sent: Arc<Mutex<Vec<(String, String)>>>,
     capture_bodies: bool,
     tag_operations: bool,
+    die_at: Option<usize>,
     bodies: Arc<Mutex<Vec<Exchange>>>,
 }
 
@@ -310,10 +331,13 @@ impl Intercept for RequestLog {
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_lambda::error::BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            self.sent
-                .lock()
-                .expect("request log poisoned")
-                .push((metadata.service().to_owned(), metadata.name().to_owned()));
+            let mut sent = self.sent.lock().expect("request log poisoned");
+            if self.die_at == Some(sent.len() + 1) {
+                // No unwinding, no destructors, no lock released: as good as SIGKILL.
+                std::process::exit(137);
+            }
+            sent.push((metadata.service().to_owned(), metadata.name().to_owned()));
+            drop(sent);
             if self.capture_bodies {
                 let body = context.request().body().bytes().unwrap_or_default();
                 self.bodies

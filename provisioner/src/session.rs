@@ -31,7 +31,7 @@ pub struct Session {
 impl Session {
     /// Validates the spec before any AWS call, then observes.
     pub async fn open(spec_path: &Path) -> Result<Self, ProvisionError> {
-        Self::open_with(spec_path, ConnectOptions::default()).await
+        Self::open_with(spec_path, ConnectOptions::from_environment()).await
     }
 
     pub async fn open_with(
@@ -189,13 +189,18 @@ impl Session {
             Ok::<_, ProvisionError>((plan, live, locked))
         }
         .await;
-        // The run's own error matters more than the lock's; an unreleased lock expires.
+        let taken_over = lease.taken_over.clone();
         let started = Instant::now();
-        let released = lease.release().await;
+        let released = release(lease, &self.spec.name).await;
         phases.add("release the lock", started);
+        // The run's own error matters more than the lock's; an unreleased lock expires.
         let (plan, live, locked) = outcome?;
         released?;
-        locked.deployed(&plan, live, phases)
+        let mut deployed = locked.deployed(&plan, live, phases)?;
+        deployed
+            .notes
+            .extend(taken_over.map(|h| took_over(&self.spec.name, &h)));
+        Ok(deployed)
     }
 
     fn deployed(
@@ -393,10 +398,13 @@ impl Session {
                 .await
         }
         .await;
+        let taken_over = lease.taken_over.clone();
+        let released = release(lease, &self.spec.name).await;
         // The run's own error matters more than the lock's; an unreleased lock expires.
-        let released = lease.release().await;
-        let done = outcome?;
+        let mut done = outcome?;
         released?;
+        done.notes
+            .extend(taken_over.map(|h| took_over(&self.spec.name, &h)));
         Ok(done)
     }
 
@@ -479,6 +487,30 @@ impl Session {
         };
         crate::resources::user_pool::update(cx, &desired, &handover).await
     }
+}
+
+/// Gives the lock back; a lock taken from this run while it held it is an error, since
+/// another run may have written the stack at the same time.
+async fn release(
+    lease: crate::lock::Lease<'_>,
+    stack: &crate::spec::StackName,
+) -> Result<(), ProvisionError> {
+    let lost = lease.lost();
+    lease.release().await?;
+    if lost {
+        return Err(ProvisionError::state(
+            format!("stack {stack}"),
+            "lost its lock while this run held it (broken with force-unlock, or renewals failed for a whole lease), so another run may have changed it at the same time; run `cargo xtask plan --stack <spec>` to see where it stands, and deploy again",
+        ));
+    }
+    Ok(())
+}
+
+fn took_over(stack: &crate::spec::StackName, holder: &crate::lock::Holder) -> String {
+    format!(
+        "took over the lock of stack {stack} from {}: that process is gone from this host",
+        holder.describe()
+    )
 }
 
 /// What a deploy that created the trigger role or changed its permissions leaves to time.

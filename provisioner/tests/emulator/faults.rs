@@ -174,7 +174,7 @@ async fn a_deploy_stopped_at_any_request_converges_when_run_again() {
             let _ = session.deploy(&env.artifacts, &|_, _| {}).await;
         }
         // A stopped deploy may still hold the stack lock; its operator breaks it, as the
-        // error of the next deploy says (its lease would end it in 30 minutes anyway).
+        // error of the next deploy says (its lease would end it in 2 minutes anyway).
         let operator = stack.open().await;
         let _ =
             provisioner::lock::force_unlock(&operator.clients, &operator.observation.names).await;

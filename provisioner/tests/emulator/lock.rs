@@ -15,9 +15,9 @@ fn is_locked_out<T>(result: &Result<T, provisioner::ProvisionError>) -> bool {
     })
 }
 
-/// Writes a lock item as another process would, with its lease ending `ends_in` seconds from
-/// now (negative: already over).
-async fn hold_lock(session: &Session, who: &str, ends_in: i64) {
+/// Writes a lock item as process `pid` on `host` would, with its lease ending `ends_in`
+/// seconds from now (negative: already over).
+async fn hold_lock_as(session: &Session, who: &str, host: &str, pid: u32, ends_in: i64) {
     let now = triggers::unix_now() as i64;
     session
         .clients
@@ -28,12 +28,25 @@ async fn hold_lock(session: &Session, who: &str, ends_in: i64) {
         .item("token", AttributeValue::S("someone-elses".to_owned()))
         .item("who", AttributeValue::S(who.to_owned()))
         .item("command", AttributeValue::S("deploy".to_owned()))
-        .item("pid", AttributeValue::N("4242".to_owned()))
+        .item("host", AttributeValue::S(host.to_owned()))
+        .item("pid", AttributeValue::N(pid.to_string()))
         .item("since", AttributeValue::N((now - 60).to_string()))
         .item("expires_at", AttributeValue::N((now + ends_in).to_string()))
         .send()
         .await
         .unwrap();
+}
+
+/// A lock item of a process on another host.
+async fn hold_lock(session: &Session, who: &str, ends_in: i64) {
+    hold_lock_as(session, who, "build-7", 4242, ends_in).await;
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 fn with_memory(stack: &TestStack, memory_mb: u32) {
@@ -167,4 +180,110 @@ async fn a_deploy_and_a_teardown_at_once_never_interleave() {
         .values()
         .all(|o| *o == provisioner::resources::Observed::Absent);
     assert!(report.in_sync || gone, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holder_on_this_host_is_taken_over_at_once_and_a_live_one_is_not() {
+    let env = env();
+    let (stack, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    let mut finished = std::process::Command::new("true").spawn().unwrap();
+    let gone = finished.id();
+    finished.wait().unwrap();
+    hold_lock_as(&session, "ines@here", &this_host(), gone, 600).await;
+    with_memory(&stack, 256);
+    let deployed = stack
+        .open()
+        .await
+        .deploy(&env.artifacts, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        deployed
+            .notes
+            .iter()
+            .any(|n| n.contains("took over the lock") && n.contains("ines@here")),
+        "{:?}",
+        deployed.notes
+    );
+    let (_, report) = stack.drift(&env.artifacts).await;
+    assert!(report.in_sync, "{report:#?}");
+
+    // Process 1 always runs: a holder on this host that is alive keeps its lock.
+    hold_lock_as(&session, "ines@here", &this_host(), 1, 600).await;
+    with_memory(&stack, 512);
+    let blocked = stack.open().await.deploy(&env.artifacts, &|_, _| {}).await;
+    assert!(is_locked_out(&blocked), "{:?}", blocked.err());
+    force_unlock(&session.clients, &session.observation.names)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_a_short_lease_and_a_dead_holder_blocks_one_lease_at_most() {
+    use provisioner::lock::{Holder, LeaseTerms, acquire_with};
+    use std::time::Duration;
+    let env = env();
+    let (_, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    let names = &session.observation.names;
+    let terms = LeaseTerms {
+        lease: Duration::from_secs(3),
+        heartbeat: Duration::from_secs(1),
+    };
+    let elsewhere = |who: &str| Holder {
+        host: format!("{who}-host"),
+        ..Holder::named("deploy", &|_| None, format!("{who}-host"))
+    };
+    let no_table = || async { Ok(false) };
+    let held = acquire_with(
+        &session.clients,
+        names,
+        &elsewhere("first"),
+        terms,
+        true,
+        no_table,
+    )
+    .await
+    .unwrap();
+    // Twice the lease: without renewals it would have ended long ago.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let refused = acquire_with(
+        &session.clients,
+        names,
+        &elsewhere("second"),
+        terms,
+        true,
+        no_table,
+    )
+    .await;
+    let message = refused
+        .err()
+        .expect("the renewed lease was taken")
+        .to_string();
+    assert!(message.contains("first-host"), "{message}");
+    assert!(!held.lost());
+    held.release().await.unwrap();
+    let taken = acquire_with(
+        &session.clients,
+        names,
+        &elsewhere("second"),
+        terms,
+        true,
+        no_table,
+    )
+    .await
+    .unwrap();
+    // A holder that stops renewing (its process gone) blocks for one lease at most.
+    drop(taken);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let third = acquire_with(
+        &session.clients,
+        names,
+        &elsewhere("third"),
+        terms,
+        true,
+        no_table,
+    )
+    .await
+    .unwrap();
+    third.release().await.unwrap();
 }
