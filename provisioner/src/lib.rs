@@ -20,6 +20,7 @@ pub mod mailbox;
 pub mod naming;
 pub mod observe;
 pub mod plan;
+pub mod plan_file;
 pub mod report;
 pub mod resources;
 pub mod session;

@@ -15,6 +15,7 @@ use crate::error::ProvisionError;
 use crate::naming::TriggerKind;
 use crate::observe::{Observation, observe};
 use crate::plan::{Plan, plan, plan_teardown};
+use crate::plan_file::{Origin, PlanFile};
 use crate::resources::{
     ApplyCx, Context, DesiredState, ExpectedCode, Handover, Observed, PoolRef, ResourceKind,
     SesScope, desired_state, function, user_pool_desired,
@@ -146,6 +147,53 @@ impl Session {
         }
     }
 
+    /// The plan for the build in `artifacts` as data: what a reviewer reads, and what
+    /// `deploy --plan` checks before applying it.
+    pub fn plan_with_file(
+        &self,
+        artifacts: &Artifacts,
+    ) -> Result<(Plan, PlanFile), ProvisionError> {
+        let packages = self.packages(artifacts)?;
+        let plan = self.plan_packages(&packages)?;
+        let file = self.file_of(&plan, &packages);
+        Ok((plan, file))
+    }
+
+    fn file_of(&self, plan: &Plan, packages: &Artifacts) -> PlanFile {
+        let names = &self.observation.names;
+        PlanFile::new(
+            Origin {
+                stack: &names.stack,
+                region: &names.region,
+                account: &names.account,
+                created_by: crate::lock::Holder::current("plan").who,
+                commit: packages.manifest.commit.clone(),
+            },
+            plan,
+            &self.observation.state,
+            TriggerKind::ALL
+                .into_iter()
+                .map(|kind| (kind.to_string(), packages.code_sha256(kind).to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Refuses a saved plan that is not the plan this session would apply.
+    fn check_saved(
+        &self,
+        saved: &PlanFile,
+        plan: &Plan,
+        packages: &Artifacts,
+    ) -> Result<(), ProvisionError> {
+        match saved.staleness(&self.file_of(plan, packages)) {
+            None => Ok(()),
+            Some(reason) => Err(ProvisionError::state(
+                format!("the saved plan for stack {}", self.spec.name),
+                format!("cannot be applied, nothing was changed: {reason}"),
+            )),
+        }
+    }
+
     /// Plans against this session and applies the plan. A plan with writes takes the stack
     /// lock first and plans again from a fresh observation, since another run may have changed
     /// the stack meanwhile; a plan without writes changes nothing and needs no lock.
@@ -154,9 +202,32 @@ impl Session {
         artifacts: &Artifacts,
         report: Report<'_>,
     ) -> Result<Deployed, ProvisionError> {
+        self.deploy_checked(artifacts, None, report).await
+    }
+
+    /// Applies exactly the saved plan: refused, before and again under the lock, when the
+    /// packages, the live stack or what the spec wants differ from what it was made against.
+    pub async fn deploy_saved(
+        &self,
+        artifacts: &Artifacts,
+        saved: &PlanFile,
+        report: Report<'_>,
+    ) -> Result<Deployed, ProvisionError> {
+        self.deploy_checked(artifacts, Some(saved), report).await
+    }
+
+    async fn deploy_checked(
+        &self,
+        artifacts: &Artifacts,
+        saved: Option<&PlanFile>,
+        report: Report<'_>,
+    ) -> Result<Deployed, ProvisionError> {
         let mut phases = Phases::default();
         let packages = phases.time("package", || self.packages(artifacts))?;
         let plan = phases.time("plan", || self.plan_packages(&packages))?;
+        if let Some(saved) = saved {
+            self.check_saved(saved, &plan, &packages)?;
+        }
         if !plan.has_writes() {
             return self.deployed(&plan, self.handover(), phases);
         }
@@ -177,6 +248,12 @@ impl Session {
                 self.observed_again().await?
             };
             let plan = locked.plan_packages(&packages)?;
+            // A table the lock step just made is the only change since the check above.
+            if let Some(saved) = saved
+                && !lease.created_table
+            {
+                locked.check_saved(saved, &plan, &packages)?;
+            }
             phases.add("observe and plan again under the lock", started);
             let cx = ApplyCx {
                 clients: &locked.clients,

@@ -7,7 +7,7 @@ use provisioner::login::CodeSource;
 use provisioner::session::Session;
 
 use crate::emulator::Emulator;
-use crate::flags::{DeployArgs, StackArgs};
+use crate::flags::{ApplyArgs, DeployArgs, StackArgs};
 use crate::{progress, project_root, stack};
 
 const DEMO_USER: &str = "demo@example.com";
@@ -21,9 +21,12 @@ pub fn run() -> Result<ExitCode> {
     };
     // On the emulator the same credentials play the administrator.
     crate::stack::bootstrap(&args)?;
-    stack::deploy(&DeployArgs {
-        stack: args.clone(),
-        artifacts: None,
+    stack::deploy(&ApplyArgs {
+        deploy: DeployArgs {
+            stack: args.clone(),
+            artifacts: None,
+        },
+        plan: None,
     })?;
     stack::runtime()?.block_on(async {
         let session = Session::open(&args.stack).await?;

@@ -66,6 +66,30 @@ pub struct DeployArgs {
     pub artifacts: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Apply exactly the plan `cargo xtask plan --out FILE` saved; refused, with nothing
+    /// changed, when the spec, the trigger packages or the live stack differ from what that
+    /// plan was made against.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Output format: text for people, json for programs (schema emailcode-plan/1, in the
+    /// README), markdown for a pull-request comment.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Also write the plan as JSON to FILE, for `cargo xtask deploy --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum FormatArg {
     #[default]

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use flags::{
-    BuildArgs, DeployArgs, DriftArgs, LoginArgs, ReproducibleArgs, ServeArgs, StackArgs,
+    ApplyArgs, BuildArgs, DriftArgs, LoginArgs, PlanArgs, ReproducibleArgs, ServeArgs, StackArgs,
     TeardownArgs, UsersArgs,
 };
 
@@ -47,10 +47,12 @@ enum Task {
     /// Build the triggers a second time from a copy of the checkout at another path with
     /// another CARGO_HOME, and compare every zip's CodeSha256 with this checkout's build.
     CheckReproducible(ReproducibleArgs),
-    /// Build the triggers (or take `--artifacts`), then create or update every resource of the stack.
-    Deploy(DeployArgs),
-    /// Show what deploy would change, without changing anything (exit 2 when it would).
-    Plan(DeployArgs),
+    /// Build the triggers (or take `--artifacts`), then create or update every resource of the
+    /// stack, or apply exactly a saved plan (`--plan FILE`).
+    Deploy(ApplyArgs),
+    /// Show what deploy would change, without changing anything (exit 2 when it would); save
+    /// it with `--out FILE` for review and `deploy --plan FILE`.
+    Plan(PlanArgs),
     /// Compare the live stack with the spec and what deploy recorded, without building
     /// (exit 2 on drift).
     Drift(DriftArgs),

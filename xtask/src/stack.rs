@@ -10,6 +10,7 @@ use provisioner::apply::Outcome;
 use provisioner::artifacts::Artifacts;
 use provisioner::login::{Ask, CodeSource};
 use provisioner::plan::Step;
+use provisioner::plan_file::PlanFile;
 use provisioner::report::{DriftReport, plan_text};
 use provisioner::session::{Session, TeardownOptions};
 use provisioner::spec::{Architecture, StackSpec};
@@ -17,7 +18,8 @@ use provisioner::users::Change;
 
 use crate::build;
 use crate::flags::{
-    DeployArgs, DriftArgs, LoginArgs, StackArgs, TeardownArgs, UsersAction, UsersArgs,
+    ApplyArgs, DriftArgs, FormatArg, LoginArgs, PlanArgs, StackArgs, TeardownArgs, UsersAction,
+    UsersArgs,
 };
 use crate::progress;
 
@@ -108,14 +110,23 @@ fn exit_for(changes: bool) -> ExitCode {
     }
 }
 
-pub fn deploy(args: &DeployArgs) -> Result<ExitCode> {
-    let artifacts = packages_for(&args.stack.stack, args.artifacts.as_deref())?;
-    progress::step(&format!("deploying {}", args.stack.stack.display()));
+pub fn deploy(args: &ApplyArgs) -> Result<ExitCode> {
+    let stack = &args.deploy.stack.stack;
+    let saved = args.plan.as_deref().map(read_plan).transpose()?;
+    let artifacts = packages_for(stack, args.deploy.artifacts.as_deref())?;
+    progress::step(&format!("deploying {}", stack.display()));
     let deployed = runtime()?.block_on(async {
         let started = std::time::Instant::now();
-        let session = Session::open(&args.stack.stack).await?;
+        let session = Session::open(stack).await?;
         crate::phases::record("observe", started.elapsed());
-        session.deploy(&artifacts, &print_outcome).await
+        match &saved {
+            Some(saved) => {
+                session
+                    .deploy_saved(&artifacts, saved, &print_outcome)
+                    .await
+            }
+            None => session.deploy(&artifacts, &print_outcome).await,
+        }
     })?;
     for (phase, took) in &deployed.phases {
         crate::phases::record(phase, *took);
@@ -128,10 +139,34 @@ pub fn deploy(args: &DeployArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn plan(args: &DeployArgs) -> Result<ExitCode> {
-    let artifacts = packages_for(&args.stack.stack, args.artifacts.as_deref())?;
-    let plan = open_quietly(&args.stack)?.plan(&artifacts)?;
-    print!("{}", plan_text(&plan));
+fn read_plan(path: &Path) -> Result<PlanFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the plan file {} ({e}); write one with `cargo xtask plan --stack <spec> --out FILE`",
+            path.display()
+        )
+    })?;
+    PlanFile::parse(&text).map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))
+}
+
+pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
+    let stack = &args.deploy.stack;
+    let artifacts = packages_for(&stack.stack, args.deploy.artifacts.as_deref())?;
+    let session = open_quietly(stack)?;
+    let (plan, file) = session.plan_with_file(&artifacts)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, file.to_json() + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write the plan file {} ({e})", out.display()))?;
+        progress::step(&format!("plan saved to {}", out.display()));
+    }
+    match args.format {
+        FormatArg::Text => print!("{}", plan_text(&plan)),
+        FormatArg::Json => println!("{}", file.to_json()),
+        FormatArg::Markdown => print!(
+            "{}",
+            provisioner::plan_file::markdown(&file, &stack.stack.display().to_string())
+        ),
+    }
     Ok(exit_for(plan.has_changes()))
 }
 
