@@ -168,16 +168,51 @@ pub async fn connect(spec: &StackSpec) -> Clients {
 }
 
 pub async fn connect_with(spec: &StackSpec, options: ConnectOptions) -> Clients {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(spec.region.as_str().to_owned()))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
-                .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
-                .build(),
-        );
-    if let Some(endpoint) = &spec.endpoint {
+    let target = Target {
+        region: Some(spec.region.as_str().to_owned()),
+        endpoint: spec.endpoint.as_ref().map(|e| e.as_str().to_owned()),
+    };
+    connect_to(&target, options).await
+}
+
+/// Where commands without a spec (`stacks list`, `teardown --name`) go: a region and an
+/// endpoint, each from the command line or else the SDK's standard settings (`AWS_REGION`,
+/// the profile, `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+impl Target {
+    /// `region` when given, else the SDK's; the endpoint from `AWS_ENDPOINT_URL` when set.
+    pub fn from_environment(region: Option<&str>) -> Self {
+        Self {
+            region: region.map(str::to_owned),
+            endpoint: std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|e| !e.is_empty()),
+        }
+    }
+}
+
+/// The region the clients talk to, as the SDK resolved it.
+pub fn region_of(clients: &Clients) -> Option<String> {
+    clients.sts.config().region().map(|r| r.to_string())
+}
+
+pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .operation_attempt_timeout(options.attempt_timeout.unwrap_or(ATTEMPT_TIMEOUT))
+            .build(),
+    );
+    if let Some(region) = &target.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &target.endpoint {
         loader = loader.endpoint_url(endpoint.as_str());
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
             && std::env::var_os("AWS_PROFILE").is_none()

@@ -174,7 +174,7 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
             {
                 "Sid": "SenderIdentity",
                 "Effect": "Allow",
-                "Action": ["ses:GetEmailIdentity", "ses:DeleteEmailIdentity", "ses:TagResource"],
+                "Action": ["ses:GetEmailIdentity", "ses:DeleteEmailIdentity", "ses:TagResource", "ses:UntagResource"],
                 "Resource": names.identity_arn(identity)
             }
         ]

@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::apply::{Report, apply};
 use crate::artifacts::Artifacts;
-use crate::aws::{Clients, ConnectOptions, connect_with};
+use crate::aws::{Clients, ConnectOptions, Target, connect_to, connect_with};
 use crate::error::ProvisionError;
+use crate::inventory::StackFound;
 use crate::naming::TriggerKind;
 use crate::observe::{Observation, observe};
 use crate::plan::{Plan, plan, plan_teardown};
@@ -41,6 +42,32 @@ impl Session {
     ) -> Result<Self, ProvisionError> {
         let spec = StackSpec::load(spec_path)?;
         let clients = connect_with(&spec, options).await;
+        let observation = observe(&clients, &spec).await?;
+        Ok(Self {
+            spec,
+            clients,
+            observation,
+        })
+    }
+
+    /// A stack found by its ownership tag, for commands that have no spec (`teardown
+    /// --name`): its resources are observed exactly as with a spec, since every name derives
+    /// from the stack's. Only the live pool's deletion protection counts, and the sender is
+    /// the one its Create trigger sends from (or the identity it owns).
+    pub async fn open_found(found: &StackFound, target: &Target) -> Result<Self, ProvisionError> {
+        let clients = connect_to(target, ConnectOptions::from_environment()).await;
+        let region = target
+            .region
+            .clone()
+            .or_else(|| crate::aws::region_of(&clients))
+            .ok_or_else(|| {
+                ProvisionError::state(
+                    format!("stack {}", found.name),
+                    "no region given: pass --region or set AWS_REGION",
+                )
+            })?;
+        let spec = StackSpec::for_found(found, &region, target.endpoint.as_deref())
+            .map_err(|problem| ProvisionError::state(format!("stack {}", found.name), problem))?;
         let observation = observe(&clients, &spec).await?;
         Ok(Self {
             spec,
@@ -262,6 +289,15 @@ impl Session {
             };
             let started = Instant::now();
             let live = apply(&cx, &plan, locked.handover(), report).await?;
+            crate::deploy_record::write(
+                &locked.clients,
+                &locked.observation.names.limits_table(),
+                &crate::deploy_record::DeployRecord::now(
+                    &crate::lock::Holder::current("deploy"),
+                    packages.manifest.commit.clone(),
+                ),
+            )
+            .await?;
             phases.add("apply", started);
             Ok::<_, ProvisionError>((plan, live, locked))
         }
@@ -448,8 +484,9 @@ impl Session {
 
     /// Deletes what is ours, dependants first, once the caller has confirmed. A pool under
     /// deletion protection (in the spec or live) is refused unless `force`, which turns
-    /// protection off first. A domain identity is kept unless asked for: other stacks may
-    /// send from it, and verifying it again needs DNS.
+    /// protection off first. The sender identity is kept, without this stack's tag, unless
+    /// asked for: other stacks may send from it, and verifying it again needs the owner of
+    /// the address or the domain. Asked for, it is still kept while another stack sends from it.
     pub async fn teardown(
         &self,
         options: TeardownOptions,
@@ -467,6 +504,9 @@ impl Session {
                 notes: Vec::new(),
             });
         }
+        if options.delete_identity {
+            self.refuse_shared_identity().await?;
+        }
         let lease = self.lock("teardown").await?;
         let outcome = async {
             self.observed_again()
@@ -483,6 +523,27 @@ impl Session {
         done.notes
             .extend(taken_over.map(|h| took_over(&self.spec.name, &h)));
         Ok(done)
+    }
+
+    /// Refuses to delete a sender identity another stack of the account still sends from.
+    async fn refuse_shared_identity(&self) -> Result<(), ProvisionError> {
+        let identity = self.spec.ses_identity();
+        let others: Vec<String> = crate::inventory::discover(&self.clients)
+            .await?
+            .into_values()
+            .filter(|stack| stack.name != self.spec.name.as_str() && stack.sends_from(identity))
+            .map(|stack| stack.name)
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        Err(ProvisionError::state(
+            format!("ses identity {identity}"),
+            format!(
+                "is still the sender of stack(s) {}, which would stop sending sign-in codes; nothing was deleted. Tear those down first, or run teardown without --delete-identity to keep it",
+                others.join(", ")
+            ),
+        ))
     }
 
     /// Teardown under the lock. The limits table goes last, as the lock lives in it.
@@ -517,7 +578,7 @@ impl Session {
             }
         }
         let identity = self.spec.ses_identity();
-        let keep_identity = !identity.contains('@') && !options.delete_domain_identity;
+        let keep_identity = !options.delete_identity;
         let mut ordered: Vec<_> = observation
             .state
             .resources
@@ -542,8 +603,14 @@ impl Session {
         let notes = if keep_identity
             && matches!(observation.state.get(&identity_id), Observed::Owned(_))
         {
+            crate::resources::identity::hand_over(&cx, identity).await?;
             vec![format!(
-                "kept the SES domain identity {identity}: other stacks may send from it, and verifying it again needs DNS; pass --delete-identity to delete it"
+                "kept the SES identity {identity} and removed this stack's tag from it: other stacks may send from it, and verifying it again takes {}; pass --delete-identity to delete it",
+                if identity.contains('@') {
+                    "a click in an email"
+                } else {
+                    "DNS records"
+                }
             )]
         } else {
             Vec::new()
@@ -622,14 +689,14 @@ fn changes_role_permissions(plan: &Plan) -> bool {
 pub struct TeardownOptions {
     /// Turn the pool's deletion protection off first.
     pub force: bool,
-    /// Delete a domain identity this stack created too (an address identity always goes).
-    pub delete_domain_identity: bool,
+    /// Also delete the SES identity this stack created, unless another stack sends from it.
+    pub delete_identity: bool,
 }
 
-/// Teardown with protection turned off, domain identities kept: what scripts and tests use.
+/// Teardown with protection turned off, the sender identity kept: what scripts and tests use.
 pub const FORCE: TeardownOptions = TeardownOptions {
     force: true,
-    delete_domain_identity: false,
+    delete_identity: false,
 };
 
 /// What teardown did, and what it left on purpose.

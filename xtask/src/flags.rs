@@ -127,18 +127,99 @@ pub struct DriftArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TeardownArgs {
+    /// The stack spec (YAML), e.g. stacks/local.yaml.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "name",
+        conflicts_with = "name"
+    )]
+    pub stack: Option<PathBuf>,
+    /// Instead of a spec: the stack's name, found by its ownership tag (a preview whose spec
+    /// is gone). Region and endpoint come from --region, AWS_REGION, AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// With --name: the region to look in (default: the SDK's, from AWS_REGION or the profile).
+    #[arg(long, requires = "name")]
+    pub region: Option<String>,
     #[command(flatten)]
-    pub stack: StackArgs,
+    pub how: TeardownHow,
+}
+
+/// How far teardown goes, by spec, by name or by prune.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeardownHow {
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
     pub yes: bool,
     /// Turn off the user pool's deletion protection first (our own pool only).
     #[arg(long)]
     pub force: bool,
-    /// Also delete the SES domain identity this stack created (other stacks may send from it;
-    /// verifying it again needs DNS). An address identity of the stack is always deleted.
+    /// Also delete the SES identity the stack created. Without it the identity is kept,
+    /// without the stack's tag (other stacks may send from it; verifying it again needs the
+    /// address's owner or DNS); with it, it is still kept while another stack sends from it.
     #[arg(long)]
     pub delete_identity: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StacksAction {
+    /// Every stack of this tool in the account and region, found by its ownership tag: its
+    /// resources, whether the set is complete, when it was created and last deployed.
+    List {
+        /// The region to look in (default: the SDK's, from AWS_REGION or the profile).
+        #[arg(long)]
+        region: Option<String>,
+        /// text for people; json for programs (a list of stacks).
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Tear down every stack whose name starts with PREFIX and that nobody deployed for
+    /// DURATION: prints them (exit 2 when there are any), removes them with --yes.
+    Prune {
+        /// Only stacks whose name starts with this, such as `acme-pr-`.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: String,
+        /// Last deployed (or, never deployed, created) longer ago than this: 30m, 36h, 7d, 2w.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: std::time::Duration,
+        /// The region to look in (default: the SDK's, from AWS_REGION or the profile).
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        how: TeardownHow,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ListFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `90s`, `30m`, `36h`, `7d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30m, 36h, 7d or 2w"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit is one of s, m, h, d, w (such as 7d)"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(number * seconds))
 }
 
 #[derive(Debug, clap::Args)]

@@ -16,6 +16,7 @@ mod python;
 mod reproducible;
 mod serve;
 mod stack;
+mod stacks;
 mod test;
 
 use std::path::PathBuf;
@@ -56,8 +57,14 @@ enum Task {
     /// Compare the live stack with the spec and what deploy recorded, without building
     /// (exit 2 on drift).
     Drift(DriftArgs),
-    /// Delete every resource of the stack that carries its ownership tag.
+    /// Delete every resource of the stack that carries its ownership tag (by spec, or by
+    /// `--name` when the spec is gone).
     Teardown(TeardownArgs),
+    /// List the stacks of this tool in an account, or prune old ones, without any spec.
+    Stacks {
+        #[command(subcommand)]
+        action: flags::StacksAction,
+    },
     /// For an administrator, once per stack: create the permissions boundary that caps the
     /// trigger role. Deploy refuses without it, and the deployer may never change it.
     Bootstrap(StackArgs),
@@ -118,6 +125,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Plan(args) => stack::plan(&args),
         Task::Drift(args) => stack::drift(&args),
         Task::Teardown(args) => stack::teardown(&args),
+        Task::Stacks { action } => stacks::run(&action),
         Task::Bootstrap(args) => stack::bootstrap(&args),
         Task::DeployerPolicy(args) => stack::deployer_policy(&args),
         Task::Doctor(args) => doctor::run(&args),

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use provisioner::apply::Outcome;
 use provisioner::artifacts::Artifacts;
+use provisioner::aws::Target;
 use provisioner::login::{Ask, CodeSource};
 use provisioner::plan::Step;
 use provisioner::plan_file::PlanFile;
@@ -18,8 +19,8 @@ use provisioner::users::Change;
 
 use crate::build;
 use crate::flags::{
-    ApplyArgs, DriftArgs, FormatArg, LoginArgs, PlanArgs, StackArgs, TeardownArgs, UsersAction,
-    UsersArgs,
+    ApplyArgs, DriftArgs, FormatArg, LoginArgs, PlanArgs, StackArgs, TeardownArgs, TeardownHow,
+    UsersAction, UsersArgs,
 };
 use crate::progress;
 
@@ -195,34 +196,57 @@ pub fn drift(args: &DriftArgs) -> Result<ExitCode> {
 }
 
 pub fn teardown(args: &TeardownArgs) -> Result<ExitCode> {
-    let spec = StackSpec::load(&args.stack.stack)?;
-    let name = spec.name.as_str();
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "stack {name}: teardown needs confirmation and there is no terminal to ask on; pass --yes to confirm"
-            );
+    let runtime = runtime()?;
+    let session = match (&args.stack, &args.name) {
+        (Some(stack), _) => {
+            let name = StackSpec::load(stack)?.name.to_string();
+            confirm_teardown(&name, args.how.yes)?;
+            runtime.block_on(Session::open(stack))?
         }
-        eprint!("This deletes stack {name} and all its users. Type the stack name to confirm: ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != name {
-            bail!("stack {name}: confirmation did not match; nothing was deleted");
+        (None, Some(name)) => {
+            confirm_teardown(name, args.how.yes)?;
+            let target = Target::from_environment(args.region.as_deref());
+            let found = runtime.block_on(crate::stacks::find(&target, name))?;
+            runtime.block_on(Session::open_found(&found, &target))?
         }
-    }
-    let options = TeardownOptions {
-        force: args.force,
-        delete_domain_identity: args.delete_identity,
+        (None, None) => bail!("teardown needs --stack FILE or --name NAME"),
     };
-    let torn = runtime()?.block_on(async {
-        let session = Session::open(&args.stack.stack).await?;
-        session.teardown(options, &print_outcome).await
-    })?;
+    let torn = runtime.block_on(session.teardown(options(&args.how), &print_outcome))?;
+    report_torn(session.spec.name.as_str(), &torn);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn options(how: &TeardownHow) -> TeardownOptions {
+    TeardownOptions {
+        force: how.force,
+        delete_identity: how.delete_identity,
+    }
+}
+
+pub fn report_torn(name: &str, torn: &provisioner::session::TornDown) {
     for note in &torn.notes {
         eprintln!("note: {note}");
     }
     eprintln!("Deleted {} resource(s) of stack {name}.", torn.deleted);
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks for the stack's name on the terminal, unless `--yes` said so already.
+pub fn confirm_teardown(name: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "stack {name}: teardown needs confirmation and there is no terminal to ask on; pass --yes to confirm"
+        );
+    }
+    eprint!("This deletes stack {name} and all its users. Type the stack name to confirm: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != name {
+        bail!("stack {name}: confirmation did not match; nothing was deleted");
+    }
+    Ok(())
 }
 
 /// Creates or updates the stack's permissions boundary: for an administrator, once per stack.

@@ -200,3 +200,242 @@ fn a_saved_plan_is_applied_exactly_and_refused_once_stale() {
     assert!(torn.status.success(), "{}", text(&torn));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `cargo xtask ARGS` without a spec: region and endpoint from the SDK's standard variables.
+fn xtask_in_account(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("CARGO", "/bin/false")
+        .env("AWS_ENDPOINT_URL", need("EMULATOR_ENDPOINT"))
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+fn listed(prefix: &str) -> Vec<serde_json::Value> {
+    let list = xtask_in_account(&["stacks", "list", "--format", "json"]);
+    assert!(list.status.success(), "{}", text(&list));
+    let stacks: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    stacks
+        .into_iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with(prefix))
+        .collect()
+}
+
+fn deploy(stack: &Path) {
+    let stack = stack.to_str().unwrap();
+    let bootstrapped = xtask(&["bootstrap", "--stack", stack]);
+    assert!(bootstrapped.status.success(), "{}", text(&bootstrapped));
+    let deployed = xtask(&[
+        "deploy",
+        "--stack",
+        stack,
+        "--artifacts",
+        &need("TRIGGER_ZIPS"),
+    ]);
+    assert!(deployed.status.success(), "{}", text(&deployed));
+}
+
+fn identity_exists(session: &Session, identity: &str) -> bool {
+    runtime()
+        .block_on(
+            session
+                .clients
+                .ses
+                .get_email_identity()
+                .email_identity(identity)
+                .send(),
+        )
+        .is_ok()
+}
+
+/// Two stacks from specs extending one base, sending as one address: listed with their
+/// details, each surviving the other's teardown, the second removed by name after its spec
+/// is gone.
+#[test]
+fn stacks_from_one_base_share_a_sender_are_listed_and_removed_without_their_spec() {
+    let dir = scratch("two-from-base");
+    let run = std::process::id();
+    let prefix = format!("e{run}-");
+    let sender = format!("no-reply@shared-{run}.example");
+    std::fs::write(
+        dir.join("base.yaml"),
+        format!(
+            "region: us-east-1\nendpoint: {}\nemail:\n  from: {sender}\ntriggers:\n  architecture: x86_64\nuser_pool:\n  deletion_protection: false\ntags:\n  team: identity\n",
+            need("EMULATOR_ENDPOINT")
+        ),
+    )
+    .unwrap();
+    let one = dir.join("one.yaml");
+    let two = dir.join("two.yaml");
+    std::fs::write(&one, format!("extends: base.yaml\nname: {prefix}one\n")).unwrap();
+    std::fs::write(
+        &two,
+        format!("extends: base.yaml\nname: {prefix}two\ntags:\n  environment: preview\n"),
+    )
+    .unwrap();
+    deploy(&one);
+    deploy(&two);
+
+    let stacks = listed(&prefix);
+    assert_eq!(stacks.len(), 2, "{stacks:#?}");
+    for (stack, name) in stacks.iter().zip(["one", "two"]) {
+        assert_eq!(stack["name"], format!("{prefix}{name}"));
+        assert_eq!(stack["missing"], serde_json::json!([]), "{stack:#}");
+        assert!(stack["created"].is_u64(), "{stack:#}");
+        assert!(stack["last_deploy"]["at"].is_u64(), "{stack:#}");
+        assert!(
+            stack["last_deploy"]["by"].as_str().unwrap().contains('@'),
+            "{stack:#}"
+        );
+        assert!(stack["last_deploy"]["commit"].is_string(), "{stack:#}");
+        assert_eq!(stack["sender"], sender.as_str());
+    }
+    assert_eq!(
+        stacks[0]["resources"].as_array().unwrap().len(),
+        8,
+        "the first owns the identity too: {:#}",
+        stacks[0]
+    );
+    assert_eq!(
+        stacks[1]["resources"].as_array().unwrap().len(),
+        7,
+        "{:#}",
+        stacks[1]
+    );
+    let text_list = xtask_in_account(&["stacks", "list"]);
+    let said = String::from_utf8_lossy(&text_list.stdout);
+    assert!(
+        said.contains(&format!("{prefix}one\n  resources    8 (complete)")),
+        "{said}"
+    );
+
+    // The identity's owner may not delete it while the other stack sends from it.
+    let refused = xtask(&[
+        "teardown",
+        "--stack",
+        one.to_str().unwrap(),
+        "--yes",
+        "--force",
+        "--delete-identity",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains(&format!("still the sender of stack(s) {prefix}two")),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        listed(&prefix).len(),
+        2,
+        "a refused teardown deleted something"
+    );
+
+    // Torn down without it, the first keeps the identity for the second, which still signs in.
+    let torn = xtask(&[
+        "teardown",
+        "--stack",
+        one.to_str().unwrap(),
+        "--yes",
+        "--force",
+    ]);
+    assert!(torn.status.success(), "{}", text(&torn));
+    assert!(
+        String::from_utf8_lossy(&torn.stderr).contains("kept the SES identity"),
+        "{}",
+        text(&torn)
+    );
+    let second = open(&two);
+    assert!(identity_exists(&second, &sender));
+    let user = format!("mia@{prefix}two.example");
+    runtime().block_on(async {
+        provisioner::users::add(&second, &user).await.unwrap();
+        let endpoint = need("EMULATOR_ENDPOINT");
+        provisioner::login::sign_in(
+            &second,
+            &user,
+            provisioner::login::CodeSource::Mailbox { endpoint },
+        )
+        .await
+        .expect("the second stack signs in after the first's teardown");
+    });
+
+    // Its spec deleted, the second is found by name and removed, identity and all.
+    std::fs::remove_file(&two).unwrap();
+    let gone = xtask_in_account(&[
+        "teardown",
+        "--name",
+        &format!("{prefix}two"),
+        "--yes",
+        "--force",
+        "--delete-identity",
+    ]);
+    assert!(gone.status.success(), "{}", text(&gone));
+    assert_eq!(listed(&prefix), Vec::<serde_json::Value>::new());
+    let missing = xtask_in_account(&["teardown", "--name", &format!("{prefix}two"), "--yes"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no stack named"),
+        "{}",
+        text(&missing)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn prune_removes_only_old_stacks_with_the_prefix() {
+    let dir = scratch("prune");
+    let run = std::process::id();
+    let preview = spec(&dir, &format!("pr{run}-7"));
+    let kept = spec(&dir, &format!("keep{run}-main"));
+    deploy(&preview);
+    deploy(&kept);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let prefix = format!("pr{run}-");
+
+    let dry = xtask_in_account(&["stacks", "prune", "--prefix", &prefix, "--older-than", "1h"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "nothing is an hour old: {}",
+        text(&dry)
+    );
+    assert!(dry.stdout.is_empty(), "{}", text(&dry));
+    let dry = xtask_in_account(&["stacks", "prune", "--prefix", &prefix, "--older-than", "1s"]);
+    assert_eq!(dry.status.code(), Some(2), "{}", text(&dry));
+    assert_eq!(String::from_utf8_lossy(&dry.stdout), format!("{prefix}7\n"));
+    assert_eq!(
+        listed(&prefix).len(),
+        1,
+        "prune without --yes removed something"
+    );
+
+    let pruned = xtask_in_account(&[
+        "stacks",
+        "prune",
+        "--prefix",
+        &prefix,
+        "--older-than",
+        "1s",
+        "--yes",
+    ]);
+    assert!(pruned.status.success(), "{}", text(&pruned));
+    assert_eq!(listed(&prefix), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        listed(&format!("keep{run}-")).len(),
+        1,
+        "prune removed a stack without the prefix"
+    );
+
+    let torn = xtask(&[
+        "teardown",
+        "--stack",
+        kept.to_str().unwrap(),
+        "--yes",
+        "--force",
+        "--delete-identity",
+    ]);
+    assert!(torn.status.success(), "{}", text(&torn));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -147,6 +147,20 @@ pub async fn delete(cx: &ApplyCx<'_>, identity: &str) -> Result<(), ProvisionErr
     )
 }
 
+/// Keeps the identity for whoever sends from it next: without this stack's ownership tag,
+/// nothing of the stack is left, and another stack may use it as it is.
+pub async fn hand_over(cx: &ApplyCx<'_>, identity: &str) -> Result<(), ProvisionError> {
+    cx.clients
+        .ses
+        .untag_resource()
+        .resource_arn(cx.names.identity_arn(identity))
+        .tag_keys(OWNER_TAG)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("ses identity {identity}"), "ses:UntagResource", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

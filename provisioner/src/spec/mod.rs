@@ -478,6 +478,53 @@ impl StackSpec {
         Ok(spec)
     }
 
+    /// The spec of a stack found by its tags, enough to observe and tear it down: its name,
+    /// where it lives, and whom it sends as (its Create trigger's sender, else the identity it
+    /// owns). Deletion protection is off here, so only the live pool's counts.
+    pub fn for_found(
+        found: &crate::inventory::StackFound,
+        region: &str,
+        endpoint: Option<&str>,
+    ) -> Result<Self, String> {
+        let owned = found.identity();
+        let from = match (&found.sender, owned) {
+            (Some(sender), _) => sender.clone(),
+            (None, Some(address)) if address.contains('@') => address.to_owned(),
+            (None, Some(domain)) => format!("no-reply@{domain}"),
+            // Nothing says whom it sent as: an address no identity has, so none is touched.
+            (None, None) => format!("no-reply@{}.invalid", found.name),
+        };
+        let from = EmailAddress::try_from(from)?;
+        let identity = owned
+            .filter(|i| *i == from.as_str() || *i == from.domain())
+            .map(str::to_owned);
+        Ok(Self {
+            name: StackName::try_from(found.name.clone())?,
+            region: Region::try_from(region.to_owned())?,
+            endpoint: endpoint
+                .map(|e| Endpoint::try_from(e.to_owned()))
+                .transpose()?,
+            tags: BTreeMap::new(),
+            email: EmailSpec {
+                from,
+                identity,
+                subject: None,
+                app_name: None,
+                templates: BTreeMap::new(),
+            },
+            otp: OtpSpec::default(),
+            user_pool: UserPoolSpec {
+                deletion_protection: false,
+                tier: PoolTier::default(),
+            },
+            app_client: AppClientSpec::default(),
+            triggers: TriggersSpec::default(),
+            limits: LimitsSpec::default(),
+            sign_up: SignUpSpec::default(),
+            email_templates: triggers::template::Bundle::default(),
+        })
+    }
+
     /// Rules that involve more than one field, with the path of the field to fix.
     fn cross_field_problem(&self) -> Option<(Vec<String>, String)> {
         let session_seconds = self.app_client.auth_session_minutes.get() * 60;

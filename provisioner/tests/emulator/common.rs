@@ -109,15 +109,35 @@ impl TestStack {
     }
 
     /// Asserts that nothing of the stack is left, and returns a session opened on it.
+    /// Everything gone but the sender identity, which teardown keeps without the stack's tag
+    /// (read from the tag store: MiniStack's GetEmailIdentity still shows the tags it was
+    /// created with).
     pub async fn assert_all_gone(&self) -> Session {
         let after = self.open().await;
+        let identity = after.spec.ses_identity().to_owned();
+        let tags = after
+            .clients
+            .ses
+            .list_tags_for_resource()
+            .resource_arn(after.observation.names.identity_arn(&identity))
+            .send()
+            .await
+            .map(|t| {
+                t.tags()
+                    .iter()
+                    .map(|t| t.key().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
         assert!(
-            after
-                .observation
-                .state
-                .resources
-                .values()
-                .all(|o| *o == provisioner::resources::Observed::Absent),
+            !tags.iter().any(|k| k == provisioner::naming::OWNER_TAG),
+            "{identity} still carries the stack's tag: {tags:?}"
+        );
+        assert!(
+            after.observation.state.resources.iter().all(|(id, o)| {
+                *o == provisioner::resources::Observed::Absent
+                    || id.kind == provisioner::resources::ResourceKind::EmailIdentity
+            }),
             "{:#?}",
             after.observation.state
         );

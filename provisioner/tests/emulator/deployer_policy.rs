@@ -78,8 +78,19 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
             ("cognito-idp", resource)
         }
         "SESv2" => {
-            let resource = match (segments.as_slice(), body["ResourceArn"].as_str()) {
-                (_, Some(arn)) => arn.to_owned(),
+            // UntagResource and ListTagsForResource name the resource in the query.
+            let in_query = exchange
+                .uri
+                .split_once('?')
+                .into_iter()
+                .flat_map(|(_, query)| query.split('&'))
+                .find_map(|pair| pair.strip_prefix("ResourceArn="))
+                .map(decode);
+            let resource = match (
+                segments.as_slice(),
+                body["ResourceArn"].as_str().map(str::to_owned).or(in_query),
+            ) {
+                (_, Some(arn)) => arn,
                 ([_, _, kind, identity, ..], None) if kind == "identities" => {
                     names.identity_arn(identity)
                 }

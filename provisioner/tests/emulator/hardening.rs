@@ -305,7 +305,7 @@ async fn teardown_keeps_a_domain_identity_and_heeds_live_protection() {
         .expect("a domain identity must survive teardown without --delete-identity");
     let everything = TeardownOptions {
         force: true,
-        delete_domain_identity: true,
+        delete_identity: true,
     };
     stack
         .open()

@@ -1,0 +1,508 @@
+//! Every stack of this tool in an account and region, found without a spec: each resource
+//! kind is listed and the ones carrying the ownership tag are grouped by its value. Reads
+//! only. A resource that vanishes between the list and the read of its tags (another run
+//! tearing down) is skipped, not an error.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::aws::Clients;
+use crate::deploy_record::DeployRecord;
+use crate::error::{ProvisionError, aws_error};
+use crate::naming::{Names, OWNER_TAG, Partition, TriggerKind};
+use crate::resources::ResourceKind;
+
+/// One resource found with a stack's ownership tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    /// The kind's label, as plans print it (`user pool`, `function`).
+    pub kind: &'static str,
+    pub name: String,
+    #[serde(skip)]
+    pub resource_kind: ResourceKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackFound {
+    pub name: String,
+    pub resources: Vec<Found>,
+    /// What a deployed stack always has and this one lacks (a half-built or half-removed stack).
+    pub missing: Vec<String>,
+    /// The earliest creation time among its resources that record one (unix seconds).
+    pub created: Option<u64>,
+    pub last_deploy: Option<DeployRecord>,
+    /// The address its Create trigger sends from, when that function exists.
+    pub sender: Option<String>,
+}
+
+impl StackFound {
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// When it last changed: its last deploy, else its creation.
+    pub fn last_active(&self) -> Option<u64> {
+        self.last_deploy.as_ref().map(|d| d.at).or(self.created)
+    }
+
+    /// The SES identity this stack owns, if any.
+    pub fn identity(&self) -> Option<&str> {
+        self.resources
+            .iter()
+            .find(|r| r.resource_kind == ResourceKind::EmailIdentity)
+            .map(|r| r.name.as_str())
+    }
+
+    /// Whether this stack sends from `identity` (the address itself, or an address of the domain).
+    pub fn sends_from(&self, identity: &str) -> bool {
+        self.sender.as_deref().is_some_and(|from| {
+            from == identity
+                || from
+                    .split_once('@')
+                    .is_some_and(|(_, domain)| domain == identity)
+        })
+    }
+}
+
+/// What every deployed stack has, by kind and name; the identity may be another stack's and
+/// PreSignUp exists only with self sign-up.
+fn expected(stack: &str) -> Vec<(ResourceKind, String)> {
+    let names = Names::new(stack, "", "", Partition::default());
+    let mut expected = vec![
+        (ResourceKind::Role, names.role()),
+        (ResourceKind::Table, names.limits_table()),
+        (ResourceKind::UserPool, names.user_pool()),
+        (ResourceKind::AppClient, names.app_client()),
+    ];
+    expected.extend(
+        TriggerKind::CUSTOM_AUTH.map(|kind| (ResourceKind::Function(kind), names.function(kind))),
+    );
+    expected
+}
+
+#[derive(Default)]
+struct Collected {
+    found: Vec<(String, Found, Option<u64>)>,
+    senders: BTreeMap<String, String>,
+}
+
+impl Collected {
+    fn add(&mut self, stack: String, kind: ResourceKind, name: String, created: Option<u64>) {
+        self.found.push((
+            stack,
+            Found {
+                kind: kind.label(),
+                name,
+                resource_kind: kind,
+            },
+            created,
+        ));
+    }
+}
+
+/// Every stack found in the clients' account and region, by name.
+pub async fn discover(clients: &Clients) -> Result<BTreeMap<String, StackFound>, ProvisionError> {
+    let caller = crate::observe::caller(clients).await?;
+    let (roles, functions, pools, tables, identities) = tokio::try_join!(
+        Box::pin(roles(clients)),
+        Box::pin(functions(clients)),
+        Box::pin(pools(clients)),
+        Box::pin(tables(clients)),
+        Box::pin(identities(
+            clients,
+            &caller.account,
+            caller.partition.clone()
+        )),
+    )?;
+    let mut all = Collected::default();
+    for part in [roles, functions, pools, tables, identities] {
+        all.found.extend(part.found);
+        all.senders.extend(part.senders);
+    }
+    let mut stacks: BTreeMap<String, StackFound> = BTreeMap::new();
+    for (stack, found, created) in all.found {
+        let entry = stacks.entry(stack.clone()).or_insert_with(|| StackFound {
+            name: stack.clone(),
+            resources: Vec::new(),
+            missing: Vec::new(),
+            created: None,
+            last_deploy: None,
+            sender: all.senders.get(&stack).cloned(),
+        });
+        entry.resources.push(found);
+        entry.created = match (entry.created, created) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let records = join_all(stacks.values().map(|stack| async move {
+        let has_table = stack
+            .resources
+            .iter()
+            .any(|r| r.resource_kind == ResourceKind::Table);
+        if !has_table {
+            return Ok(None);
+        }
+        let table = Names::new(&stack.name, "", "", Partition::default()).limits_table();
+        crate::deploy_record::read(clients, &table).await
+    }))
+    .await;
+    for (stack, record) in stacks.values_mut().zip(records) {
+        stack.last_deploy = record?;
+        stack
+            .resources
+            .sort_by_key(|r| (r.resource_kind, r.name.clone()));
+        stack.missing = expected(&stack.name)
+            .into_iter()
+            .filter(|(kind, name)| {
+                !stack
+                    .resources
+                    .iter()
+                    .any(|r| r.resource_kind == *kind && r.name == *name)
+            })
+            .map(|(kind, name)| format!("{} {name}", kind.label()))
+            .collect();
+    }
+    Ok(stacks)
+}
+
+/// The stack `owner` names, when it names one of ours.
+fn owner_of<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    tags.into_iter()
+        .find(|(key, _)| *key == OWNER_TAG)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn seconds(time: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
+    time.and_then(|t| u64::try_from(t.secs()).ok())
+}
+
+async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let mut candidates = Vec::new();
+    let mut pages = clients.iam.list_roles().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("the account's roles", "iam:ListRoles", e))?;
+        candidates.extend(
+            page.roles()
+                .iter()
+                .filter(|r| r.role_name().ends_with("-triggers"))
+                .map(|r| (r.role_name().to_owned(), seconds(Some(r.create_date())))),
+        );
+    }
+    let tagged = join_all(candidates.into_iter().map(|(name, created)| async move {
+        let tags = clients.iam.list_role_tags().role_name(&name).send().await;
+        match tags {
+            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, name, created))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error(format!("iam role {name}"), "iam:ListRoleTags", e)),
+        }
+    }))
+    .await;
+    let mut collected = Collected::default();
+    for found in tagged {
+        if let Some((stack, name, created)) = found? {
+            collected.add(stack, ResourceKind::Role, name, created);
+        }
+    }
+    Ok(collected)
+}
+
+async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let mut candidates = Vec::new();
+    let mut pages = clients.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| aws_error("the account's functions", "lambda:ListFunctions", e))?;
+        for function in page.functions() {
+            let name = function.function_name().unwrap_or_default();
+            let Some(kind) = TriggerKind::ALL
+                .into_iter()
+                .find(|kind| name.ends_with(&format!("-{}", kind.binary_name())))
+            else {
+                continue;
+            };
+            let sender = function
+                .environment()
+                .and_then(|e| e.variables())
+                .and_then(|v| v.get(triggers::config::EMAIL_FROM))
+                .cloned();
+            candidates.push((
+                kind,
+                name.to_owned(),
+                function.function_arn().unwrap_or_default().to_owned(),
+                sender,
+            ));
+        }
+    }
+    let tagged = join_all(
+        candidates
+            .into_iter()
+            .map(|(kind, name, arn, sender)| async move {
+                match clients.lambda.list_tags().resource(&arn).send().await {
+                    Ok(tags) => Ok(tags
+                        .tags()
+                        .and_then(|t| t.get(OWNER_TAG))
+                        .map(|stack| (stack.clone(), kind, name, sender))),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(aws_error(format!("function {name}"), "lambda:ListTags", e)),
+                }
+            }),
+    )
+    .await;
+    let mut collected = Collected::default();
+    for found in tagged {
+        if let Some((stack, kind, name, sender)) = found? {
+            if kind == TriggerKind::Create
+                && let Some(sender) = sender
+            {
+                collected.senders.insert(stack.clone(), sender);
+            }
+            collected.add(stack, ResourceKind::Function(kind), name, None);
+        }
+    }
+    Ok(collected)
+}
+
+async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let mut ids = Vec::new();
+    let mut next = None;
+    loop {
+        let page = clients
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| aws_error("the account's user pools", "cognito-idp:ListUserPools", e))?;
+        ids.extend(
+            page.user_pools()
+                .iter()
+                .filter_map(|p| p.id().map(str::to_owned)),
+        );
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    let described = join_all(ids.into_iter().map(|id| async move {
+        let pool = match clients
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(&id)
+            .send()
+            .await
+        {
+            Ok(output) => output.user_pool,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    format!("user pool {id}"),
+                    "cognito-idp:DescribeUserPool",
+                    e,
+                ));
+            }
+        };
+        let Some(pool) = pool else { return Ok(None) };
+        let Some(stack) = pool
+            .user_pool_tags()
+            .and_then(|t| t.get(OWNER_TAG))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let client_name = Names::new(&stack, "", "", Partition::default()).app_client();
+        let client = match clients
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(&id)
+            .max_results(60)
+            .send()
+            .await
+        {
+            Ok(listed) => listed
+                .user_pool_clients()
+                .iter()
+                .any(|c| c.client_name() == Some(client_name.as_str()))
+                .then_some(client_name),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    format!("user pool {id}"),
+                    "cognito-idp:ListUserPoolClients",
+                    e,
+                ));
+            }
+        };
+        let name = pool.name().unwrap_or_default().to_owned();
+        Ok(Some((stack, name, seconds(pool.creation_date()), client)))
+    }))
+    .await;
+    let mut collected = Collected::default();
+    for found in described {
+        if let Some((stack, name, created, client)) = found? {
+            if let Some(client) = client {
+                collected.add(stack.clone(), ResourceKind::AppClient, client, None);
+            }
+            collected.add(stack, ResourceKind::UserPool, name, created);
+        }
+    }
+    Ok(collected)
+}
+
+async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let mut names = Vec::new();
+    let mut pages = clients.dynamodb.list_tables().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("the account's tables", "dynamodb:ListTables", e))?;
+        names.extend(
+            page.table_names()
+                .iter()
+                .filter(|n| n.ends_with("-limits"))
+                .cloned(),
+        );
+    }
+    let tagged = join_all(names.into_iter().map(|name| async move {
+        let table = match clients
+            .dynamodb
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await
+        {
+            Ok(output) => output.table,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    format!("dynamodb table {name}"),
+                    "dynamodb:DescribeTable",
+                    e,
+                ));
+            }
+        };
+        let Some(table) = table else { return Ok(None) };
+        let arn = table.table_arn().unwrap_or_default().to_owned();
+        match clients
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, name, seconds(table.creation_date_time())))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error(
+                format!("dynamodb table {name}"),
+                "dynamodb:ListTagsOfResource",
+                e,
+            )),
+        }
+    }))
+    .await;
+    let mut collected = Collected::default();
+    for found in tagged {
+        if let Some((stack, name, created)) = found? {
+            collected.add(stack, ResourceKind::Table, name, created);
+        }
+    }
+    Ok(collected)
+}
+
+/// Identities are read by their tags alone (ListTagsForResource): a tag removed at teardown
+/// is gone there at once, and the identity's ARN needs the account and partition.
+async fn identities(
+    clients: &Clients,
+    account: &str,
+    partition: Partition,
+) -> Result<Collected, ProvisionError> {
+    let mut names = Vec::new();
+    let mut next = None;
+    loop {
+        let page = clients
+            .ses
+            .list_email_identities()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| aws_error("the account's SES identities", "ses:ListEmailIdentities", e))?;
+        names.extend(
+            page.email_identities()
+                .iter()
+                .filter_map(|i| i.identity_name().map(str::to_owned)),
+        );
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    let region = crate::aws::region_of(clients).unwrap_or_default();
+    let names_in = Names::new("", &region, account, partition);
+    let tagged = join_all(names.into_iter().map(|name| {
+        let arn = names_in.identity_arn(&name);
+        async move {
+            let tags = clients
+                .ses
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await;
+            match tags {
+                Ok(output) => Ok(owner_of(output.tags().iter().map(|t| (t.key(), t.value())))
+                    .map(|stack| (stack, name))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(aws_error(
+                    format!("ses identity {name}"),
+                    "ses:ListTagsForResource",
+                    e,
+                )),
+            }
+        }
+    }))
+    .await;
+    let mut collected = Collected::default();
+    for found in tagged {
+        if let Some((stack, name)) = found? {
+            collected.add(stack, ResourceKind::EmailIdentity, name, None);
+        }
+    }
+    Ok(collected)
+}
