@@ -9,7 +9,15 @@ use crate::naming::{Names, OWNER_TAG, TriggerKind};
 
 /// Actions that name no resource, or whose resource does not exist yet, so `"*"` is the
 /// narrowest IAM allows (creating a pool is further held to the stack's tag).
-const UNSCOPED: &[&str] = &["cognito-idp:ListUserPools", "ses:GetAccount"];
+/// Listing every resource of a kind (`stacks list`, `teardown --name`, `prune`) is among them.
+const UNSCOPED: &[&str] = &[
+    "cognito-idp:ListUserPools",
+    "ses:GetAccount",
+    "iam:ListRoles",
+    "lambda:ListFunctions",
+    "dynamodb:ListTables",
+    "ses:ListEmailIdentities",
+];
 
 /// The only principal the triggers' resource policies may let in.
 pub const COGNITO_PRINCIPAL: &str = "cognito-idp.amazonaws.com";
@@ -25,6 +33,53 @@ const BOUNDARY_WRITES: &[&str] = &[
     "iam:UntagPolicy",
 ];
 
+/// What the policy lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Everything deploy, plan, drift, teardown and `stacks` need.
+    Deploy,
+    /// Only the reads plan, drift and `stacks list` make: for jobs that must not change a stack.
+    ReadOnly,
+}
+
+/// The policy for one stack (`names.stack` a name) or for every stack a pattern matches
+/// (`names.stack` such as `acme-pr-*`, IAM's wildcard): each name-based ARN and each tag
+/// condition takes the pattern as it is.
+pub fn policy(names: &Names, identity: &str, access: Access) -> Value {
+    let full = deployer_policy(names, identity);
+    match access {
+        Access::Deploy => full,
+        Access::ReadOnly => read_only(&full),
+    }
+}
+
+/// The reads of `policy`: its `Allow` statements cut down to Get, List and Describe actions,
+/// with their resources and conditions. Denials guard writes and go with them.
+fn read_only(policy: &Value) -> Value {
+    let kept: Vec<Value> = statements(policy)
+        .filter(|statement| statement["Effect"] == "Allow")
+        .filter_map(|statement| {
+            let reads: Vec<String> = strings(&statement["Action"])
+                .into_iter()
+                .filter(|action| {
+                    let operation = action.split_once(':').map_or("", |(_, o)| o);
+                    crate::aws::is_read_only(operation)
+                })
+                .collect();
+            if reads.is_empty() {
+                return None;
+            }
+            let mut statement = statement.clone();
+            statement["Action"] = json!(reads);
+            if let Some(sid) = statement["Sid"].as_str() {
+                statement["Sid"] = json!(format!("{sid}Read"));
+            }
+            Some(statement)
+        })
+        .collect();
+    json!({ "Version": "2012-10-17", "Statement": kept })
+}
+
 pub fn deployer_policy(names: &Names, identity: &str) -> Value {
     let functions: Vec<String> = TriggerKind::ALL
         .into_iter()
@@ -37,7 +92,8 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
     let role = names.role_arn();
     let boundary = names.boundary_policy_arn();
     let with_boundary = json!({ "ArnEquals": { "iam:PermissionsBoundary": boundary } });
-    let tagged = json!({ "StringEquals": { format!("aws:ResourceTag/{OWNER_TAG}"): names.stack } });
+    // StringLike, so a stack-name pattern (`acme-pr-*`) holds every stack it matches.
+    let tagged = json!({ "StringLike": { format!("aws:ResourceTag/{OWNER_TAG}"): names.stack } });
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -47,7 +103,7 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Sid": "TriggerRole",
                 "Effect": "Allow",
                 "Action": [
-                    "iam:GetRole", "iam:DeleteRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
+                    "iam:GetRole", "iam:ListRoleTags", "iam:DeleteRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
                     "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
                     "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy"
                 ],
@@ -139,7 +195,7 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Effect": "Allow",
                 "Action": "cognito-idp:CreateUserPool",
                 "Resource": "*",
-                "Condition": { "StringEquals": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
+                "Condition": { "StringLike": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
             },
             {
                 // Describing same-named pools is how ownership is decided, so that read is
@@ -169,12 +225,15 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Effect": "Allow",
                 "Action": "ses:CreateEmailIdentity",
                 "Resource": "*",
-                "Condition": { "StringEquals": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
+                "Condition": { "StringLike": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
             },
             {
                 "Sid": "SenderIdentity",
                 "Effect": "Allow",
-                "Action": ["ses:GetEmailIdentity", "ses:DeleteEmailIdentity", "ses:TagResource", "ses:UntagResource"],
+                "Action": [
+                    "ses:GetEmailIdentity", "ses:ListTagsForResource", "ses:DeleteEmailIdentity",
+                    "ses:TagResource", "ses:UntagResource"
+                ],
                 "Resource": names.identity_arn(identity)
             }
         ]
@@ -269,16 +328,16 @@ fn conditions_hold(condition: &Value, request: &Request) -> bool {
             keys.iter().all(|(key, expected)| {
                 let expected = strings(expected);
                 let actual = request.value(key);
+                // IAM's ArnEquals takes wildcards just as ArnLike does.
                 match operator.as_str() {
-                    "StringEquals" | "ArnEquals" => {
-                        actual.is_some_and(|a| expected.iter().any(|e| e == a))
-                    }
-                    "StringLike" | "ArnLike" => {
+                    "StringEquals" => actual.is_some_and(|a| expected.iter().any(|e| e == a)),
+                    "StringLike" | "ArnLike" | "ArnEquals" => {
                         actual.is_some_and(|a| expected.iter().any(|e| glob(e, a)))
                     }
                     // A negated operator matches when the key is absent, as in IAM.
-                    "StringNotEquals" | "ArnNotEquals" => {
-                        actual.is_none_or(|a| expected.iter().all(|e| e != a))
+                    "StringNotEquals" => actual.is_none_or(|a| expected.iter().all(|e| e != a)),
+                    "ArnNotEquals" | "ArnNotLike" => {
+                        actual.is_none_or(|a| expected.iter().all(|e| !glob(e, a)))
                     }
                     "Null" => expected.iter().all(|e| (e == "true") == actual.is_none()),
                     _ => false,

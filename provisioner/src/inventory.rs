@@ -4,7 +4,9 @@
 //! tearing down) is skipped, not an error.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use futures_util::future::join_all;
 use serde::Serialize;
 
@@ -54,16 +56,6 @@ impl StackFound {
             .find(|r| r.resource_kind == ResourceKind::EmailIdentity)
             .map(|r| r.name.as_str())
     }
-
-    /// Whether this stack sends from `identity` (the address itself, or an address of the domain).
-    pub fn sends_from(&self, identity: &str) -> bool {
-        self.sender.as_deref().is_some_and(|from| {
-            from == identity
-                || from
-                    .split_once('@')
-                    .is_some_and(|(_, domain)| domain == identity)
-        })
-    }
 }
 
 /// What every deployed stack has, by kind and name; the identity may be another stack's and
@@ -86,6 +78,53 @@ fn expected(stack: &str) -> Vec<(ResourceKind, String)> {
 struct Collected {
     found: Vec<(String, Found, Option<u64>)>,
     senders: BTreeMap<String, String>,
+    /// Resources whose tags the caller may not read: a role scoped to some stacks
+    /// (`deployer-policy --name-pattern`) sees only theirs.
+    unreadable: usize,
+    /// Every Create trigger's function name and sender, tagged or not.
+    create_senders: Vec<(String, String)>,
+}
+
+/// Every stack found, and how many resources could not be looked at.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub stacks: BTreeMap<String, StackFound>,
+    pub unreadable: usize,
+    /// Every function named as a Create trigger, with the address it sends from, whether or
+    /// not its tags could be read: who still sends from an identity.
+    pub create_senders: Vec<(String, String)>,
+}
+
+impl Inventory {
+    /// The Create functions other than `own_function` that send from `identity`.
+    pub fn senders_from(&self, identity: &str, own_function: &str) -> Vec<String> {
+        self.create_senders
+            .iter()
+            .filter(|(function, from)| {
+                function != own_function
+                    && (from == identity
+                        || from
+                            .split_once('@')
+                            .is_some_and(|(_, domain)| domain == identity))
+            })
+            .map(|(function, _)| function.clone())
+            .collect()
+    }
+}
+
+/// Whether IAM refused the call: the resource is outside the caller's reach, not absent.
+fn denied<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| {
+            [
+                "AccessDenied",
+                "AccessDeniedException",
+                "NotAuthorizedException",
+            ]
+            .contains(&code)
+        })
 }
 
 impl Collected {
@@ -103,7 +142,7 @@ impl Collected {
 }
 
 /// Every stack found in the clients' account and region, by name.
-pub async fn discover(clients: &Clients) -> Result<BTreeMap<String, StackFound>, ProvisionError> {
+pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
     let caller = crate::observe::caller(clients).await?;
     let (roles, functions, pools, tables, identities) = tokio::try_join!(
         Box::pin(roles(clients)),
@@ -120,6 +159,8 @@ pub async fn discover(clients: &Clients) -> Result<BTreeMap<String, StackFound>,
     for part in [roles, functions, pools, tables, identities] {
         all.found.extend(part.found);
         all.senders.extend(part.senders);
+        all.unreadable += part.unreadable;
+        all.create_senders.extend(part.create_senders);
     }
     let mut stacks: BTreeMap<String, StackFound> = BTreeMap::new();
     for (stack, found, created) in all.found {
@@ -165,7 +206,11 @@ pub async fn discover(clients: &Clients) -> Result<BTreeMap<String, StackFound>,
             .map(|(kind, name)| format!("{} {name}", kind.label()))
             .collect();
     }
-    Ok(stacks)
+    Ok(Inventory {
+        stacks,
+        unreadable: all.unreadable,
+        create_senders: all.create_senders,
+    })
 }
 
 /// The stack `owner` names, when it names one of ours.
@@ -180,6 +225,7 @@ fn seconds(time: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
 }
 
 async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
     let mut candidates = Vec::new();
     let mut pages = clients.iam.list_roles().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -202,11 +248,18 @@ async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
             {
                 Ok(None)
             }
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
             Err(e) => Err(aws_error(format!("iam role {name}"), "iam:ListRoleTags", e)),
         }
     }))
     .await;
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
     for found in tagged {
         if let Some((stack, name, created)) = found? {
             collected.add(stack, ResourceKind::Role, name, created);
@@ -216,6 +269,8 @@ async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
 }
 
 async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
+    let mut create_senders = Vec::new();
     let mut candidates = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -234,6 +289,11 @@ async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
                 .and_then(|e| e.variables())
                 .and_then(|v| v.get(triggers::config::EMAIL_FROM))
                 .cloned();
+            if kind == TriggerKind::Create
+                && let Some(sender) = &sender
+            {
+                create_senders.push((name.to_owned(), sender.clone()));
+            }
             candidates.push((
                 kind,
                 name.to_owned(),
@@ -257,12 +317,20 @@ async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
                     {
                         Ok(None)
                     }
+                    Err(e) if denied(&e) => {
+                        unreadable.fetch_add(1, Ordering::Relaxed);
+                        Ok(None)
+                    }
                     Err(e) => Err(aws_error(format!("function {name}"), "lambda:ListTags", e)),
                 }
             }),
     )
     .await;
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        create_senders,
+        ..Collected::default()
+    };
     for found in tagged {
         if let Some((stack, kind, name, sender)) = found? {
             if kind == TriggerKind::Create
@@ -277,6 +345,7 @@ async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
 }
 
 async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
     let mut ids = Vec::new();
     let mut next = None;
     loop {
@@ -311,6 +380,10 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
+                return Ok(None);
+            }
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
             Err(e) => {
@@ -349,6 +422,10 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
             {
                 None
             }
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                None
+            }
             Err(e) => {
                 return Err(aws_error(
                     format!("user pool {id}"),
@@ -361,7 +438,10 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
         Ok(Some((stack, name, seconds(pool.creation_date()), client)))
     }))
     .await;
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
     for found in described {
         if let Some((stack, name, created, client)) = found? {
             if let Some(client) = client {
@@ -374,6 +454,7 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
 }
 
 async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
     let mut names = Vec::new();
     let mut pages = clients.dynamodb.list_tables().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -398,6 +479,10 @@ async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
+                return Ok(None);
+            }
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
             Err(e) => {
@@ -425,6 +510,10 @@ async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
             {
                 Ok(None)
             }
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
             Err(e) => Err(aws_error(
                 format!("dynamodb table {name}"),
                 "dynamodb:ListTagsOfResource",
@@ -433,7 +522,10 @@ async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
         }
     }))
     .await;
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
     for found in tagged {
         if let Some((stack, name, created)) = found? {
             collected.add(stack, ResourceKind::Table, name, created);
@@ -449,6 +541,7 @@ async fn identities(
     account: &str,
     partition: Partition,
 ) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
     let mut names = Vec::new();
     let mut next = None;
     loop {
@@ -489,6 +582,10 @@ async fn identities(
                 {
                     Ok(None)
                 }
+                Err(e) if denied(&e) => {
+                    unreadable.fetch_add(1, Ordering::Relaxed);
+                    Ok(None)
+                }
                 Err(e) => Err(aws_error(
                     format!("ses identity {name}"),
                     "ses:ListTagsForResource",
@@ -498,7 +595,10 @@ async fn identities(
         }
     }))
     .await;
-    let mut collected = Collected::default();
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
     for found in tagged {
         if let Some((stack, name)) = found? {
             collected.add(stack, ResourceKind::EmailIdentity, name, None);

@@ -55,7 +55,15 @@ impl Session {
     /// from the stack's. Only the live pool's deletion protection counts, and the sender is
     /// the one its Create trigger sends from (or the identity it owns).
     pub async fn open_found(found: &StackFound, target: &Target) -> Result<Self, ProvisionError> {
-        let clients = connect_to(target, ConnectOptions::from_environment()).await;
+        Self::open_found_with(found, target, ConnectOptions::from_environment()).await
+    }
+
+    pub async fn open_found_with(
+        found: &StackFound,
+        target: &Target,
+        options: ConnectOptions,
+    ) -> Result<Self, ProvisionError> {
+        let clients = connect_to(target, options).await;
         let region = target
             .region
             .clone()
@@ -528,19 +536,17 @@ impl Session {
     /// Refuses to delete a sender identity another stack of the account still sends from.
     async fn refuse_shared_identity(&self) -> Result<(), ProvisionError> {
         let identity = self.spec.ses_identity();
-        let others: Vec<String> = crate::inventory::discover(&self.clients)
+        let own = self.observation.names.function(TriggerKind::Create);
+        let others = crate::inventory::discover(&self.clients)
             .await?
-            .into_values()
-            .filter(|stack| stack.name != self.spec.name.as_str() && stack.sends_from(identity))
-            .map(|stack| stack.name)
-            .collect();
+            .senders_from(identity, &own);
         if others.is_empty() {
             return Ok(());
         }
         Err(ProvisionError::state(
             format!("ses identity {identity}"),
             format!(
-                "is still the sender of stack(s) {}, which would stop sending sign-in codes; nothing was deleted. Tear those down first, or run teardown without --delete-identity to keep it",
+                "is still the sender of {}, which would stop sending sign-in codes; nothing was deleted. Tear those stacks down first, or run teardown without --delete-identity to keep it",
                 others.join(", ")
             ),
         ))

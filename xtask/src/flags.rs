@@ -67,6 +67,34 @@ pub struct DeployArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct DeployerPolicyArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Cover every stack whose name matches this pattern, such as `acme-pr-*` for previews,
+    /// instead of the spec's one stack (IAM's `*` wildcard; the spec gives region and sender).
+    #[arg(long, value_name = "PATTERN", value_parser = parse_name_pattern)]
+    pub name_pattern: Option<String>,
+    /// Only the reads plan, drift and `stacks list` make: for jobs that must never change a stack.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+/// A stack name with `*` wildcards, starting with a letter: `acme-pr-*`.
+fn parse_name_pattern(pattern: &str) -> Result<String, String> {
+    let well_formed = pattern.starts_with(|c: char| c.is_ascii_lowercase())
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
+    if well_formed {
+        Ok(pattern.to_owned())
+    } else {
+        Err(format!(
+            "{pattern:?} is not a stack name pattern: lowercase letters, digits, '-' and '*', starting with a letter (such as acme-pr-*)"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub deploy: DeployArgs,

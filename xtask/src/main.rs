@@ -68,9 +68,9 @@ enum Task {
     /// For an administrator, once per stack: create the permissions boundary that caps the
     /// trigger role. Deploy refuses without it, and the deployer may never change it.
     Bootstrap(StackArgs),
-    /// Print the least-privilege IAM policy that running deploy, plan, drift and teardown of
-    /// the stack needs (for the person or CI role that runs them).
-    DeployerPolicy(StackArgs),
+    /// Print the least-privilege IAM policy that running deploy, plan, drift, teardown and
+    /// `stacks` needs: for the stack, for every stack a name pattern matches, or read-only.
+    DeployerPolicy(flags::DeployerPolicyArgs),
     /// Read-only checks before the first real deploy: credentials, region, SES, permissions,
     /// Lambda concurrency; each failure says what to do (exit 1 when one fails).
     Doctor(StackArgs),

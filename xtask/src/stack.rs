@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use provisioner::apply::Outcome;
 use provisioner::artifacts::Artifacts;
 use provisioner::aws::Target;
+use provisioner::deployer_policy::Access;
 use provisioner::login::{Ask, CodeSource};
 use provisioner::plan::Step;
 use provisioner::plan_file::PlanFile;
@@ -19,8 +20,8 @@ use provisioner::users::Change;
 
 use crate::build;
 use crate::flags::{
-    ApplyArgs, DriftArgs, FormatArg, LoginArgs, PlanArgs, StackArgs, TeardownArgs, TeardownHow,
-    UsersAction, UsersArgs,
+    ApplyArgs, DeployerPolicyArgs, DriftArgs, FormatArg, LoginArgs, PlanArgs, StackArgs,
+    TeardownArgs, TeardownHow, UsersAction, UsersArgs,
 };
 use crate::progress;
 
@@ -272,14 +273,23 @@ pub fn bootstrap(args: &StackArgs) -> Result<ExitCode> {
 }
 
 /// Needs only the caller's account and partition, so it works before anything is deployed.
-pub fn deployer_policy(args: &StackArgs) -> Result<ExitCode> {
-    let spec = StackSpec::load(&args.stack)?;
+pub fn deployer_policy(args: &DeployerPolicyArgs) -> Result<ExitCode> {
+    let spec = StackSpec::load(&args.stack.stack)?;
+    let access = if args.read_only {
+        Access::ReadOnly
+    } else {
+        Access::Deploy
+    };
     let policy = runtime()?.block_on(async {
         let clients = provisioner::aws::connect(&spec).await;
-        let names = provisioner::observe::stack_names(&clients, &spec).await?;
-        anyhow::Ok(provisioner::deployer_policy::deployer_policy(
+        let mut names = provisioner::observe::stack_names(&clients, &spec).await?;
+        if let Some(pattern) = &args.name_pattern {
+            pattern.clone_into(&mut names.stack);
+        }
+        anyhow::Ok(provisioner::deployer_policy::policy(
             &names,
             spec.ses_identity(),
+            access,
         ))
     })?;
     println!("{}", serde_json::to_string_pretty(&policy)?);

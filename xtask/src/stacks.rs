@@ -29,7 +29,14 @@ pub fn run(action: &StacksAction) -> Result<ExitCode> {
 
 async fn stacks_in(target: &Target) -> Result<Vec<StackFound>> {
     let clients = connect_to(target, ConnectOptions::from_environment()).await;
-    Ok(discover(&clients).await?.into_values().collect())
+    let inventory = discover(&clients).await?;
+    if inventory.unreadable > 0 {
+        eprintln!(
+            "note: {} resource(s) could not be read (access denied): stacks outside these credentials' reach are not listed",
+            inventory.unreadable
+        );
+    }
+    Ok(inventory.stacks.into_values().collect())
 }
 
 /// The stack named `name`, or an error listing the names there are.

@@ -321,8 +321,9 @@ fn stacks_from_one_base_share_a_sender_are_listed_and_removed_without_their_spec
     ]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(
-        String::from_utf8_lossy(&refused.stderr)
-            .contains(&format!("still the sender of stack(s) {prefix}two")),
+        String::from_utf8_lossy(&refused.stderr).contains(&format!(
+            "still the sender of {prefix}two-create-auth-challenge"
+        )),
         "{}",
         text(&refused)
     );

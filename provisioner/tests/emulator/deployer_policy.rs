@@ -1,10 +1,11 @@
-//! The deployer's policy covers every call deploy, drift, updates and teardown make: the
-//! emulator does not enforce IAM, so each recorded call is evaluated against the policy,
-//! with the condition keys AWS would take from that very request and from the stack's own
-//! resources (its tag, the role's boundary).
+//! The deployer's policy covers every call deploy, drift, updates, `stacks list` and teardown
+//! by name make: the emulator does not enforce IAM, so each recorded call is evaluated
+//! against the policy, with the condition keys AWS would take from that very request and
+//! from the stack's own resources (its tag, the role's boundary). The same calls go through
+//! the policy for a name pattern, and the read-only policy allows the reads and no write.
 
 use provisioner::aws::{ConnectOptions, Exchange};
-use provisioner::deployer_policy::{Request, allows, decide, deployer_policy};
+use provisioner::deployer_policy::{Access, Request, allows, decide, deployer_policy, policy};
 use provisioner::naming::Names;
 use provisioner::report::DriftReport;
 use provisioner::session::Session;
@@ -43,7 +44,8 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
             let resource = match (parameter("RoleName="), parameter("PolicyArn=")) {
                 (Some(role), _) => format!("arn:aws:iam::{}:role/{role}", names.account),
                 (None, Some(policy)) => policy,
-                (None, None) => panic!("an IAM call without a role or policy: {exchange:?}"),
+                (None, None) if operation == "ListRoles" => "*".to_owned(),
+                (None, None) => panic!("an IAM call without a role or policy: {operation}"),
             };
             ("iam", resource)
         }
@@ -54,6 +56,7 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                     "arn:aws:lambda:{}:{}:function:{name}",
                     names.region, names.account
                 ),
+                [_, kind] if kind == "functions" && operation == "ListFunctions" => "*".to_owned(),
                 [_, kind] if kind == "functions" => format!(
                     "arn:aws:lambda:{}:{}:function:{}",
                     names.region,
@@ -110,6 +113,7 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                     "arn:aws:dynamodb:{}:{}:table/{table}",
                     names.region, names.account
                 ),
+                (None, None) if operation == "ListTables" => "*".to_owned(),
                 (None, None) => panic!("a DynamoDB call naming no table: {operation}"),
             };
             ("dynamodb", resource)
@@ -191,10 +195,20 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         .unwrap();
     let report = DriftReport::new(&stack.name, &updated.plan(&env.artifacts).unwrap());
     assert!(!report.in_sync, "the changed spec must show as drift first");
+    let drift_calls = updated.clients.requests.exchanges();
     updated.deploy(&env.artifacts, &|_, _| {}).await.unwrap();
     exchanges.extend(updated.clients.requests.exchanges());
 
-    let torn = Session::open_with(&stack.path, options.clone())
+    // `stacks list`, then teardown by name: the spec-less path, which reads the whole account.
+    let target = provisioner::aws::Target {
+        region: Some("us-east-1".to_owned()),
+        endpoint: Some(env.endpoint.clone()),
+    };
+    let lister = provisioner::aws::connect_to(&target, options.clone()).await;
+    let inventory = provisioner::inventory::discover(&lister).await.unwrap();
+    let listing_calls = lister.requests.exchanges();
+    let found = &inventory.stacks[&stack.name];
+    let torn = Session::open_found_with(found, &target, options.clone())
         .await
         .unwrap();
     torn.teardown(provisioner::session::FORCE, &|_, _| {})
@@ -203,24 +217,72 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
     exchanges.extend(torn.clients.requests.exchanges());
 
     let names = &torn.observation.names;
-    let policy = deployer_policy(names, torn.spec.ses_identity());
+    let identity = torn.spec.ses_identity();
+    let policy_for_one = deployer_policy(names, identity);
+    let pattern = Names {
+        stack: format!("t{}-*", std::process::id()),
+        ..names.clone()
+    };
+    let policy_for_many = policy(&pattern, identity, Access::Deploy);
+    let read_only = policy(&pattern, identity, Access::ReadOnly);
+    // Listing reads every resource of the account; only the stack's own must be allowed
+    // (other stacks' answer AccessDenied, which the inventory counts and skips).
+    let own_listing = listing_calls.iter().filter(|exchange| {
+        action_and_resource(names, exchange)
+            .is_some_and(|(_, resource)| resource == "*" || resource.contains(&stack.name))
+    });
     let mut checked = std::collections::BTreeSet::new();
-    for exchange in &exchanges {
+    for exchange in exchanges.iter().chain(own_listing.clone()) {
         let Some((action, resource)) = action_and_resource(names, exchange) else {
             continue;
         };
-        assert!(
-            allows(&policy, &action, &resource),
-            "the deployer policy does not allow {action} on {resource}:\n{policy:#}"
-        );
         let request = Request::new(&action, &resource).with(context(names, exchange));
-        assert!(
-            decide(&policy, &request),
-            "the deployer policy refuses {request:?} (a condition or a denial):\n{policy:#}"
+        for (which, policy) in [
+            ("one stack's", &policy_for_one),
+            ("the pattern's", &policy_for_many),
+        ] {
+            assert!(
+                allows(policy, &action, &resource),
+                "{which} policy does not allow {action} on {resource}:\n{policy:#}"
+            );
+            assert!(
+                decide(policy, &request),
+                "{which} policy refuses {request:?} (a condition or a denial):\n{policy:#}"
+            );
+        }
+        let operation = action.split_once(':').map_or("", |(_, o)| o);
+        assert_eq!(
+            decide(&read_only, &request),
+            provisioner::aws::is_read_only(operation),
+            "the read-only policy and {request:?} disagree:\n{read_only:#}"
         );
         checked.insert(action);
     }
+    for exchange in drift_calls.iter().chain(own_listing) {
+        let Some((action, resource)) = action_and_resource(names, exchange) else {
+            continue;
+        };
+        let request = Request::new(&action, &resource).with(context(names, exchange));
+        assert!(
+            decide(&read_only, &request),
+            "the read-only policy refuses a call of drift or stacks list: {request:?}\n{read_only:#}"
+        );
+    }
+    // Another stack outside the pattern is out of reach.
+    let outsider = Names {
+        stack: "someone-else".to_owned(),
+        ..names.clone()
+    };
+    assert!(!allows(
+        &policy_for_many,
+        "lambda:UpdateFunctionCode",
+        &outsider.function_arn(provisioner::naming::TriggerKind::Create)
+    ));
     for expected in [
+        "iam:ListRoles",
+        "lambda:ListFunctions",
+        "ses:ListTagsForResource",
+        "dynamodb:GetItem",
         "cognito-idp:UpdateUserPool",
         "cognito-idp:UpdateUserPoolClient",
         "cognito-idp:DeleteUserPool",
