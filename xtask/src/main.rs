@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds the triggers, runs the emulator, and drives the provisioner.
 //! Each task lives in its own file; this one only parses arguments and dispatches.
 
+mod actionlint;
 mod bench;
 mod browser;
 mod build;

@@ -1,5 +1,5 @@
 //! `cargo xtask test`: every test, the emulator and browser ones included. Installs and
-//! starts both emulators, the policy linter and Chromium when needed, builds the triggers,
+//! starts both emulators, the policy and workflow linters and Chromium when needed, builds the triggers,
 //! and stops what it started; then checks that the trigger build is reproducible.
 
 use std::process::ExitCode;
@@ -27,6 +27,7 @@ pub fn run() -> Result<ExitCode> {
     let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
     let linter = parliament();
     linter.ensure_installed()?;
+    let workflow_linter = crate::actionlint::Actionlint::ensure_installed()?;
     let browser = crate::browser::ensure_installed()?;
     let emulator = Emulator::from_env();
     progress::step("starting the local emulator");
@@ -50,6 +51,7 @@ pub fn run() -> Result<ExitCode> {
         .env("MOTO_ENDPOINT", moto.endpoint())
         .env("TRIGGER_ZIPS", &artifacts.dir)
         .env("PARLIAMENT", linter.program("parliament"))
+        .env("ACTIONLINT", workflow_linter.script())
         .env("CHROMIUM", &browser.chromium)
         .env("CHROMEDRIVER", &browser.chromedriver)
         .status()
