@@ -14,6 +14,8 @@ pub const MAX_SENDS: &str = "LIMITS_MAX_SENDS";
 pub const WINDOW_SECONDS: &str = "LIMITS_WINDOW_SECONDS";
 pub const MAX_FAILURES: &str = "LIMITS_MAX_FAILURES";
 pub const LOCKOUT_SECONDS: &str = "LIMITS_LOCKOUT_SECONDS";
+/// Set only when the stack caps its sign-in starts per hour.
+pub const MAX_SENDS_PER_HOUR: &str = "LIMITS_MAX_SENDS_PER_HOUR";
 
 pub const CODE_LENGTH_RANGE: std::ops::RangeInclusive<u8> = 6..=10;
 pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
@@ -25,6 +27,7 @@ pub const MAX_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 /// One minute to one day, in seconds (the spec takes minutes).
 pub const WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
 pub const LOCKOUT_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+pub const MAX_SENDS_PER_HOUR_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 
 /// A variable that is missing or outside its allowed values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +63,8 @@ pub struct LimitsConfig {
     pub window_seconds: u64,
     pub max_failures: u32,
     pub lockout_seconds: u64,
+    /// The stack-wide ceiling on sign-in starts per clock hour, across all accounts.
+    pub max_sends_per_hour: Option<u32>,
 }
 
 impl LimitsConfig {
@@ -70,6 +75,14 @@ impl LimitsConfig {
             window_seconds: ranged(&lookup, WINDOW_SECONDS, WINDOW_SECONDS_RANGE)?,
             max_failures: ranged(&lookup, MAX_FAILURES, MAX_FAILURES_RANGE)?,
             lockout_seconds: ranged(&lookup, LOCKOUT_SECONDS, LOCKOUT_SECONDS_RANGE)?,
+            max_sends_per_hour: match lookup(MAX_SENDS_PER_HOUR) {
+                None => None,
+                Some(_) => Some(ranged(
+                    &lookup,
+                    MAX_SENDS_PER_HOUR,
+                    MAX_SENDS_PER_HOUR_RANGE,
+                )?),
+            },
         })
     }
 }
@@ -249,6 +262,27 @@ mod tests {
         .unwrap();
         assert_eq!(config.table, "acme-limits");
         assert_eq!((config.max_sends, config.max_failures), (5, 10));
+        assert_eq!(config.max_sends_per_hour, None);
+        let capped = LimitsConfig::from_lookup(env(&[
+            (LIMITS_TABLE, "acme-limits"),
+            (MAX_SENDS, "5"),
+            (WINDOW_SECONDS, "3600"),
+            (MAX_FAILURES, "10"),
+            (LOCKOUT_SECONDS, "900"),
+            (MAX_SENDS_PER_HOUR, "500"),
+        ]))
+        .unwrap();
+        assert_eq!(capped.max_sends_per_hour, Some(500));
+        let err = LimitsConfig::from_lookup(env(&[
+            (LIMITS_TABLE, "acme-limits"),
+            (MAX_SENDS, "5"),
+            (WINDOW_SECONDS, "3600"),
+            (MAX_FAILURES, "10"),
+            (LOCKOUT_SECONDS, "900"),
+            (MAX_SENDS_PER_HOUR, "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, MAX_SENDS_PER_HOUR);
         let err = LimitsConfig::from_lookup(env(&[(MAX_SENDS, "5")])).unwrap_err();
         assert_eq!(err.name, LIMITS_TABLE);
         let err = LimitsConfig::from_lookup(env(&[

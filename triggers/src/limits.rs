@@ -215,6 +215,9 @@ pub enum SendAdmission {
     /// This window's codes are all sent: refused with its own error, which says when the
     /// next window starts (see `TriggerError::SendBudgetUsedUp`).
     BudgetSpent,
+    /// The stack's ceiling for this hour is reached: refused like a spent budget, until the
+    /// hour ends.
+    CeilingReached,
     /// Locked, or the table could not be asked: refused like any failed sign-in.
     Refused,
 }
@@ -223,7 +226,7 @@ impl SendAdmission {
     pub fn admission(self) -> Admission {
         match self {
             Self::Admitted => Admission::Admitted,
-            Self::BudgetSpent | Self::Refused => Admission::Refused,
+            Self::BudgetSpent | Self::CeilingReached | Self::Refused => Admission::Refused,
         }
     }
 }
@@ -247,6 +250,68 @@ pub fn send_refusal(
     } else {
         SendRefusal::NewWindow
     }
+}
+
+/// The one item that counts every sign-in start of the stack in the current clock hour, for
+/// `limits.max_sends_per_hour`. Every first round counts, whether a code is sent or the
+/// send is imitated (an unknown user), so the ceiling tells nobody which addresses exist.
+pub const STACK_KEY: &str = "stack#starts";
+/// The clock hour the stack's count belongs to (its number since the epoch).
+pub const HOUR: &str = "hour";
+const HOUR_SECONDS: u64 = 3600;
+
+/// Counts one start against the stack's ceiling for this hour; refused when the ceiling is
+/// reached or the count belongs to another hour (then [`ceiling_refusal`] says to start the
+/// hour with [`open_stack_hour`]).
+pub fn count_stack_start(max_per_hour: u32, now: u64) -> Update {
+    update(
+        STACK_KEY,
+        "SET sends = sends + :one, expires_at = :expires",
+        "#hour = :hour AND sends < :max",
+        &[("#hour", HOUR.to_owned())],
+        &[
+            (":one", Value::N(1)),
+            (":hour", Value::N(now / HOUR_SECONDS)),
+            (":max", Value::N(max_per_hour.into())),
+            (":expires", Value::N(now + 2 * HOUR_SECONDS)),
+        ],
+    )
+}
+
+/// Starts this hour's count with this start as its first; refused when the hour was started
+/// already (by a concurrent start: then counting again decides).
+pub fn open_stack_hour(now: u64) -> Update {
+    update(
+        STACK_KEY,
+        "SET #hour = :hour, sends = :one, expires_at = :expires",
+        "attribute_not_exists(#hour) OR #hour < :hour",
+        &[("#hour", HOUR.to_owned())],
+        &[
+            (":one", Value::N(1)),
+            (":hour", Value::N(now / HOUR_SECONDS)),
+            (":expires", Value::N(now + 2 * HOUR_SECONDS)),
+        ],
+    )
+}
+
+/// What a refused [`count_stack_start`] means, from the item as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeilingRefusal {
+    Reached,
+    NewHour,
+}
+
+pub fn ceiling_refusal(hour: Option<u64>, now: u64) -> CeilingRefusal {
+    if hour.is_some_and(|hour| hour >= now / HOUR_SECONDS) {
+        CeilingRefusal::Reached
+    } else {
+        CeilingRefusal::NewHour
+    }
+}
+
+/// Seconds until the current clock hour ends, when a reached ceiling lifts.
+pub fn hour_ends_in(now: u64) -> u64 {
+    HOUR_SECONDS - now % HOUR_SECONDS
 }
 
 /// Counts one wrong answer, `guess` (its [`crate::verify::guess_id`], kept as `last_guess`:
@@ -336,7 +401,32 @@ mod tests {
             window_seconds: 3600,
             max_failures: 10,
             lockout_seconds: 900,
+            max_sends_per_hour: None,
         }
+    }
+
+    #[test]
+    fn the_stack_ceiling_counts_within_the_clock_hour_and_says_when_it_lifts() {
+        let now = 7 * 3600 + 1800;
+        let count = count_stack_start(300, now);
+        assert_eq!(count.key, STACK_KEY);
+        assert_eq!(count.condition, "#hour = :hour AND sends < :max");
+        assert_eq!(count.values[":hour"], Value::N(7));
+        assert_eq!(count.values[":max"], Value::N(300));
+        let open = open_stack_hour(now);
+        assert_eq!(
+            open.condition,
+            "attribute_not_exists(#hour) OR #hour < :hour"
+        );
+        assert_eq!(open.values[":hour"], Value::N(7));
+        assert_eq!(ceiling_refusal(Some(7), now), CeilingRefusal::Reached);
+        assert_eq!(ceiling_refusal(Some(6), now), CeilingRefusal::NewHour);
+        assert_eq!(ceiling_refusal(None, now), CeilingRefusal::NewHour);
+        assert_eq!(hour_ends_in(now), 1800);
+        assert_eq!(
+            SendAdmission::CeilingReached.admission(),
+            Admission::Refused
+        );
     }
 
     #[test]

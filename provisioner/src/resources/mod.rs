@@ -412,6 +412,13 @@ pub fn function_environment(
                 (u64::from(limits.lockout_minutes.get()) * 60).to_string(),
             ),
         ]
+        .into_iter()
+        .chain(
+            limits
+                .max_sends_per_hour
+                .map(|max| (env::MAX_SENDS_PER_HOUR, max.get().to_string())),
+        )
+        .collect::<Vec<_>>()
     };
     let mut pairs: Vec<(&str, String)> = match kind {
         TriggerKind::Define => vec![(env::MAX_ATTEMPTS, otp.max_attempts.get().to_string())],

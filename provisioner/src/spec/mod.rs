@@ -84,6 +84,9 @@ pub struct LimitsSpec {
     pub max_failures: Bounded<1, 100>,
     #[serde(default = "Bounded::default_lockout")]
     pub lockout_minutes: Bounded<1, 1440>,
+    /// Sign-in starts of the whole stack per clock hour, across accounts; none by default.
+    #[serde(default)]
+    pub max_sends_per_hour: Option<Bounded<1, 1_000_000>>,
 }
 
 impl Default for LimitsSpec {
@@ -93,6 +96,7 @@ impl Default for LimitsSpec {
             window_minutes: Bounded::default_window(),
             max_failures: Bounded::default_max_failures(),
             lockout_minutes: Bounded::default_lockout(),
+            max_sends_per_hour: None,
         }
     }
 }
@@ -890,6 +894,12 @@ mod tests {
                 bounds(Some(limits.lockout_minutes)),
                 Some(minutes(range(config::LOCKOUT_SECONDS_RANGE))),
             ),
+            (
+                "limits",
+                "max_sends_per_hour",
+                bounds(limits.max_sends_per_hour),
+                Some(range(config::MAX_SENDS_PER_HOUR_RANGE)),
+            ),
         ];
         for (section, key, spec, trigger) in ranges {
             let property = &schema["properties"][section]["properties"][key];
@@ -981,6 +991,7 @@ mod tests {
                     ("window_minutes", 1, 1440),
                     ("max_failures", 1, 100),
                     ("lockout_minutes", 1, 1440),
+                    ("max_sends_per_hour", 1, 1_000_000),
                 ],
             ),
         ];
@@ -1003,7 +1014,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 14);
     }
 
     #[test]

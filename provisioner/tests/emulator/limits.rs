@@ -237,6 +237,55 @@ async fn twenty_concurrent_sign_ins_send_no_more_than_the_budget() {
     assert_eq!(outbox(&env, &session, &email), 5, "the budget is 5 emails");
 }
 
+/// The stack-wide ceiling under concurrency: of 12 first rounds for 12 different accounts
+/// at once, exactly the ceiling's 4 are admitted, in one transaction with each account's own
+/// budget; then any account, a real user's sign-in too, is refused for the rest of the hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stack_ceiling_admits_exactly_its_limit_under_concurrency_then_refuses_every_account() {
+    let env = env();
+    let (stack, outputs, session, email) = limited(
+        &env,
+        "  max_sends: 5\n  max_sends_per_hour: 4\n",
+        "  length: 6\n",
+    )
+    .await;
+    let names: Vec<String> = (0..12)
+        .map(|i| format!("caller{i}@{}.example", stack.name))
+        .collect();
+    let results = join_all(names.iter().map(|name| {
+        let event = first_round(&outputs, name, false);
+        let session = &session;
+        async move { invoke_raw(session, TriggerKind::Define, &event).await }
+    }))
+    .await;
+    let admitted = results
+        .iter()
+        .filter(|(failed, payload)| {
+            !failed && payload["response"]["challengeName"] == "CUSTOM_CHALLENGE"
+        })
+        .count();
+    let refused = results
+        .iter()
+        .filter(|(failed, payload)| {
+            *failed
+                && payload["errorMessage"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(triggers::error::SEND_BUDGET_USED_UP))
+        })
+        .count();
+    assert_eq!((admitted, refused), (4, 8), "{results:#?}");
+    let started = record_at(&session, triggers::limits::STACK_KEY.to_owned()).await;
+    assert_eq!(started.get("sends"), Some(&4), "{started:?}");
+    let cognito = &session.clients.cognito;
+    let refused = start_custom_auth(cognito, &outputs, &email).await;
+    assert!(refused_for_budget(&refused), "{refused:?}");
+    assert_eq!(
+        outbox(&env, &session, &email),
+        0,
+        "a refused start sent a code"
+    );
+}
+
 /// Invokes a deployed trigger with `event` and returns its response object.
 async fn invoke(session: &Session, kind: TriggerKind, event: &Value) -> Value {
     let (failed, payload) = invoke_raw(session, kind, event).await;
@@ -312,7 +361,15 @@ fn guess(outputs: &Outputs, name: &str, known: bool, answer: &str) -> Value {
 
 /// The account's record in the limits table, numbers as numbers.
 async fn record(session: &Session, outputs: &Outputs, name: &str) -> HashMap<String, u64> {
-    let key = triggers::limits::account_key(&outputs.user_pool_id, name);
+    record_at(
+        session,
+        triggers::limits::account_key(&outputs.user_pool_id, name),
+    )
+    .await
+}
+
+/// The numbers of the limits table's item at `key`.
+async fn record_at(session: &Session, key: String) -> HashMap<String, u64> {
     let item = session
         .clients
         .dynamodb
@@ -726,6 +783,7 @@ async fn no_count_passes_its_limit_under_concurrency() {
         window_seconds: 3600,
         max_failures: 5,
         lockout_seconds: 900,
+        max_sends_per_hour: None,
     };
     let now = triggers::unix_now();
     let key = triggers::limits::account_key(

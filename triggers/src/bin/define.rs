@@ -46,6 +46,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                             retry_after_seconds: limits::window_ends_in(&limits, now),
                         });
                     }
+                    // To the client the same answer as a spent budget: try again later.
+                    if sent == SendAdmission::CeilingReached {
+                        eprintln!(
+                            "first round refused: the stack's ceiling for this hour is reached"
+                        );
+                        return Err(TriggerError::SendBudgetUsedUp {
+                            retry_after_seconds: limits::hour_ends_in(now),
+                        });
+                    }
                     Some(sent.admission())
                 } else if triggers::define::needs_lock_check(&payload) {
                     let key = key();

@@ -12,8 +12,11 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use triggers::config::{self, LimitsConfig, process_env};
 use triggers::limits::{self, Admission, SendAdmission, Update, Value};
 
@@ -43,6 +46,13 @@ pub async fn within<T>(deadline_ms: u64, fallback: T, work: impl Future<Output =
             eprintln!("limits table: no answer within the invocation's deadline; refusing");
             fallback
         }
+    }
+}
+
+fn attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::N(n) => AttributeValue::N(n.to_string()),
+        Value::S(s) => AttributeValue::S(s.clone()),
     }
 }
 
@@ -122,10 +132,6 @@ impl Store {
     /// Sent once, never retried by the SDK: an attempt that timed out after DynamoDB applied
     /// it would otherwise count twice (a lost answer fails closed instead).
     async fn send(&self, update: &Update) -> Result<(Written, Item), String> {
-        let value = |v: &Value| match v {
-            Value::N(n) => AttributeValue::N(n.to_string()),
-            Value::S(s) => AttributeValue::S(s.clone()),
-        };
         let sent = self
             .client
             .update_item()
@@ -142,7 +148,7 @@ impl Store {
                 update
                     .values
                     .iter()
-                    .map(|(k, v)| (k.clone(), value(v)))
+                    .map(|(k, v)| (k.clone(), attribute(v)))
                     .collect(),
             ))
             .return_values(ReturnValue::UpdatedNew)
@@ -185,33 +191,61 @@ impl Store {
         }
     }
 
-    /// Counts one code against the account's send budget: in the current window, or as the
-    /// first of a window not started yet. Usually one write; two when a window starts, three
-    /// when a concurrent send started it meanwhile. A store error refuses.
+    /// Counts one code against the account's send budget (in the current window, or as the
+    /// first of a window not started yet) and, when the stack has a ceiling, one start
+    /// against it, both in one transaction: neither counts unless both admit. Usually one
+    /// request; one more when a window or an hour starts, or a concurrent start began it
+    /// meanwhile. A store error refuses.
     pub async fn admit_send(&self, config: &LimitsConfig, key: &str, now: u64) -> SendAdmission {
         let outcome = async {
-            for _ in 0..2 {
-                let (written, old) = self.send(&limits::count_send(config, key, now)).await?;
-                if written.admission == Admission::Admitted {
-                    return Ok(SendAdmission::Admitted);
+            let (mut open_window, mut open_hour) = (false, false);
+            for _ in 0..4 {
+                let mut updates = vec![if open_window {
+                    limits::open_send_window(config, key, now)
+                } else {
+                    limits::count_send(config, key, now)
+                }];
+                if let Some(max) = config.max_sends_per_hour {
+                    updates.push(if open_hour {
+                        limits::open_stack_hour(now)
+                    } else {
+                        limits::count_stack_start(max, now)
+                    });
                 }
-                let old = |name| number(Some(&old), name);
-                let refusal = limits::send_refusal(
-                    config,
-                    old(limits::LOCKED_UNTIL),
-                    old(limits::SEND_WINDOW),
-                    now,
-                );
-                match refusal {
-                    limits::SendRefusal::Locked => return Ok(SendAdmission::Refused),
-                    limits::SendRefusal::BudgetSpent => return Ok(SendAdmission::BudgetSpent),
-                    limits::SendRefusal::NewWindow => {}
-                }
-                let opened = self
-                    .apply(&limits::open_send_window(config, key, now))
-                    .await?;
-                if opened.admission == Admission::Admitted {
+                let Some(refused) = self.write_all(&updates).await? else {
                     return Ok(SendAdmission::Admitted);
+                };
+                if let Some(old) = &refused[0] {
+                    if open_window {
+                        // A concurrent send started the window: count in it.
+                        open_window = false;
+                    } else {
+                        let old = |name| number(Some(old), name);
+                        match limits::send_refusal(
+                            config,
+                            old(limits::LOCKED_UNTIL),
+                            old(limits::SEND_WINDOW),
+                            now,
+                        ) {
+                            limits::SendRefusal::Locked => return Ok(SendAdmission::Refused),
+                            limits::SendRefusal::BudgetSpent => {
+                                return Ok(SendAdmission::BudgetSpent);
+                            }
+                            limits::SendRefusal::NewWindow => open_window = true,
+                        }
+                    }
+                }
+                if let Some(old) = refused.get(1).and_then(Option::as_ref) {
+                    if open_hour {
+                        open_hour = false;
+                    } else {
+                        match limits::ceiling_refusal(number(Some(old), limits::HOUR), now) {
+                            limits::CeilingRefusal::Reached => {
+                                return Ok(SendAdmission::CeilingReached);
+                            }
+                            limits::CeilingRefusal::NewHour => open_hour = true,
+                        }
+                    }
                 }
             }
             Ok::<_, String>(SendAdmission::Refused)
@@ -220,6 +254,77 @@ impl Store {
             eprintln!("limits table unavailable ({code}); refusing");
             SendAdmission::Refused
         })
+    }
+
+    /// Writes every update or none: `None` when all were written, else for each update the
+    /// item as it was if its own condition refused (`None` for one refused only because
+    /// another was). One update is a plain conditional write; more, a transaction. Sent
+    /// once, never retried by the SDK, like [`Store::apply`].
+    async fn write_all(&self, updates: &[Update]) -> Result<Option<Vec<Option<Item>>>, String> {
+        if let [update] = updates {
+            let (written, old) = self.send(update).await?;
+            return Ok((written.admission == Admission::Refused).then(|| vec![Some(old)]));
+        }
+        let items = updates
+            .iter()
+            .map(|update| {
+                let write = aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .key(limits::KEY, AttributeValue::S(update.key.clone()))
+                    .update_expression(&update.expression)
+                    .condition_expression(&update.condition)
+                    .set_expression_attribute_names(
+                        (!update.names.is_empty())
+                            .then(|| update.names.clone().into_iter().collect()),
+                    )
+                    .set_expression_attribute_values(Some(
+                        update
+                            .values
+                            .iter()
+                            .map(|(k, v)| (k.clone(), attribute(v)))
+                            .collect(),
+                    ))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(|_| "the transaction could not be built".to_owned())?;
+                Ok(TransactWriteItem::builder().update(write).build())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(None),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(canceled) => {
+                    let reasons = canceled.cancellation_reasons();
+                    let refused: Vec<Option<Item>> = (0..updates.len())
+                        .map(|i| {
+                            reasons
+                                .get(i)
+                                .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+                                .map(|r| r.item().cloned().unwrap_or_default())
+                        })
+                        .collect();
+                    if refused.iter().all(Option::is_none) {
+                        // Cancelled for another reason (a conflicting transaction): refuse.
+                        return Err("TransactionConflict".to_owned());
+                    }
+                    Ok(Some(refused))
+                }
+                other => Err(other.code().unwrap_or("unreachable").to_owned()),
+            },
+        }
     }
 
     /// One attribute of the key's item, read consistently (a write a moment ago counts);
