@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod limits;
 pub mod sign_up;
+pub mod telemetry;
 pub mod template;
 pub mod verify;
 

@@ -18,5 +18,6 @@ mod policies;
 mod sign_in;
 mod sign_up;
 mod teardown;
+mod telemetry;
 mod users;
 mod wire;

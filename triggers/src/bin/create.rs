@@ -1,6 +1,8 @@
 //! CreateAuthChallenge Lambda: draws the code, sends it through SES in the user's language
 //! from the templates deployed beside it, and otherwise defers to `triggers::create`.
 
+#[path = "shared/log.rs"]
+mod log;
 #[path = "shared/store.rs"]
 mod store;
 
@@ -20,6 +22,7 @@ use triggers::code::{OneTimeCode, random_salt};
 use triggers::config::{self, CreateConfig, process_env};
 use triggers::create::{Delivery, Mail, Round};
 use triggers::limits;
+use triggers::telemetry::Metric;
 use triggers::template::{BUNDLE_FILE, Bundle, Templates};
 
 /// Cognito abandons a trigger after 5 s; SES gets at most this much of it.
@@ -56,10 +59,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         recent_latency_ms: AtomicU64::new(INITIAL_SES_LATENCY_MS),
     });
     let config = Arc::new(config);
+    let log = Arc::new(log::Log::from_env("create", "create-auth-challenge"));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let (config, mailer) = (Arc::clone(&config), Arc::clone(&mailer));
-        let (templates, store) = (Arc::clone(&templates), store.clone());
-        async move { handle(&config, &mailer, &templates, store.as_deref(), event).await }
+        let (templates, store, log) = (Arc::clone(&templates), store.clone(), Arc::clone(&log));
+        async move { handle(&config, &mailer, &templates, store.as_deref(), &log, event).await }
     }))
     .await
 }
@@ -105,11 +109,13 @@ async fn pending_sign_up(store: Option<&store::LazyStore>, event: &Event) -> boo
     {
         Ok(found) => found,
         Err(code) => {
-            eprintln!("limits table unavailable ({code}); treating the address as unverified");
+            log::warning(
+                "limits table unavailable; treating the address as unverified",
+                &code,
+            );
             false
         }
     };
-    eprintln!("pending sign-up looked up");
     found && triggers::create::needs_sign_up_check(event)
 }
 
@@ -118,15 +124,33 @@ async fn handle(
     mailer: &Mailer,
     templates: &Templates,
     store: Option<&store::LazyStore>,
+    log: &log::Log,
     event: LambdaEvent<Event>,
 ) -> Result<Event, TriggerError> {
+    let started = Instant::now();
     let LambdaEvent {
         mut payload,
         context,
     } = event;
+    let header = &payload.cognito_event_user_pools_header;
+    let account = limits::event_key(
+        header.user_pool_id.as_deref(),
+        &payload.request.user_attributes,
+        header.user_name.as_deref(),
+    );
+    let said = |outcome, detail: Option<&str>, metrics: &[Metric]| {
+        log.invocation(
+            outcome,
+            &context.request_id,
+            started,
+            Some(&account),
+            detail,
+            metrics,
+        );
+    };
     payload.response = match triggers::create::classify(&payload)? {
         Round::Later(state) => {
-            eprintln!("later round: the session's code is presented again, nothing sent");
+            said("reused", None, &[]);
             triggers::create::respond(config, &payload, &state)
         }
         Round::First => {
@@ -148,19 +172,17 @@ async fn handle(
                 triggers::deadline::now_ms(),
                 SES_BUDGET,
             );
-            // One line per invocation: what happened, never the code or the address.
-            // The response was settled before sending: a failed send answers exactly as a
-            // sent one and as an unknown user. The failure is logged for an alarm.
+            // What happened, never the code or the address. The response was settled before
+            // sending: a failed send answers exactly as a sent one and as an unknown user;
+            // the failure is a metric, which an alarm watches.
             match first.delivery {
                 Some(delivery) => match mailer.send(delivery, budget).await {
-                    Ok(()) => eprintln!("first round: a new code was emailed"),
-                    Err(reason) => eprintln!("first round: SES SendEmail failed: {reason}"),
+                    Ok(()) => said("sent", None, &[Metric::CodesSent]),
+                    Err(reason) => said("send_failed", Some(&reason), &[Metric::SendFailures]),
                 },
                 None => {
                     mailer.imitate_send(budget).await;
-                    eprintln!(
-                        "first round: unknown user or an address that may not get codes, nothing sent"
-                    );
+                    said("not_sent", None, &[]);
                 }
             }
             first.response

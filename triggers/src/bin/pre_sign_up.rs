@@ -4,10 +4,13 @@
 
 #[path = "shared/cognito.rs"]
 mod cognito;
+#[path = "shared/log.rs"]
+mod log;
 #[path = "shared/store.rs"]
 mod store;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsPreSignup as Event;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -22,18 +25,26 @@ const UNAVAILABLE: &str = "sign-up is not available right now; try again later";
 async fn main() -> Result<(), lambda_runtime::Error> {
     let store = store::table_from_env().await;
     let cognito = Arc::new(cognito::client().await);
+    let log = Arc::new(log::Log::from_env("pre-sign-up", "pre-sign-up"));
     lambda_runtime::run(service_fn(
-        move |LambdaEvent { mut payload, .. }: LambdaEvent<Event>| {
+        move |LambdaEvent {
+                  mut payload,
+                  context,
+              }: LambdaEvent<Event>| {
             let store = Arc::clone(&store);
-            let cognito = Arc::clone(&cognito);
+            let (cognito, log) = (Arc::clone(&cognito), Arc::clone(&log));
             async move {
+                let started = Instant::now();
+                let said = |outcome, detail: Option<&str>| {
+                    log.invocation(outcome, &context.request_id, started, None, detail, &[]);
+                };
                 let outcome = sign_up::decide(&payload);
                 match &outcome {
                     Outcome::Refuse(reason) => {
-                        eprintln!("sign-up refused: {reason}");
+                        said("refused", None);
                         return Err(refusal(reason));
                     }
-                    Outcome::AdminCreate => eprintln!("administrator creates a user"),
+                    Outcome::AdminCreate => said("admin_create", None),
                     Outcome::Confirm { email } => {
                         let header = &payload.cognito_event_user_pools_header;
                         let pool = header.user_pool_id.as_deref().unwrap_or("");
@@ -43,14 +54,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         match account_exists(&cognito, pool, email).await {
                             Ok(false) => {}
                             Ok(true) => {
-                                eprintln!(
-                                    "sign-up for a name that has an account: nothing recorded"
-                                );
+                                said("account_exists", None);
                                 payload.response = sign_up::respond(&outcome);
                                 return Ok(payload);
                             }
                             Err(code) => {
-                                eprintln!("sign-up refused: Cognito unavailable ({code})");
+                                said("unavailable", Some(&code));
                                 return Err(refusal(UNAVAILABLE));
                             }
                         }
@@ -59,10 +68,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         // Without the record the account could never get its first code, so
                         // the sign-up fails rather than leave an account nobody can use.
                         if let Err(code) = store.apply(&record).await {
-                            eprintln!("sign-up refused: limits table unavailable ({code})");
+                            said("unavailable", Some(&code));
                             return Err(refusal(UNAVAILABLE));
                         }
-                        eprintln!("sign-up confirmed, address pending its first code");
+                        said("pending", None);
                     }
                 }
                 payload.response = sign_up::respond(&outcome);

@@ -4,10 +4,13 @@
 
 #[path = "shared/cognito.rs"]
 mod cognito;
+#[path = "shared/log.rs"]
+mod log;
 #[path = "shared/store.rs"]
 mod store;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 
@@ -16,20 +19,23 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use triggers::TriggerError;
 use triggers::config::{self, VerifyConfig, process_env};
 use triggers::limits::{self, Admission};
+use triggers::telemetry::Metric;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(VerifyConfig::from_lookup(process_env));
     let (limits, store) = store::from_env().await;
     let cognito = Arc::new(cognito::client().await);
+    let log = Arc::new(log::Log::from_env("verify", "verify-auth-challenge"));
     lambda_runtime::run(service_fn(
         move |LambdaEvent {
                   mut payload,
                   context,
               }: LambdaEvent<Event>| {
             let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
-            let cognito = Arc::clone(&cognito);
+            let (cognito, log) = (Arc::clone(&cognito), Arc::clone(&log));
             async move {
+                let started = Instant::now();
                 let now = triggers::unix_now();
                 let correct = triggers::verify::is_correct(&config, &payload, now);
                 let header = &payload.cognito_event_user_pools_header;
@@ -52,9 +58,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     let update = limits::record_failure(&limits, &key, now, &guess);
                     store::within(deadline, refused, store.admit(&update)).await
                 };
-                if limits::lock_due(&limits, admission, failures) {
+                let locking = limits::lock_due(&limits, admission, failures);
+                let mut locked_now = false;
+                if locking {
                     let lock = limits::lock(&limits, &key, now);
-                    store::within(deadline, refused, store.admit(&lock)).await;
+                    let (written, _) = store::within(deadline, refused, store.admit(&lock)).await;
+                    locked_now = written == Admission::Admitted;
                 }
                 let accepted = triggers::verify::accepted(correct, admission);
                 if let Some(address) = triggers::verify::proven_address(&payload, accepted) {
@@ -62,13 +71,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     store::within(deadline, (), marked).await;
                 }
                 payload.response = triggers::verify::respond(accepted);
-                // One line per invocation: the outcome, never the answer or who gave it.
-                let outcome = match (accepted, correct, admission) {
-                    (true, ..) => "correct",
-                    (false, true, Admission::Refused) => "refused: locked",
-                    (false, ..) => "rejected",
+                // The outcome, never the answer or who gave it.
+                let (outcome, mut metrics) = match (accepted, correct, admission) {
+                    (true, ..) => ("right", vec![]),
+                    (false, _, Admission::Refused) => ("refused_locked", vec![]),
+                    (false, ..) => ("wrong", vec![Metric::WrongAnswers]),
                 };
-                eprintln!("answer {outcome}");
+                if locked_now {
+                    metrics.push(Metric::Lockouts);
+                }
+                log.invocation(
+                    outcome,
+                    &context.request_id,
+                    started,
+                    Some(&key),
+                    None,
+                    &metrics,
+                );
                 Ok::<_, TriggerError>(payload)
             }
         },
@@ -100,16 +119,16 @@ async fn mark_verified(
         .await;
     if let Err(error) = marked {
         use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
-        eprintln!(
-            "address proven but not marked verified ({}); the next right code tries again",
-            error.code().unwrap_or("unreachable")
+        log::warning(
+            "address proven but not marked verified; the next right code tries again",
+            error.code().unwrap_or("unreachable"),
         );
         return;
     }
-    match store.delete(&limits::sign_up_key(pool, address)).await {
-        Ok(()) => eprintln!("address proven by its first code: marked verified"),
-        Err(code) => {
-            eprintln!("address marked verified; pending sign-up left in the table ({code})")
-        }
+    if let Err(code) = store.delete(&limits::sign_up_key(pool, address)).await {
+        log::warning(
+            "address marked verified; pending sign-up left in the table",
+            &code,
+        );
     }
 }

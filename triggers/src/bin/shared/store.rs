@@ -43,7 +43,10 @@ pub async fn within<T>(deadline_ms: u64, fallback: T, work: impl Future<Output =
     match tokio::time::timeout(budget, work).await {
         Ok(done) => done,
         Err(_) => {
-            eprintln!("limits table: no answer within the invocation's deadline; refusing");
+            crate::log::warning(
+                "limits table: no answer within the invocation's deadline; refusing",
+                "timeout",
+            );
             fallback
         }
     }
@@ -251,7 +254,7 @@ impl Store {
             Ok::<_, String>(SendAdmission::Refused)
         };
         outcome.await.unwrap_or_else(|code| {
-            eprintln!("limits table unavailable ({code}); refusing");
+            crate::log::warning("limits table unavailable; refusing", &code);
             SendAdmission::Refused
         })
     }
@@ -358,7 +361,7 @@ impl Store {
                 now,
             ),
             Err(code) => {
-                eprintln!("limits table unavailable ({code}); refusing");
+                crate::log::warning("limits table unavailable; refusing", &code);
                 Admission::Refused
             }
         }
@@ -380,7 +383,7 @@ impl Store {
         match self.apply(update).await {
             Ok(written) => (written.admission, written.failures),
             Err(code) => {
-                eprintln!("limits table unavailable ({code}); refusing");
+                crate::log::warning("limits table unavailable; refusing", &code);
                 (Admission::Refused, None)
             }
         }

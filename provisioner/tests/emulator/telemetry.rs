@@ -1,0 +1,151 @@
+//! What the deployed triggers log: one JSON object per invocation with its outcome, request
+//! id, latency, account key and metrics (CloudWatch's embedded metric format), and never a
+//! code or an address. Read from Lambda's own log tail of each invocation.
+
+use aws_sdk_lambda::types::LogType;
+use base64::Engine;
+use provisioner::login::{answer_challenge, start_custom_auth, wait_for_code};
+use provisioner::naming::TriggerKind;
+use provisioner::session::{Outputs, Session};
+use serde_json::{Value, json};
+
+use crate::common::{TestStack, UNPROTECTED, add_user, env};
+
+/// Invokes a deployed trigger with `event`; its response and the JSON lines it logged.
+async fn invoke_logged(session: &Session, kind: TriggerKind, event: &Value) -> (Value, Vec<Value>) {
+    let output = session
+        .clients
+        .lambda
+        .invoke()
+        .function_name(session.observation.names.function(kind))
+        .log_type(LogType::Tail)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let tail = output
+        .log_result()
+        .expect("Lambda returns the log tail when asked");
+    let text = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(tail)
+            .unwrap(),
+    )
+    .unwrap();
+    let lines = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+        .filter(Value::is_object)
+        .collect();
+    let payload: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
+    (payload, lines)
+}
+
+fn event(outputs: &Outputs, trigger: &str, email: &str, request: Value) -> Value {
+    let mut request = request;
+    request["userAttributes"] = json!({ "email": email, "email_verified": "true" });
+    request["userNotFound"] = json!(false);
+    json!({
+        "version": "1",
+        "region": "us-east-1",
+        "userPoolId": outputs.user_pool_id,
+        "userName": "7d0c1f9e-telemetry-user",
+        "callerContext": { "awsSdkVersion": "test", "clientId": outputs.app_client_id },
+        "triggerSource": trigger,
+        "request": request,
+        "response": {}
+    })
+}
+
+/// The one invocation line among `lines`, checked for what every line carries.
+fn the_line<'a>(lines: &'a [Value], trigger: &str, secrets: &[&str]) -> &'a Value {
+    let ours: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("outcome").is_some())
+        .collect();
+    assert_eq!(ours.len(), 1, "one line per invocation: {lines:#?}");
+    let line = ours[0];
+    assert_eq!(line["trigger"], trigger, "{line}");
+    assert!(
+        line["requestId"].as_str().is_some_and(|r| !r.is_empty()),
+        "{line}"
+    );
+    assert!(line["latencyMs"].is_u64(), "{line}");
+    assert!(
+        line["account"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("acct#")),
+        "{line}"
+    );
+    let text = line.to_string();
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} logged: {text}");
+    }
+    line
+}
+
+fn metric(line: &Value, name: &str) -> bool {
+    line[name] == 1
+        && line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|d| d["Name"] == name))
+        && line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "emailcode"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_invocation_logs_one_json_line_with_its_outcome_and_no_secret() {
+    let env = env();
+    let stack = TestStack::new(&env, &format!("{UNPROTECTED}limits:\n  max_sends: 1\n"));
+    let outputs = stack.deploy(&env).await;
+    let email = format!("lena@{}.example", stack.name);
+    add_user(&stack, &email).await;
+    let session = stack.open().await;
+
+    // A real sign-in, so a code exists to look for in the logs.
+    let cognito = &session.clients.cognito;
+    let started = start_custom_auth(cognito, &outputs, &email).await.unwrap();
+    let account = &session.observation.names.account;
+    let code = wait_for_code(&env.endpoint, account, &email, &[]).unwrap();
+    answer_challenge(cognito, &outputs, started.session, &email, code.clone())
+        .await
+        .unwrap();
+    let secrets = [email.as_str(), code.as_str()];
+
+    let first = event(
+        &outputs,
+        "DefineAuthChallenge_Authentication",
+        &email,
+        json!({ "session": [] }),
+    );
+    let (_, lines) = invoke_logged(&session, TriggerKind::Define, &first).await;
+    let refused = the_line(&lines, "define", &secrets);
+    assert_eq!(refused["outcome"], "refused_budget", "{refused}");
+    assert!(metric(refused, "BudgetRefusals"), "{refused}");
+    assert_eq!(refused["Stack"], stack.name.as_str());
+
+    let create = event(
+        &outputs,
+        "CreateAuthChallenge_Authentication",
+        &email,
+        json!({ "challengeName": "CUSTOM_CHALLENGE", "session": [] }),
+    );
+    let (created, lines) = invoke_logged(&session, TriggerKind::Create, &create).await;
+    let sent = the_line(&lines, "create", &secrets);
+    assert_eq!(sent["outcome"], "sent", "{sent}");
+    assert!(metric(sent, "CodesSent"), "{sent}");
+
+    let answer = event(
+        &outputs,
+        "VerifyAuthChallengeResponse_Authentication",
+        &email,
+        json!({
+            "privateChallengeParameters": created["response"]["privateChallengeParameters"],
+            "challengeAnswer": "not the code",
+        }),
+    );
+    let (_, lines) = invoke_logged(&session, TriggerKind::Verify, &answer).await;
+    let wrong = the_line(&lines, "verify", &secrets);
+    assert_eq!(wrong["outcome"], "wrong", "{wrong}");
+    assert!(metric(wrong, "WrongAnswers"), "{wrong}");
+    assert!(!lines.iter().any(|l| l.to_string().contains("not the code")));
+}
