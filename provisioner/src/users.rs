@@ -230,3 +230,107 @@ pub async fn remove(session: &Session, email: &str) -> Result<Change, ProvisionE
         )),
     }
 }
+
+/// Accounts self sign-up created that never proved their address and can no longer get a
+/// code: unverified, with their pending record expired (`sign_up.pending_days`) or gone.
+/// Each still counts as a user (and, signed in to or not, may count as a monthly active
+/// user); nobody can use it.
+pub async fn stale_sign_ups(session: &Session) -> Result<Vec<String>, ProvisionError> {
+    let outputs = session.outputs()?;
+    let now = triggers::unix_now();
+    let mut stale = Vec::new();
+    let mut token = None;
+    loop {
+        let page = session
+            .clients
+            .cognito
+            .list_users()
+            .user_pool_id(&outputs.user_pool_id)
+            .set_pagination_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    format!("user pool {}", outputs.user_pool_id),
+                    "cognito-idp:ListUsers",
+                    e,
+                )
+            })?;
+        for user in page.users() {
+            let attribute = |name: &str| {
+                user.attributes()
+                    .iter()
+                    .find(|a| a.name() == name)
+                    .and_then(|a| a.value())
+            };
+            if attribute("email_verified") == Some("true") {
+                continue;
+            }
+            let Some(email) = attribute("email") else {
+                continue;
+            };
+            let record = pending_record(session, &outputs.user_pool_id, email).await?;
+            let open =
+                record.is_some_and(|expires_at| triggers::limits::pending_is_open(expires_at, now));
+            if !open {
+                stale.push(email.to_owned());
+            }
+        }
+        token = page.pagination_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
+/// The pending sign-up record of `email`: `None` when there is none, else its expiry.
+async fn pending_record(
+    session: &Session,
+    pool_id: &str,
+    email: &str,
+) -> Result<Option<Option<u64>>, ProvisionError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let table = session.observation.names.limits_table();
+    let item = session
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key(
+            triggers::limits::KEY,
+            AttributeValue::S(triggers::limits::sign_up_key(pool_id, email)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("dynamodb table {table}"), "dynamodb:GetItem", e))?
+        .item;
+    Ok(item.map(|item| {
+        item.get(triggers::limits::TTL_ATTRIBUTE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+    }))
+}
+
+/// Removes a stale sign-up: the account, then what is left of its pending record.
+pub async fn remove_sign_up(session: &Session, email: &str) -> Result<Change, ProvisionError> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let outputs = session.outputs()?;
+    let removed = remove(session, email).await?;
+    let table = session.observation.names.limits_table();
+    session
+        .clients
+        .dynamodb
+        .delete_item()
+        .table_name(&table)
+        .key(
+            triggers::limits::KEY,
+            AttributeValue::S(triggers::limits::sign_up_key(&outputs.user_pool_id, email)),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("dynamodb table {table}"), "dynamodb:DeleteItem", e))?;
+    Ok(removed)
+}

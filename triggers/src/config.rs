@@ -14,6 +14,8 @@ pub const MAX_SENDS: &str = "LIMITS_MAX_SENDS";
 pub const WINDOW_SECONDS: &str = "LIMITS_WINDOW_SECONDS";
 pub const MAX_FAILURES: &str = "LIMITS_MAX_FAILURES";
 pub const LOCKOUT_SECONDS: &str = "LIMITS_LOCKOUT_SECONDS";
+/// How long a self sign-up waits for its first code before its account can get none.
+pub const PENDING_SECONDS: &str = "SIGN_UP_PENDING_SECONDS";
 /// Set only when the stack caps its sign-in starts per hour.
 pub const MAX_SENDS_PER_HOUR: &str = "LIMITS_MAX_SENDS_PER_HOUR";
 
@@ -28,6 +30,8 @@ pub const MAX_FAILURES_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 pub const WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
 pub const LOCKOUT_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
 pub const MAX_SENDS_PER_HOUR_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+/// One to thirty days, in seconds (the spec takes days).
+pub const PENDING_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 86_400..=2_592_000;
 
 /// A variable that is missing or outside its allowed values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +149,22 @@ impl VerifyConfig {
 /// The limits table's name alone, for the triggers that touch only pending sign-ups.
 pub fn required_table(lookup: impl Lookup) -> Result<String, ConfigError> {
     required(&lookup, LIMITS_TABLE)
+}
+
+/// What PreSignUp needs: the table it records pending sign-ups in, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUpConfig {
+    pub table: String,
+    pub pending_seconds: u64,
+}
+
+impl SignUpConfig {
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(&lookup, LIMITS_TABLE)?,
+            pending_seconds: ranged(&lookup, PENDING_SECONDS, PENDING_SECONDS_RANGE)?,
+        })
+    }
 }
 
 /// The limits table's name, for a trigger that needs it only with some settings.

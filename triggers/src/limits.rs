@@ -66,8 +66,9 @@ pub fn account_key(pool_id: &str, username: &str) -> String {
 }
 
 /// The item that records an account created by sign-up whose address still awaits its
-/// first code. It has no expiry: were it to lapse first, the account could never be sent
-/// a code again. Verify deletes it once the address is proven.
+/// first code, until `expires_at` (`sign_up.pending_days` after the sign-up): past it the
+/// account can get no code, and `users prune-pending` removes it. Verify deletes the record
+/// once the address is proven.
 pub fn sign_up_key(pool_id: &str, email: &str) -> String {
     format!("signup#{}", hashed(pool_id, email))
 }
@@ -88,16 +89,26 @@ fn hashed(pool_id: &str, name: &str) -> String {
 /// When the pending sign-up was recorded (Unix seconds).
 pub const SIGNED_UP_AT: &str = "signed_up_at";
 
-/// Records a pending sign-up. Unconditional: signing up again (after the account was
-/// removed) records it again.
-pub fn record_sign_up(key: &str, now: u64) -> Update {
+/// Records a pending sign-up, open for `pending_seconds`. Unconditional: signing up again
+/// (after the account was removed) records it again.
+pub fn record_sign_up(key: &str, now: u64, pending_seconds: u64) -> Update {
     update(
         key,
-        "SET signed_up_at = :now",
+        "SET signed_up_at = :now, expires_at = :expires",
         "",
         &[],
-        &[(":now", Value::N(now))],
+        &[
+            (":now", Value::N(now)),
+            (":expires", Value::N(now + pending_seconds)),
+        ],
     )
+}
+
+/// Whether a pending sign-up record still lets its address get codes: DynamoDB deletes an
+/// expired item only some time after it expires, so the time is checked, not the item's
+/// presence. A record from before the expiry existed stays open.
+pub fn pending_is_open(expires_at: Option<u64>, now: u64) -> bool {
+    expires_at.is_none_or(|until| until > now)
 }
 
 /// `Alice@X.example ` and `alice@x.example` are one account.
@@ -446,14 +457,24 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_sign_up_is_its_own_item_and_never_expires() {
+    fn a_pending_sign_up_is_its_own_item_open_for_its_days() {
         let key = sign_up_key("us-east-1_AbC", "Alice@Example.com");
         assert_eq!(key, sign_up_key("us-east-1_AbC", "alice@example.com"));
         assert_ne!(key, account_key("us-east-1_AbC", "alice@example.com"));
         assert!(key.starts_with("signup#") && !key.contains("alice"));
-        let record = record_sign_up(&key, 500);
+        let record = record_sign_up(&key, 500, 86_400);
         assert_eq!(record.values[":now"], Value::N(500));
-        assert!(!record.expression.contains(TTL_ATTRIBUTE), "{record:?}");
+        assert_eq!(record.values[":expires"], Value::N(86_900));
+        assert!(record.expression.contains(TTL_ATTRIBUTE), "{record:?}");
+        assert!(pending_is_open(Some(86_900), 86_899));
+        assert!(
+            !pending_is_open(Some(86_900), 86_900),
+            "expired, not yet deleted by TTL"
+        );
+        assert!(
+            pending_is_open(None, 1_000_000),
+            "a record from before expiry existed"
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Invocation<'a> {
     pub account: Option<&'a str>,
     /// An error code that explains a failure (`Throttling`, `timeout`), never a message.
     pub detail: Option<&'a str>,
+    /// Reads made whatever the account (`pending_sign_up`), so their timing tells nothing.
+    pub lookups: &'a [&'static str],
     pub metrics: &'a [Metric],
 }
 
@@ -92,6 +94,9 @@ pub fn line(invocation: &Invocation<'_>, stack: &str, now_ms: u64) -> String {
     }
     if let Some(detail) = invocation.detail {
         fields.insert("detail".into(), json!(detail));
+    }
+    if !invocation.lookups.is_empty() {
+        fields.insert("lookups".into(), json!(invocation.lookups));
     }
     fields.insert(STACK_DIMENSION.into(), json!(stack));
     if !invocation.metrics.is_empty() {
@@ -136,6 +141,7 @@ mod tests {
             latency_ms: 42,
             account: Some("acct#9f2b"),
             detail: None,
+            lookups: &["pending_sign_up"],
             metrics,
         }
     }
@@ -152,6 +158,7 @@ mod tests {
         assert_eq!(value["outcome"], "sent");
         assert_eq!(value["requestId"], "5f1c-req");
         assert_eq!(value["account"], "acct#9f2b");
+        assert_eq!(value["lookups"], json!(["pending_sign_up"]));
         assert_eq!(value["Stack"], "acme-dev");
         assert_eq!(value["CodesSent"], 1);
         let declared = &value["_aws"]["CloudWatchMetrics"][0];

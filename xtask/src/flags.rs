@@ -275,6 +275,15 @@ pub enum UsersAction {
         stack: StackArgs,
         email: String,
     },
+    /// Self sign-ups that never proved their address within `sign_up.pending_days`: listed
+    /// (exit 2 when there are any), removed with --yes.
+    PrunePending {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Remove them.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Clear an account's send budget, failure count and lock (for support staff).
     Unlock {
         #[command(flatten)]

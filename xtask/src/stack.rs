@@ -339,6 +339,27 @@ pub fn users(args: &UsersArgs) -> Result<ExitCode> {
                     println!("{}\t{}{lock}", user.email, user.status);
                 }
             }
+            UsersAction::PrunePending { stack, yes } => {
+                let session = Session::open(&stack.stack).await?;
+                let stale = provisioner::users::stale_sign_ups(&session).await?;
+                for email in &stale {
+                    println!("{email}");
+                }
+                if stale.is_empty() {
+                    eprintln!("no sign-up of stack {} is past its pending days", session.spec.name);
+                } else if !yes {
+                    eprintln!(
+                        "{} sign-up(s) never proved their address in time; run again with --yes to remove them",
+                        stale.len()
+                    );
+                    return Ok(ExitCode::from(EXIT_CHANGES));
+                } else {
+                    for email in &stale {
+                        provisioner::users::remove_sign_up(&session, email).await?;
+                    }
+                    eprintln!("removed {} sign-up(s) from stack {}", stale.len(), session.spec.name);
+                }
+            }
             UsersAction::Unlock { stack, email } => {
                 let session = Session::open(&stack.stack).await?;
                 let said = match provisioner::users::unlock(&session, email).await? {

@@ -436,7 +436,13 @@ pub fn function_environment(
             pairs
         }
         TriggerKind::Verify => vec![(env::TTL_SECONDS, otp.ttl_seconds.get().to_string())],
-        TriggerKind::PreSignUp => vec![(env::LIMITS_TABLE, names.limits_table())],
+        TriggerKind::PreSignUp => vec![
+            (env::LIMITS_TABLE, names.limits_table()),
+            (
+                env::PENDING_SECONDS,
+                (u64::from(spec.sign_up.pending_days.get()) * 86_400).to_string(),
+            ),
+        ],
     };
     // Define asks the send budget, Verify counts failures.
     if matches!(kind, TriggerKind::Define | TriggerKind::Verify) {

@@ -62,12 +62,25 @@ pub struct StackSpec {
 }
 
 /// Self sign-up: a person creates their own account with only an email address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpSpec {
     /// Off by default: only `cargo xtask users add` creates users.
     #[serde(default)]
     pub enabled: bool,
+    /// Days a new account may wait for its first code; after that it gets none and
+    /// `users prune-pending` removes it.
+    #[serde(default = "Bounded::default_pending_days")]
+    pub pending_days: Bounded<1, 30>,
+}
+
+impl Default for SignUpSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            pending_days: Bounded::default_pending_days(),
+        }
+    }
 }
 
 /// Account-wide abuse limits. Always on; this section only tunes them.
@@ -310,6 +323,11 @@ impl Bounded<1, 1440> {
 impl Bounded<1, 100> {
     fn default_max_failures() -> Self {
         Self::new_unchecked(10)
+    }
+}
+impl Bounded<1, 30> {
+    fn default_pending_days() -> Self {
+        Self::new_unchecked(7)
     }
 }
 impl Bounded<1, 5> {
@@ -815,6 +833,7 @@ mod tests {
             LimitsSpec::default(),
         );
         let minutes = |(low, high): (u64, u64)| (low / 60, high / 60);
+        let days = |(low, high): (u64, u64)| (low / 86_400, high / 86_400);
         let ranges = [
             (
                 "otp",
@@ -900,6 +919,12 @@ mod tests {
                 bounds(limits.max_sends_per_hour),
                 Some(range(config::MAX_SENDS_PER_HOUR_RANGE)),
             ),
+            (
+                "sign_up",
+                "pending_days",
+                bounds(Some(SignUpSpec::default().pending_days)),
+                Some(days(range(config::PENDING_SECONDS_RANGE))),
+            ),
         ];
         for (section, key, spec, trigger) in ranges {
             let property = &schema["properties"][section]["properties"][key];
@@ -962,7 +987,7 @@ mod tests {
     #[test]
     fn every_bounded_field_is_reported_on_its_own_line_with_its_path() {
         type Fields = &'static [(&'static str, u32, u32)];
-        let sections: [(&str, Fields); 4] = [
+        let sections: [(&str, Fields); 5] = [
             (
                 "otp",
                 &[
@@ -984,6 +1009,7 @@ mod tests {
                 "triggers",
                 &[("memory_mb", 128, 10240), ("timeout_seconds", 1, 5)],
             ),
+            ("sign_up", &[("pending_days", 1, 30)]),
             (
                 "limits",
                 &[
@@ -1014,7 +1040,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 14);
+        assert_eq!(checked, 15);
     }
 
     #[test]

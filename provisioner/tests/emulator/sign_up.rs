@@ -359,16 +359,100 @@ async fn every_first_round_looks_a_pending_sign_up_up_whatever_the_account() {
     add_user(&stack, &email).await;
     start(&session, &outputs, &email).await;
     let create = crate::common::log_lines(&env, &session, TriggerKind::Create);
-    assert!(
-        create
-            .iter()
-            .any(|line| line == "first round: a new code was emailed"),
-        "{create:#?}"
-    );
-    assert!(
-        create
-            .iter()
-            .any(|line| line == "pending sign-up looked up"),
+    let sent: Vec<serde_json::Value> = create
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["outcome"] == "sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{create:#?}");
+    assert_eq!(
+        sent[0]["lookups"],
+        serde_json::json!(["pending_sign_up"]),
         "a verified account's first round made no lookup: {create:#?}"
     );
+}
+
+/// A sign-up waits `pending_days` for its first code: its record expires then, Create sends
+/// nothing past it even before DynamoDB deletes the item, and `users prune-pending` finds
+/// and removes exactly the accounts left that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_past_its_pending_days_gets_no_code_and_is_pruned() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = env();
+    let (stack, outputs, session) = TestStack::deployed(
+        &env,
+        &format!("{UNPROTECTED}sign_up:\n  enabled: true\n  pending_days: 2\n"),
+    )
+    .await;
+    let cognito = &session.clients.cognito;
+    let account = session.observation.names.account.clone();
+    let late = format!("late@{}.example", stack.name);
+    let fresh = format!("fresh@{}.example", stack.name);
+    let member = format!("member@{}.example", stack.name);
+    sign_up(cognito, &outputs, &late).await.unwrap();
+    sign_up(cognito, &outputs, &fresh).await.unwrap();
+    add_user(&stack, &member).await;
+
+    let table = session.observation.names.limits_table();
+    let key = |email: &str| {
+        AttributeValue::S(triggers::limits::sign_up_key(&outputs.user_pool_id, email))
+    };
+    let record = session
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key(triggers::limits::KEY, key(&late))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("PreSignUp records the sign-up");
+    let expires: u64 = record["expires_at"].as_n().unwrap().parse().unwrap();
+    let now = triggers::unix_now();
+    assert!(
+        (now + 2 * 86_400 - 60..=now + 2 * 86_400).contains(&expires),
+        "expires_at {expires} is not two days from {now}"
+    );
+    // Its days are over; DynamoDB has not deleted the item yet.
+    session
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&table)
+        .key(triggers::limits::KEY, key(&late))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    start(&session, &outputs, &late).await;
+    start(&session, &outputs, &fresh).await;
+    assert!(
+        wait_for_code(&env.endpoint, &account, &fresh, &[]).is_ok(),
+        "a sign-up within its days gets its code"
+    );
+    assert!(
+        sent_to(&env.endpoint, &account, &late).is_empty(),
+        "a sign-up past its days got a code"
+    );
+
+    let stale = provisioner::users::stale_sign_ups(&session).await.unwrap();
+    assert_eq!(stale, [late.clone()]);
+    provisioner::users::remove_sign_up(&session, &late)
+        .await
+        .unwrap();
+    assert!(
+        provisioner::users::stale_sign_ups(&session)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let left: Vec<String> = provisioner::users::list(&session)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(left, [fresh, member]);
 }

@@ -88,8 +88,9 @@ fn load_templates() -> Templates {
     })
 }
 
-/// Whether an unverified address belongs to an account created by sign-up. An unreadable
-/// table counts as no: nothing is sent to an address nobody vouched for. Without a table
+/// Whether an unverified address belongs to an account created by sign-up whose pending
+/// record is still open. An unreadable table counts as no: nothing is sent to an address
+/// nobody vouched for. Without a table
 /// (the stack does not allow sign-up) no pending sign-up counts.
 ///
 /// With a table, every first round asks, whatever the account: a lookup made only for
@@ -104,10 +105,11 @@ async fn pending_sign_up(store: Option<&store::LazyStore>, event: &Event) -> boo
     let found = match store
         .get()
         .await
-        .exists(&limits::sign_up_key(pool, name))
+        .pending_sign_up(&limits::sign_up_key(pool, name))
         .await
     {
-        Ok(found) => found,
+        Ok(record) => record
+            .is_some_and(|expires_at| limits::pending_is_open(expires_at, triggers::unix_now())),
         Err(code) => {
             log::warning(
                 "limits table unavailable; treating the address as unverified",
@@ -138,13 +140,21 @@ async fn handle(
         &payload.request.user_attributes,
         header.user_name.as_deref(),
     );
+    // With a table, every first round looks a pending sign-up up (see `pending_sign_up`).
+    let lookups: &[&str] = if store.is_some() {
+        &["pending_sign_up"]
+    } else {
+        &[]
+    };
     let said = |outcome, detail: Option<&str>, metrics: &[Metric]| {
-        log.invocation(
+        let first_round = outcome != "reused";
+        log.invocation_after(
             outcome,
             &context.request_id,
             started,
             Some(&account),
             detail,
+            if first_round { lookups } else { &[] },
             metrics,
         );
     };

@@ -23,6 +23,9 @@ const UNAVAILABLE: &str = "sign-up is not available right now; try again later";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = triggers::config::or_exit(triggers::config::SignUpConfig::from_lookup(
+        triggers::config::process_env,
+    ));
     let store = store::table_from_env().await;
     let cognito = Arc::new(cognito::client().await);
     let log = Arc::new(log::Log::from_env("pre-sign-up", "pre-sign-up"));
@@ -32,6 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                   context,
               }: LambdaEvent<Event>| {
             let store = Arc::clone(&store);
+            let pending = config.pending_seconds;
             let (cognito, log) = (Arc::clone(&cognito), Arc::clone(&log));
             async move {
                 let started = Instant::now();
@@ -64,7 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                             }
                         }
                         let key = limits::sign_up_key(pool, email);
-                        let record = limits::record_sign_up(&key, triggers::unix_now());
+                        let record = limits::record_sign_up(&key, triggers::unix_now(), pending);
                         // Without the record the account could never get its first code, so
                         // the sign-up fails rather than leave an account nobody can use.
                         if let Err(code) = store.apply(&record).await {

@@ -33,6 +33,21 @@ impl Log {
         detail: Option<&str>,
         metrics: &[Metric],
     ) {
+        self.invocation_after(outcome, request_id, started, account, detail, &[], metrics);
+    }
+
+    /// [`Log::invocation`], naming the `lookups` it made whatever the account.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invocation_after(
+        &self,
+        outcome: &'static str,
+        request_id: &str,
+        started: Instant,
+        account: Option<&str>,
+        detail: Option<&str>,
+        lookups: &[&'static str],
+        metrics: &[Metric],
+    ) {
         let line = telemetry::line(
             &Invocation {
                 trigger: self.trigger,
@@ -41,6 +56,7 @@ impl Log {
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 account,
                 detail,
+                lookups,
                 metrics,
             },
             &self.stack,

@@ -345,9 +345,22 @@ impl Store {
             .map_err(|e| e.code().unwrap_or("unreachable").to_owned())
     }
 
-    /// Whether the item exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, String> {
-        Ok(self.read(key, limits::KEY).await?.is_some())
+    /// A pending sign-up record: `None` when there is none, else its expiry (`None` for a
+    /// record written before records expired).
+    pub async fn pending_sign_up(&self, key: &str) -> Result<Option<Option<u64>>, String> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(limits::KEY, AttributeValue::S(key.to_owned()))
+            .projection_expression("#key, expires_at")
+            .expression_attribute_names("#key", limits::KEY)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| e.code().unwrap_or("unreachable").to_owned())?
+            .item;
+        Ok(item.map(|item| number(Some(&item), limits::TTL_ATTRIBUTE)))
     }
 
     /// The account's lock as a refusal or not; an unreadable table refuses (fails closed).
