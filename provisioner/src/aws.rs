@@ -34,6 +34,7 @@ pub struct Clients {
     pub ses: aws_sdk_sesv2::Client,
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub requests: RequestLog,
     pub deadlines: Deadlines,
 }
@@ -268,6 +269,11 @@ pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
         ),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                 .interceptor(requests.clone())
                 .build(),
         ),

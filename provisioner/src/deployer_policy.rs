@@ -17,6 +17,8 @@ const UNSCOPED: &[&str] = &[
     "lambda:ListFunctions",
     "dynamodb:ListTables",
     "ses:ListEmailIdentities",
+    // Finding a log group by its name takes a listing by prefix, which IAM does not scope.
+    "logs:DescribeLogGroups",
 ];
 
 /// The only principal the triggers' resource policies may let in.
@@ -85,6 +87,15 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
         .into_iter()
         .map(|kind| names.function_arn(kind))
         .collect();
+    // Logs' actions name a group with or without the `:*` of its streams.
+    let log_groups: Vec<String> = TriggerKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            let arn = names.log_group_resource_arn(kind);
+            [format!("{arn}:*"), arn]
+        })
+        .collect();
+
     let pools = format!(
         "arn:{}:cognito-idp:{}:{}:userpool/*",
         names.partition.name, names.region, names.account
@@ -171,6 +182,15 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Action": "lambda:AddPermission",
                 "Resource": functions,
                 "Condition": { "StringEquals": { "lambda:Principal": COGNITO_PRINCIPAL } }
+            },
+            {
+                "Sid": "TriggerLogGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource",
+                    "logs:ListTagsForResource", "logs:DeleteLogGroup"
+                ],
+                "Resource": log_groups
             },
             {
                 "Sid": "LimitsTable",

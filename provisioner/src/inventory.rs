@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::aws::Clients;
@@ -112,6 +112,16 @@ impl Inventory {
     }
 }
 
+/// Reads one resource each, a few at a time: AWS rate-limits these reads per account (and
+/// an emulator holding many stacks runs out of connections), so they are never all at once.
+async fn each<T, F: Future<Output = T>>(reads: impl IntoIterator<Item = F>) -> Vec<T> {
+    const AT_ONCE: usize = 8;
+    futures_util::stream::iter(reads)
+        .buffered(AT_ONCE)
+        .collect()
+        .await
+}
+
 /// Whether IAM refused the call: the resource is outside the caller's reach, not absent.
 fn denied<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     error
@@ -144,7 +154,7 @@ impl Collected {
 /// Every stack found in the clients' account and region, by name.
 pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
     let caller = crate::observe::caller(clients).await?;
-    let (roles, functions, pools, tables, identities) = tokio::try_join!(
+    let (roles, functions, pools, tables, identities, logs) = tokio::try_join!(
         Box::pin(roles(clients)),
         Box::pin(functions(clients)),
         Box::pin(pools(clients)),
@@ -154,9 +164,10 @@ pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
             &caller.account,
             caller.partition.clone()
         )),
+        Box::pin(log_groups(clients)),
     )?;
     let mut all = Collected::default();
-    for part in [roles, functions, pools, tables, identities] {
+    for part in [roles, functions, pools, tables, identities, logs] {
         all.found.extend(part.found);
         all.senders.extend(part.senders);
         all.unreadable += part.unreadable;
@@ -178,7 +189,7 @@ pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
             (a, b) => a.or(b),
         };
     }
-    let records = join_all(stacks.values().map(|stack| async move {
+    let records = each(stacks.values().map(|stack| async move {
         let has_table = stack
             .resources
             .iter()
@@ -237,7 +248,7 @@ async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
                 .map(|r| (r.role_name().to_owned(), seconds(Some(r.create_date())))),
         );
     }
-    let tagged = join_all(candidates.into_iter().map(|(name, created)| async move {
+    let tagged = each(candidates.into_iter().map(|(name, created)| async move {
         let tags = clients.iam.list_role_tags().role_name(&name).send().await;
         match tags {
             Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
@@ -302,7 +313,7 @@ async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
             ));
         }
     }
-    let tagged = join_all(
+    let tagged = each(
         candidates
             .into_iter()
             .map(|(kind, name, arn, sender)| async move {
@@ -367,7 +378,7 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
             break;
         }
     }
-    let described = join_all(ids.into_iter().map(|id| async move {
+    let described = each(ids.into_iter().map(|id| async move {
         let pool = match clients
             .cognito
             .describe_user_pool()
@@ -453,6 +464,81 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
     Ok(collected)
 }
 
+async fn log_groups(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
+    let mut candidates = Vec::new();
+    let mut pages = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("/aws/lambda/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| aws_error("the account's log groups", "logs:DescribeLogGroups", e))?;
+        for group in page.log_groups() {
+            let name = group.log_group_name().unwrap_or_default();
+            let ours = TriggerKind::ALL
+                .into_iter()
+                .find(|kind| name.ends_with(&format!("-{}", kind.binary_name())));
+            if let (Some(kind), Some(arn)) = (ours, group.arn()) {
+                candidates.push((
+                    kind,
+                    name.to_owned(),
+                    arn.trim_end_matches(":*").to_owned(),
+                    group
+                        .creation_time()
+                        .and_then(|ms| u64::try_from(ms / 1000).ok()),
+                ));
+            }
+        }
+    }
+    let tagged = each(
+        candidates
+            .into_iter()
+            .map(|(kind, name, arn, created)| async move {
+                match clients
+                    .logs
+                    .list_tags_for_resource()
+                    .resource_arn(&arn)
+                    .send()
+                    .await
+                {
+                    Ok(tags) => Ok(tags
+                        .tags()
+                        .and_then(|t| t.get(OWNER_TAG))
+                        .map(|stack| (stack.clone(), kind, name, created))),
+                    Err(e) if denied(&e) => {
+                        unreadable.fetch_add(1, Ordering::Relaxed);
+                        Ok(None)
+                    }
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(aws_error(
+                        format!("log group {name}"),
+                        "logs:ListTagsForResource",
+                        e,
+                    )),
+                }
+            }),
+    )
+    .await;
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
+    for found in tagged {
+        if let Some((stack, kind, name, created)) = found? {
+            collected.add(stack, ResourceKind::LogGroup(kind), name, created);
+        }
+    }
+    Ok(collected)
+}
+
 async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
     let unreadable = &AtomicUsize::new(0);
     let mut names = Vec::new();
@@ -466,7 +552,7 @@ async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
                 .cloned(),
         );
     }
-    let tagged = join_all(names.into_iter().map(|name| async move {
+    let tagged = each(names.into_iter().map(|name| async move {
         let table = match clients
             .dynamodb
             .describe_table()
@@ -564,7 +650,7 @@ async fn identities(
     }
     let region = crate::aws::region_of(clients).unwrap_or_default();
     let names_in = Names::new("", &region, account, partition);
-    let tagged = join_all(names.into_iter().map(|name| {
+    let tagged = each(names.into_iter().map(|name| {
         let arn = names_in.identity_arn(&name);
         async move {
             let tags = clients

@@ -192,6 +192,20 @@ impl Names {
         self.arn("ses", &self.region, &format!("configuration-set/{name}"))
     }
 
+    /// The trigger's log group: the name Lambda writes to by default.
+    pub fn log_group(&self, kind: TriggerKind) -> String {
+        format!("/aws/lambda/{}", self.function(kind))
+    }
+
+    /// The log group's ARN as tagging takes it (without DescribeLogGroups' `:*`).
+    pub fn log_group_resource_arn(&self, kind: TriggerKind) -> String {
+        self.arn(
+            "logs",
+            &self.region,
+            &format!("log-group:{}", self.log_group(kind)),
+        )
+    }
+
     pub fn log_group_arn(&self, kind: TriggerKind) -> String {
         self.arn(
             "logs",

@@ -11,7 +11,7 @@ use crate::naming::{Names, Partition, TriggerKind};
 use crate::resources::identity::IdentityStatus;
 use crate::resources::{
     Observed, ObservedState, PoolRef, ReadCx, ResourceId, ResourceKind, Tagging, app_client,
-    client_locator, function, identity, permission, role, table, user_pool,
+    client_locator, function, identity, log_group, permission, role, table, user_pool,
 };
 use crate::spec::StackSpec;
 
@@ -133,6 +133,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
                 names.function(trigger)
             }
             ResourceKind::ClientLocator => names.function(TriggerKind::Define),
+            ResourceKind::LogGroup(trigger) => names.log_group(trigger),
             ResourceKind::UserPool => names.user_pool(),
             ResourceKind::AppClient => names.app_client(),
             ResourceKind::EmailIdentity => spec.ses_identity().to_owned(),
@@ -146,7 +147,10 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     state
         .resources
         .insert(id(ResourceKind::ClientLocator), functions.locator);
-    for (kind, function, permission) in functions.triggers {
+    for (kind, function, permission, logs) in functions.triggers {
+        state
+            .resources
+            .insert(id(ResourceKind::LogGroup(kind)), logs);
         state
             .resources
             .insert(id(ResourceKind::Function(kind)), function);
@@ -171,8 +175,8 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
 }
 
 struct FunctionsObserved {
-    /// Each trigger's function and its invoke permission.
-    triggers: Vec<(TriggerKind, Observed, Observed)>,
+    /// Each trigger's function, its invoke permission and its log group.
+    triggers: Vec<(TriggerKind, Observed, Observed, Observed)>,
     locator: Observed,
 }
 
@@ -200,14 +204,17 @@ async fn functions_then_pool(
 
 async fn read_functions(cx: &ReadCx<'_>) -> Result<FunctionsObserved, ProvisionError> {
     let lookups = TriggerKind::ALL.map(|kind| async move {
-        let (function, permission) =
-            tokio::try_join!(function::read(cx, kind), permission::read(cx, kind))?;
+        let (function, permission, logs) = tokio::try_join!(
+            function::read(cx, kind),
+            permission::read(cx, kind),
+            log_group::read(cx, kind)
+        )?;
         let permission = part_of(&function.observed, permission);
         let locator = part_of(
             &function.observed,
             client_locator::fields_of(&function.tags),
         );
-        Ok::<_, ProvisionError>(((kind, function.observed, permission), locator))
+        Ok::<_, ProvisionError>(((kind, function.observed, permission, logs), locator))
     });
     let [define, create, verify, pre_sign_up] = lookups;
     let ((define, locator), (create, _), (verify, _), (pre_sign_up, _)) =

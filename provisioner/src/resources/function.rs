@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
-    State,
+    ApplicationLogLevel, Architecture, Environment, FunctionCode, FunctionConfiguration,
+    LastUpdateStatus, LogFormat, LoggingConfig, Runtime, State, SystemLogLevel,
 };
 
 use super::{ApplyCx, Observed, ReadCx, Tagging};
@@ -42,6 +42,8 @@ pub struct Desired {
     pub code_sha256: String,
     /// The source fingerprint of that package (see [`crate::source`]).
     pub source: String,
+    /// The log group the function writes to (the stack's, with its retention).
+    pub log_group: String,
     pub tags: Tags,
 }
 
@@ -65,6 +67,7 @@ const CONFIGURATION: UpdateCall = UpdateCall {
         "timeout_seconds",
         "role",
         "environment",
+        "logging",
     ],
 };
 /// The record of what deploy uploaded travels in tags beside the stack's own.
@@ -85,6 +88,10 @@ impl Desired {
             ("timeout_seconds", self.timeout_seconds.to_string()),
             ("role", self.role_arn.clone()),
             ("environment", map_field(&self.environment)),
+            (
+                "logging",
+                logging_field("JSON", "INFO", "WARN", &self.log_group),
+            ),
             (CODE_FIELD, self.code_sha256.clone()),
             (RECORDED_CODE_FIELD, self.code_sha256.clone()),
             (SOURCE_FIELD, self.source.clone()),
@@ -98,6 +105,17 @@ impl Desired {
         tags.insert(CODE_TAG.to_owned(), self.code_sha256.clone());
         tags.insert(SOURCE_TAG.to_owned(), self.source.clone());
         tags
+    }
+
+    /// JSON logs (the triggers write one JSON object per invocation, which Lambda's log-level
+    /// filter reads), INFO and up from the trigger, WARN and up from Lambda itself.
+    fn logging(&self) -> LoggingConfig {
+        LoggingConfig::builder()
+            .log_format(LogFormat::Json)
+            .application_log_level(ApplicationLogLevel::Info)
+            .system_log_level(SystemLogLevel::Warn)
+            .log_group(&self.log_group)
+            .build()
     }
 
     fn environment(&self) -> Environment {
@@ -144,12 +162,32 @@ pub fn fields_of(
         ("role", config.role().unwrap_or_default().to_owned()),
         ("environment", map_field(environment)),
         (
+            "logging",
+            config.logging_config().map_or_else(String::new, |l| {
+                logging_field(
+                    l.log_format().map_or("", |f| f.as_str()),
+                    l.application_log_level().map_or("", |a| a.as_str()),
+                    l.system_log_level().map_or("", |a| a.as_str()),
+                    l.log_group().unwrap_or_default(),
+                )
+            }),
+        ),
+        (
             CODE_FIELD,
             config.code_sha256().unwrap_or_default().to_owned(),
         ),
         (RECORDED_CODE_FIELD, recorded(tags, CODE_TAG)),
         (SOURCE_FIELD, recorded(tags, SOURCE_TAG)),
         ("tags", tagging.field(tags)),
+    ])
+}
+
+fn logging_field(format: &str, application: &str, system: &str, group: &str) -> String {
+    map_field([
+        ("format", format),
+        ("application", application),
+        ("system", system),
+        ("group", group),
     ])
 }
 
@@ -251,6 +289,7 @@ pub async fn create(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), Provision
         .memory_size(desired.memory_mb as i32)
         .timeout(desired.timeout_seconds as i32)
         .environment(desired.environment())
+        .logging_config(desired.logging())
         .set_tags(Some(desired.all_tags().into_iter().collect()))
         .code(
             FunctionCode::builder()
@@ -308,7 +347,8 @@ pub async fn update(
             .role(&desired.role_arn)
             .memory_size(desired.memory_mb as i32)
             .timeout(desired.timeout_seconds as i32)
-            .environment(desired.environment());
+            .environment(desired.environment())
+            .logging_config(desired.logging());
         retry_while(
             cx,
             Transient::RolePropagation,
@@ -572,6 +612,7 @@ mod tests {
             environment: BTreeMap::from([("OTP_CODE_LENGTH".into(), "6".into())]),
             code_sha256: "c2hh".into(),
             source: "f00d".into(),
+            log_group: names.log_group(TriggerKind::Create),
             tags: tags.clone(),
         };
         let config = FunctionConfiguration::builder()
@@ -587,6 +628,7 @@ mod tests {
                     .build(),
             )
             .code_sha256("c2hh")
+            .logging_config(desired.logging())
             .build();
         let read = fields_of(&config, &desired.all_tags(), &tagging);
         assert_eq!(read, desired.fields());

@@ -25,6 +25,7 @@ pub mod app_client;
 pub mod client_locator;
 pub mod function;
 pub mod identity;
+pub mod log_group;
 pub mod permission;
 pub mod role;
 pub mod table;
@@ -44,6 +45,7 @@ use crate::spec::StackSpec;
 pub enum ResourceKind {
     Role,
     EmailIdentity,
+    LogGroup(TriggerKind),
     Function(TriggerKind),
     Table,
     UserPool,
@@ -56,7 +58,9 @@ impl ResourceKind {
     /// Resources of one stage depend only on earlier stages, so a stage runs concurrently.
     pub fn stage(self) -> u8 {
         match self {
-            Self::Role | Self::EmailIdentity => 0,
+            // A function's log group exists before its first invocation, so Lambda never
+            // makes an untagged one without a retention.
+            Self::Role | Self::EmailIdentity | Self::LogGroup(_) => 0,
             // The table is needed by nobody's creation, only by the triggers' invocations, so
             // its wait for ACTIVE overlaps the functions' creation.
             Self::Function(_) | Self::Table => 1,
@@ -70,6 +74,7 @@ impl ResourceKind {
         match self {
             Self::Role => "iam role",
             Self::EmailIdentity => "ses identity",
+            Self::LogGroup(_) => "log group",
             Self::Function(_) => "lambda function",
             Self::Table => "dynamodb table",
             Self::UserPool => "user pool",
@@ -85,9 +90,12 @@ impl ResourceKind {
         match self {
             Self::Function(kind) | Self::Permission(kind) => Some(kind),
             Self::ClientLocator => Some(TriggerKind::Define),
-            Self::Role | Self::EmailIdentity | Self::Table | Self::UserPool | Self::AppClient => {
-                None
-            }
+            Self::Role
+            | Self::EmailIdentity
+            | Self::LogGroup(_)
+            | Self::Table
+            | Self::UserPool
+            | Self::AppClient => None,
         }
     }
 }
@@ -131,6 +139,7 @@ impl ObservedState {
 pub enum Desired {
     Role(role::Desired),
     EmailIdentity(identity::Desired),
+    LogGroup(log_group::Desired),
     Function(function::Desired),
     Table(table::Desired),
     UserPool(user_pool::Desired),
@@ -144,6 +153,7 @@ impl Desired {
         let (kind, name) = match self {
             Self::Role(d) => (ResourceKind::Role, &d.name),
             Self::EmailIdentity(d) => (ResourceKind::EmailIdentity, &d.identity),
+            Self::LogGroup(d) => (ResourceKind::LogGroup(d.kind), &d.name),
             Self::Function(d) => (ResourceKind::Function(d.kind), &d.name),
             Self::Table(d) => (ResourceKind::Table, &d.name),
             Self::UserPool(d) => (ResourceKind::UserPool, &d.name),
@@ -161,6 +171,7 @@ impl Desired {
         match self {
             Self::Role(d) => d.fields(),
             Self::EmailIdentity(d) => d.fields(),
+            Self::LogGroup(d) => d.fields(),
             Self::Function(d) => d.fields(),
             Self::Table(d) => d.fields(),
             Self::UserPool(d) => d.fields(),
@@ -175,6 +186,7 @@ impl Desired {
         match self {
             Self::Role(_) => role::REPLACE_ON,
             Self::EmailIdentity(_) => identity::REPLACE_ON,
+            Self::LogGroup(_) => log_group::REPLACE_ON,
             Self::Function(_) => function::REPLACE_ON,
             Self::Table(_) => table::REPLACE_ON,
             Self::UserPool(_) => user_pool::REPLACE_ON,
@@ -191,6 +203,7 @@ impl Desired {
             Self::AppClient(_) => app_client::WATCHED,
             Self::Role(_)
             | Self::EmailIdentity(_)
+            | Self::LogGroup(_)
             | Self::Function(_)
             | Self::Table(_)
             | Self::Permission(_)
@@ -271,6 +284,15 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
     ];
     let deployed = deployed_triggers(spec);
     for &kind in &deployed {
+        resources.push(Desired::LogGroup(log_group::Desired {
+            kind,
+            name: names.log_group(kind),
+            arn: names.log_group_resource_arn(kind),
+            retention_days: spec.logs.retention_days.get(),
+            tags: tags.clone(),
+        }));
+    }
+    for &kind in &deployed {
         let code = context.code.get(&kind).cloned().unwrap_or_default();
         resources.push(Desired::Function(function::Desired {
             kind,
@@ -283,6 +305,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             environment: function_environment(spec, names, kind),
             code_sha256: code.code_sha256,
             source: code.source,
+            log_group: names.log_group(kind),
             tags: tags.clone(),
         }));
     }
@@ -331,7 +354,8 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         "the SES account has production access, so the Create trigger may send from the stack's identity only"
             .to_owned()
     });
-    // A trigger the spec no longer wants goes: its permission first, then the function.
+    // A trigger the spec no longer wants goes: its permission first, then the function,
+    // then its logs.
     let retired = TriggerKind::ALL
         .into_iter()
         .filter(|kind| !deployed.contains(kind))
@@ -344,6 +368,10 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
                 ResourceId {
                     kind: ResourceKind::Function(kind),
                     name: names.function(kind),
+                },
+                ResourceId {
+                    kind: ResourceKind::LogGroup(kind),
+                    name: names.log_group(kind),
                 },
             ]
         })
@@ -637,6 +665,7 @@ pub async fn create(
     Ok(match desired {
         Desired::Role(d) => Some(role::create(cx, d).await?),
         Desired::EmailIdentity(d) => identity::create(cx, d).await.map(|()| None)?,
+        Desired::LogGroup(d) => log_group::create(cx, d).await.map(|()| None)?,
         Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
         Desired::Table(d) => table::create(cx, d).await.map(|()| None)?,
         Desired::UserPool(d) => Some(user_pool::create(cx, d).await?),
@@ -655,6 +684,7 @@ pub async fn update(
     match desired {
         Desired::Role(d) => role::update(cx, d, changes).await,
         Desired::EmailIdentity(d) => identity::update(cx, d, changes).await,
+        Desired::LogGroup(d) => log_group::update(cx, d, changes).await,
         Desired::Function(d) => function::update(cx, d, changes).await,
         Desired::Table(d) => table::update(cx, d, changes).await,
         Desired::UserPool(d) => user_pool::update(cx, d, handover).await,
@@ -672,6 +702,7 @@ pub async fn delete(
     match id.kind {
         ResourceKind::Role => role::delete(cx, &id.name).await?,
         ResourceKind::EmailIdentity => identity::delete(cx, &id.name).await?,
+        ResourceKind::LogGroup(_) => log_group::delete(cx, &id.name).await?,
         ResourceKind::Function(_) => function::delete(cx, &id.name).await?,
         ResourceKind::Table => table::delete(cx, &id.name).await?,
         // Deleting the function deletes its resource policy and its tags with it.
@@ -779,7 +810,21 @@ pub(crate) mod tests {
             .map(|d| d.id().kind.stage())
             .collect();
         assert!(stages.is_sorted(), "{stages:?}");
-        assert_eq!(state.resources.len(), 12);
+        assert_eq!(state.resources.len(), 15);
+        let logs: Vec<String> = state
+            .resources
+            .iter()
+            .filter(|d| matches!(d.id().kind, ResourceKind::LogGroup(_)))
+            .map(|d| d.id().name)
+            .collect();
+        assert_eq!(
+            logs,
+            [
+                "/aws/lambda/acme-define-auth-challenge",
+                "/aws/lambda/acme-create-auth-challenge",
+                "/aws/lambda/acme-verify-auth-challenge"
+            ]
+        );
         assert_eq!(
             state.resources.last().unwrap().id().kind,
             ResourceKind::ClientLocator

@@ -55,10 +55,61 @@ pub struct StackSpec {
     pub limits: LimitsSpec,
     #[serde(default)]
     pub sign_up: SignUpSpec,
+    #[serde(default)]
+    pub logs: LogsSpec,
     /// The sign-in email's templates, read from `email.templates` (or the shipped ones)
     /// when the spec is parsed.
     #[serde(skip)]
     pub email_templates: triggers::template::Bundle,
+}
+
+/// The triggers' logs in CloudWatch Logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSpec {
+    #[serde(default)]
+    pub retention_days: RetentionDays,
+}
+
+/// How long CloudWatch Logs keeps a trigger's logs: one of the periods it offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RetentionDays(u32);
+
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+impl Default for RetentionDays {
+    /// A month: enough to look into a complaint, short enough that old sign-in records go.
+    fn default() -> Self {
+        Self(30)
+    }
+}
+
+impl RetentionDays {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for RetentionDays {
+    type Error = String;
+    fn try_from(days: i64) -> Result<Self, String> {
+        u32::try_from(days)
+            .ok()
+            .filter(|d| RETENTION_DAYS.contains(d))
+            .map(Self)
+            .ok_or_else(|| {
+                let allowed: Vec<String> = RETENTION_DAYS.iter().map(u32::to_string).collect();
+                format!(
+                    "{days} is not a retention CloudWatch Logs offers: use one of {}",
+                    allowed.join(", ")
+                )
+            })
+    }
 }
 
 /// Self sign-up: a person creates their own account with only an email address.
@@ -543,6 +594,7 @@ impl StackSpec {
             triggers: TriggersSpec::default(),
             limits: LimitsSpec::default(),
             sign_up: SignUpSpec::default(),
+            logs: LogsSpec::default(),
             email_templates: triggers::template::Bundle::default(),
         })
     }
@@ -798,6 +850,27 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn log_retention_is_one_of_the_periods_cloudwatch_offers() {
+        assert_eq!(parse(MINIMAL).unwrap().logs.retention_days.get(), 30);
+        let spec = parse(&format!("{MINIMAL}logs:\n  retention_days: 365\n")).unwrap();
+        assert_eq!(spec.logs.retention_days.get(), 365);
+        let message = error(&format!("{MINIMAL}logs:\n  retention_days: 45\n"));
+        assert!(
+            message.starts_with("stack.yaml:6: logs.retention_days: 45 is not a retention CloudWatch Logs offers: use one of 1, 3, 5"),
+            "{message}"
+        );
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../stacks/stack.schema.json")).unwrap();
+        let listed: Vec<u64> = schema["properties"]["logs"]["properties"]["retention_days"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(listed, RETENTION_DAYS.map(u64::from));
     }
 
     #[test]

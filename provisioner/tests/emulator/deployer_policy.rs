@@ -106,6 +106,21 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
             };
             ("ses", resource)
         }
+        "CloudWatch Logs" => {
+            let arn = |name: &str| {
+                format!(
+                    "arn:aws:logs:{}:{}:log-group:{name}",
+                    names.region, names.account
+                )
+            };
+            let resource = match (body["resourceArn"].as_str(), body["logGroupName"].as_str()) {
+                (Some(resource), _) => resource.to_owned(),
+                (None, Some(group)) => arn(group),
+                (None, None) if operation == "DescribeLogGroups" => "*".to_owned(),
+                (None, None) => panic!("a Logs call naming no group: {operation}"),
+            };
+            ("logs", resource)
+        }
         "DynamoDB" => {
             let resource = match (body["ResourceArn"].as_str(), body["TableName"].as_str()) {
                 (Some(arn), _) => arn.to_owned(),
@@ -279,6 +294,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         &outsider.function_arn(provisioner::naming::TriggerKind::Create)
     ));
     for expected in [
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:DeleteLogGroup",
         "iam:ListRoles",
         "lambda:ListFunctions",
         "ses:ListTagsForResource",

@@ -149,3 +149,137 @@ async fn each_invocation_logs_one_json_line_with_its_outcome_and_no_secret() {
     assert!(metric(wrong, "WrongAnswers"), "{wrong}");
     assert!(!lines.iter().any(|l| l.to_string().contains("not the code")));
 }
+
+/// The retention of each of the stack's log groups, by group name, and whether it carries
+/// the stack's tag.
+async fn log_groups(session: &Session) -> Vec<(String, Option<i32>, bool)> {
+    let mut groups = Vec::new();
+    for kind in TriggerKind::CUSTOM_AUTH {
+        let name = session.observation.names.log_group(kind);
+        let listed = session
+            .clients
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&name)
+            .send()
+            .await
+            .unwrap();
+        let Some(group) = listed
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name.as_str()))
+        else {
+            continue;
+        };
+        let tags = session
+            .clients
+            .logs
+            .list_tags_for_resource()
+            .resource_arn(session.observation.names.log_group_resource_arn(kind))
+            .send()
+            .await
+            .unwrap();
+        let tagged = tags
+            .tags()
+            .is_some_and(|t| t.contains_key(provisioner::naming::OWNER_TAG));
+        groups.push((name, group.retention_in_days(), tagged));
+    }
+    groups
+}
+
+/// Log groups are the stack's: created with its retention before their functions (which
+/// log JSON into them), drift sees one deleted or changed, deploy repairs it, a group Lambda
+/// made itself is taken over, and teardown removes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_groups_have_the_stacks_retention_drift_and_go_with_teardown() {
+    let env = env();
+    let (stack, _, session) =
+        TestStack::deployed(&env, &format!("{UNPROTECTED}logs:\n  retention_days: 7\n")).await;
+    let names = &session.observation.names;
+    let groups = log_groups(&session).await;
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    assert!(
+        groups
+            .iter()
+            .all(|(_, days, tagged)| *days == Some(7) && *tagged),
+        "{groups:?}"
+    );
+    let logging = session
+        .clients
+        .lambda
+        .get_function_configuration()
+        .function_name(names.function(TriggerKind::Verify))
+        .send()
+        .await
+        .unwrap()
+        .logging_config()
+        .cloned()
+        .unwrap();
+    assert_eq!(logging.log_format().map(|f| f.as_str()), Some("JSON"));
+    assert_eq!(
+        logging.log_group(),
+        Some(names.log_group(TriggerKind::Verify).as_str())
+    );
+
+    // Out of band: one group deleted, another's retention changed.
+    let logs = &session.clients.logs;
+    logs.delete_log_group()
+        .log_group_name(names.log_group(TriggerKind::Verify))
+        .send()
+        .await
+        .unwrap();
+    logs.put_retention_policy()
+        .log_group_name(names.log_group(TriggerKind::Define))
+        .retention_in_days(90)
+        .send()
+        .await
+        .unwrap();
+    let (_, report) = stack.drift(&env.artifacts).await;
+    let verify = format!("log group {}", names.log_group(TriggerKind::Verify));
+    let define = format!("log group {}", names.log_group(TriggerKind::Define));
+    crate::common::assert_reports(
+        &report,
+        &[(&verify, "(resource)"), (&define, "retention_days")],
+    );
+    let repaired = stack.assert_deploy_repairs(&env).await;
+    assert!(
+        log_groups(&repaired)
+            .await
+            .iter()
+            .all(|(_, days, tagged)| *days == Some(7) && *tagged)
+    );
+
+    // Lambda makes an untagged group, with no retention, when a function logs without one.
+    logs.delete_log_group()
+        .log_group_name(names.log_group(TriggerKind::Create))
+        .send()
+        .await
+        .unwrap();
+    let outputs = repaired.outputs().unwrap();
+    let create = event(
+        &outputs,
+        "CreateAuthChallenge_Authentication",
+        &format!("nobody@{}.example", stack.name),
+        json!({ "challengeName": "CUSTOM_CHALLENGE", "session": [] }),
+    );
+    invoke_logged(&repaired, TriggerKind::Create, &create).await;
+    let made = log_groups(&stack.open().await).await;
+    let created_by_lambda = made
+        .iter()
+        .find(|(name, ..)| *name == names.log_group(TriggerKind::Create))
+        .expect("the function's invocation made its group");
+    assert_eq!((created_by_lambda.1, created_by_lambda.2), (None, false));
+    let taken_over = stack.assert_deploy_repairs(&env).await;
+    assert!(
+        log_groups(&taken_over)
+            .await
+            .iter()
+            .all(|(_, days, tagged)| *days == Some(7) && *tagged)
+    );
+
+    taken_over
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(log_groups(&stack.open().await).await, Vec::new());
+}
