@@ -438,7 +438,7 @@ async fn a_sign_up_past_its_pending_days_gets_no_code_and_is_pruned() {
     );
 
     let stale = provisioner::users::stale_sign_ups(&session).await.unwrap();
-    assert_eq!(stale, [late.clone()]);
+    assert_eq!(stale, std::slice::from_ref(&late));
     provisioner::users::remove_sign_up(&session, &late)
         .await
         .unwrap();
