@@ -35,6 +35,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
     pub requests: RequestLog,
     pub deadlines: Deadlines,
 }
@@ -274,6 +276,16 @@ pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
         ),
         logs: aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&config)
                 .interceptor(requests.clone())
                 .build(),
         ),

@@ -19,6 +19,8 @@ const UNSCOPED: &[&str] = &[
     "ses:ListEmailIdentities",
     // Finding a log group by its name takes a listing by prefix, which IAM does not scope.
     "logs:DescribeLogGroups",
+    // Likewise the topics, to find the stack's own.
+    "sns:ListTopics",
 ];
 
 /// The only principal the triggers' resource policies may let in.
@@ -191,6 +193,31 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                     "logs:ListTagsForResource", "logs:DeleteLogGroup"
                 ],
                 "Resource": log_groups
+            },
+            {
+                "Sid": "StackAlarms",
+                "Effect": "Allow",
+                "Action": [
+                    "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms",
+                    "cloudwatch:TagResource", "cloudwatch:ListTagsForResource"
+                ],
+                "Resource": names.alarm_arn(&names.alarm("*"))
+            },
+            {
+                // Alarms are found by the stack's prefix, which IAM checks as any alarm.
+                "Sid": "FindAlarms",
+                "Effect": "Allow",
+                "Action": "cloudwatch:DescribeAlarms",
+                "Resource": names.alarm_arn("*")
+            },
+            {
+                "Sid": "AlarmTopic",
+                "Effect": "Allow",
+                "Action": [
+                    "sns:CreateTopic", "sns:Subscribe", "sns:TagResource",
+                    "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"
+                ],
+                "Resource": names.alarm_topic_arn()
             },
             {
                 "Sid": "LimitsTable",

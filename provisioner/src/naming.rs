@@ -192,6 +192,24 @@ impl Names {
         self.arn("ses", &self.region, &format!("configuration-set/{name}"))
     }
 
+    /// The topic the stack's alarms notify, when the stack owns one.
+    pub fn alarm_topic(&self) -> String {
+        format!("{}-alarms", self.stack)
+    }
+
+    pub fn alarm_topic_arn(&self) -> String {
+        self.arn("sns", &self.region, &self.alarm_topic())
+    }
+
+    /// One of the stack's alarms, by its suffix (`send-failures`).
+    pub fn alarm(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.stack)
+    }
+
+    pub fn alarm_arn(&self, name: &str) -> String {
+        self.arn("cloudwatch", &self.region, &format!("alarm:{name}"))
+    }
+
     /// The trigger's log group: the name Lambda writes to by default.
     pub fn log_group(&self, kind: TriggerKind) -> String {
         format!("/aws/lambda/{}", self.function(kind))

@@ -10,8 +10,8 @@ use crate::error::{ProvisionError, aws_error};
 use crate::naming::{Names, Partition, TriggerKind};
 use crate::resources::identity::IdentityStatus;
 use crate::resources::{
-    Observed, ObservedState, PoolRef, ReadCx, ResourceId, ResourceKind, Tagging, app_client,
-    client_locator, function, identity, log_group, permission, role, table, user_pool,
+    Observed, ObservedState, PoolRef, ReadCx, ResourceId, ResourceKind, Tagging, alarm, app_client,
+    client_locator, function, identity, log_group, permission, role, table, topic, user_pool,
 };
 use crate::spec::StackSpec;
 
@@ -116,14 +116,16 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let (caller, sandbox, role, table, (identity, identity_status), (functions, pool)) = tokio::try_join!(
-        Box::pin(caller(clients)),
-        Box::pin(ses_sandbox(clients)),
-        Box::pin(role::read(cx)),
-        Box::pin(table::read(cx)),
-        Box::pin(identity::read(cx, &identity_id.name)),
-        Box::pin(functions_then_pool(cx)),
-    )?;
+    let (caller, sandbox, role, table, (identity, identity_status), (functions, pool), alerting) =
+        tokio::try_join!(
+            Box::pin(caller(clients)),
+            Box::pin(ses_sandbox(clients)),
+            Box::pin(role::read(cx)),
+            Box::pin(table::read(cx)),
+            Box::pin(identity::read(cx, &identity_id.name)),
+            Box::pin(functions_then_pool(cx)),
+            Box::pin(read_alerting(cx, spec)),
+        )?;
     let names = caller.names(spec);
     let id = |kind| ResourceId {
         kind,
@@ -134,6 +136,8 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
             }
             ResourceKind::ClientLocator => names.function(TriggerKind::Define),
             ResourceKind::LogGroup(trigger) => names.log_group(trigger),
+            ResourceKind::AlarmTopic => names.alarm_topic(),
+            ResourceKind::Alarm(alarm) => names.alarm(&alarm.suffix()),
             ResourceKind::UserPool => names.user_pool(),
             ResourceKind::AppClient => names.app_client(),
             ResourceKind::EmailIdentity => spec.ses_identity().to_owned(),
@@ -158,6 +162,19 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
             .resources
             .insert(id(ResourceKind::Permission(kind)), permission);
     }
+    let (topic, mut alarms) = alerting;
+    state.resources.insert(id(ResourceKind::AlarmTopic), topic);
+    for kind in crate::resources::all_alarm_kinds() {
+        let name = names.alarm(&kind.suffix());
+        let observed = alarms.remove(&name).unwrap_or(Observed::Absent);
+        state.resources.insert(
+            ResourceId {
+                kind: ResourceKind::Alarm(kind),
+                name,
+            },
+            observed,
+        );
+    }
     state
         .resources
         .insert(id(ResourceKind::UserPool), pool.pool);
@@ -172,6 +189,23 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         user_pool: pool.pool_ref,
         app_client_id: pool.client_id,
     })
+}
+
+/// The alarm topic and the alarms, in the first round. A stack with no `alarms` section
+/// still looks, so alarms left from an earlier spec show and teardown finds them.
+async fn read_alerting(
+    cx: &ReadCx<'_>,
+    spec: &StackSpec,
+) -> Result<(Observed, std::collections::BTreeMap<String, Observed>), ProvisionError> {
+    let email = spec
+        .alarms
+        .as_ref()
+        .and_then(|a| a.email.as_ref())
+        .map_or("", |e| e.as_str());
+    let wanted: Vec<String> = crate::resources::all_alarm_kinds()
+        .map(|kind| cx.names.alarm(&kind.suffix()))
+        .collect();
+    tokio::try_join!(topic::read(cx, email), alarm::read_all(cx, &wanted))
 }
 
 struct FunctionsObserved {

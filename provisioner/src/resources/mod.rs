@@ -21,6 +21,7 @@ macro_rules! sdk_tags {
     };
 }
 
+pub mod alarm;
 pub mod app_client;
 pub mod client_locator;
 pub mod function;
@@ -29,6 +30,7 @@ pub mod log_group;
 pub mod permission;
 pub mod role;
 pub mod table;
+pub mod topic;
 pub mod user_pool;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,8 +48,10 @@ pub enum ResourceKind {
     Role,
     EmailIdentity,
     LogGroup(TriggerKind),
+    AlarmTopic,
     Function(TriggerKind),
     Table,
+    Alarm(alarm::AlarmKind),
     UserPool,
     Permission(TriggerKind),
     AppClient,
@@ -60,10 +64,11 @@ impl ResourceKind {
         match self {
             // A function's log group exists before its first invocation, so Lambda never
             // makes an untagged one without a retention.
-            Self::Role | Self::EmailIdentity | Self::LogGroup(_) => 0,
+            Self::Role | Self::EmailIdentity | Self::LogGroup(_) | Self::AlarmTopic => 0,
             // The table is needed by nobody's creation, only by the triggers' invocations, so
             // its wait for ACTIVE overlaps the functions' creation.
-            Self::Function(_) | Self::Table => 1,
+            // An alarm needs its topic, nothing else: it may watch a function not made yet.
+            Self::Function(_) | Self::Table | Self::Alarm(_) => 1,
             Self::UserPool => 2,
             Self::Permission(_) | Self::AppClient => 3,
             Self::ClientLocator => 4,
@@ -75,6 +80,8 @@ impl ResourceKind {
             Self::Role => "iam role",
             Self::EmailIdentity => "ses identity",
             Self::LogGroup(_) => "log group",
+            Self::AlarmTopic => "sns topic",
+            Self::Alarm(_) => "alarm",
             Self::Function(_) => "lambda function",
             Self::Table => "dynamodb table",
             Self::UserPool => "user pool",
@@ -93,6 +100,8 @@ impl ResourceKind {
             Self::Role
             | Self::EmailIdentity
             | Self::LogGroup(_)
+            | Self::AlarmTopic
+            | Self::Alarm(_)
             | Self::Table
             | Self::UserPool
             | Self::AppClient => None,
@@ -140,6 +149,8 @@ pub enum Desired {
     Role(role::Desired),
     EmailIdentity(identity::Desired),
     LogGroup(log_group::Desired),
+    AlarmTopic(topic::Desired),
+    Alarm(alarm::Desired),
     Function(function::Desired),
     Table(table::Desired),
     UserPool(user_pool::Desired),
@@ -154,6 +165,8 @@ impl Desired {
             Self::Role(d) => (ResourceKind::Role, &d.name),
             Self::EmailIdentity(d) => (ResourceKind::EmailIdentity, &d.identity),
             Self::LogGroup(d) => (ResourceKind::LogGroup(d.kind), &d.name),
+            Self::AlarmTopic(d) => (ResourceKind::AlarmTopic, &d.name),
+            Self::Alarm(d) => (ResourceKind::Alarm(d.kind), &d.name),
             Self::Function(d) => (ResourceKind::Function(d.kind), &d.name),
             Self::Table(d) => (ResourceKind::Table, &d.name),
             Self::UserPool(d) => (ResourceKind::UserPool, &d.name),
@@ -172,6 +185,8 @@ impl Desired {
             Self::Role(d) => d.fields(),
             Self::EmailIdentity(d) => d.fields(),
             Self::LogGroup(d) => d.fields(),
+            Self::AlarmTopic(d) => d.fields(),
+            Self::Alarm(d) => d.fields(),
             Self::Function(d) => d.fields(),
             Self::Table(d) => d.fields(),
             Self::UserPool(d) => d.fields(),
@@ -187,6 +202,8 @@ impl Desired {
             Self::Role(_) => role::REPLACE_ON,
             Self::EmailIdentity(_) => identity::REPLACE_ON,
             Self::LogGroup(_) => log_group::REPLACE_ON,
+            Self::AlarmTopic(_) => topic::REPLACE_ON,
+            Self::Alarm(_) => alarm::REPLACE_ON,
             Self::Function(_) => function::REPLACE_ON,
             Self::Table(_) => table::REPLACE_ON,
             Self::UserPool(_) => user_pool::REPLACE_ON,
@@ -204,6 +221,8 @@ impl Desired {
             Self::Role(_)
             | Self::EmailIdentity(_)
             | Self::LogGroup(_)
+            | Self::AlarmTopic(_)
+            | Self::Alarm(_)
             | Self::Function(_)
             | Self::Table(_)
             | Self::Permission(_)
@@ -292,6 +311,25 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }));
     }
+    if let Some(alarms) = &spec.alarms {
+        let topic_arn = match (&alarms.email, &alarms.topic_arn) {
+            (Some(email), _) => {
+                resources.push(Desired::AlarmTopic(topic::Desired {
+                    name: names.alarm_topic(),
+                    arn: names.alarm_topic_arn(),
+                    email: email.as_str().to_owned(),
+                    tags: tags.clone(),
+                }));
+                names.alarm_topic_arn()
+            }
+            (None, arn) => arn.clone().unwrap_or_default(),
+        };
+        resources.extend(
+            alarm::desired(spec, alarms, names, &deployed, &topic_arn, &tags)
+                .into_iter()
+                .map(Desired::Alarm),
+        );
+    }
     for &kind in &deployed {
         let code = context.code.get(&kind).cloned().unwrap_or_default();
         resources.push(Desired::Function(function::Desired {
@@ -376,12 +414,50 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             ]
         })
         .collect();
+    let mut retired: Vec<ResourceId> = retired;
+    // Alarms the spec no longer asks for (a trigger switched off, or no `alarms` at all), and
+    // the topic when the stack no longer owns one.
+    let wanted: BTreeSet<ResourceId> = resources.iter().map(Desired::id).collect();
+    retired.extend(
+        all_alarm_kinds()
+            .map(|kind| ResourceId {
+                kind: ResourceKind::Alarm(kind),
+                name: names.alarm(&kind.suffix()),
+            })
+            .chain([ResourceId {
+                kind: ResourceKind::AlarmTopic,
+                name: names.alarm_topic(),
+            }])
+            .filter(|id| !wanted.contains(id)),
+    );
     DesiredState {
         names: names.clone(),
         resources,
         retired,
         notes,
     }
+}
+
+/// Every alarm a stack can have, whichever triggers it deploys.
+pub fn all_alarm_kinds() -> impl Iterator<Item = alarm::AlarmKind> {
+    use alarm::AlarmKind;
+    TriggerKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            [
+                AlarmKind::TriggerErrors(kind),
+                AlarmKind::TriggerThrottles(kind),
+                AlarmKind::TriggerDuration(kind),
+            ]
+        })
+        .chain([
+            AlarmKind::SendFailures,
+            AlarmKind::CeilingRefusals,
+            AlarmKind::Lockouts,
+            AlarmKind::BudgetRefusals,
+            AlarmKind::BounceRate,
+            AlarmKind::ComplaintRate,
+        ])
 }
 
 /// The triggers the spec deploys: the sign-in's three, and PreSignUp with self sign-up.
@@ -666,6 +742,8 @@ pub async fn create(
         Desired::Role(d) => Some(role::create(cx, d).await?),
         Desired::EmailIdentity(d) => identity::create(cx, d).await.map(|()| None)?,
         Desired::LogGroup(d) => log_group::create(cx, d).await.map(|()| None)?,
+        Desired::AlarmTopic(d) => topic::create(cx, d).await.map(|()| None)?,
+        Desired::Alarm(d) => alarm::put(cx, d).await.map(|()| None)?,
         Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
         Desired::Table(d) => table::create(cx, d).await.map(|()| None)?,
         Desired::UserPool(d) => Some(user_pool::create(cx, d).await?),
@@ -685,6 +763,8 @@ pub async fn update(
         Desired::Role(d) => role::update(cx, d, changes).await,
         Desired::EmailIdentity(d) => identity::update(cx, d, changes).await,
         Desired::LogGroup(d) => log_group::update(cx, d, changes).await,
+        Desired::AlarmTopic(d) => topic::update(cx, d, changes).await,
+        Desired::Alarm(d) => alarm::update(cx, d, changes).await,
         Desired::Function(d) => function::update(cx, d, changes).await,
         Desired::Table(d) => table::update(cx, d, changes).await,
         Desired::UserPool(d) => user_pool::update(cx, d, handover).await,
@@ -703,6 +783,8 @@ pub async fn delete(
         ResourceKind::Role => role::delete(cx, &id.name).await?,
         ResourceKind::EmailIdentity => identity::delete(cx, &id.name).await?,
         ResourceKind::LogGroup(_) => log_group::delete(cx, &id.name).await?,
+        ResourceKind::AlarmTopic => topic::delete(cx, &id.name).await?,
+        ResourceKind::Alarm(_) => alarm::delete(cx, &id.name).await?,
         ResourceKind::Function(_) => function::delete(cx, &id.name).await?,
         ResourceKind::Table => table::delete(cx, &id.name).await?,
         // Deleting the function deletes its resource policy and its tags with it.

@@ -57,10 +57,30 @@ pub struct StackSpec {
     pub sign_up: SignUpSpec,
     #[serde(default)]
     pub logs: LogsSpec,
+    /// Alarms and where they notify; none without this section.
+    #[serde(default)]
+    pub alarms: Option<AlarmsSpec>,
     /// The sign-in email's templates, read from `email.templates` (or the shipped ones)
     /// when the spec is parsed.
     #[serde(skip)]
     pub email_templates: triggers::template::Bundle,
+}
+
+/// CloudWatch alarms deployed with the stack, and whom they notify: an address subscribed to
+/// a topic the stack owns, or a topic that exists already.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsSpec {
+    #[serde(default)]
+    pub email: Option<EmailAddress>,
+    #[serde(default)]
+    pub topic_arn: Option<String>,
+    /// Account lockouts in an hour, across the stack, above which someone is guessing.
+    #[serde(default = "Bounded::default_lockouts_per_hour")]
+    pub lockouts_per_hour: Bounded<1, 100_000>,
+    /// Spent-budget refusals in an hour above which someone floods addresses.
+    #[serde(default = "Bounded::default_budget_refusals_per_hour")]
+    pub budget_refusals_per_hour: Bounded<1, 100_000>,
 }
 
 /// The triggers' logs in CloudWatch Logs.
@@ -381,6 +401,14 @@ impl Bounded<1, 30> {
         Self::new_unchecked(7)
     }
 }
+impl Bounded<1, 100_000> {
+    fn default_lockouts_per_hour() -> Self {
+        Self::new_unchecked(20)
+    }
+    fn default_budget_refusals_per_hour() -> Self {
+        Self::new_unchecked(100)
+    }
+}
 impl Bounded<1, 5> {
     fn default_timeout() -> Self {
         Self::new_unchecked(5)
@@ -595,6 +623,7 @@ impl StackSpec {
             limits: LimitsSpec::default(),
             sign_up: SignUpSpec::default(),
             logs: LogsSpec::default(),
+            alarms: None,
             email_templates: triggers::template::Bundle::default(),
         })
     }
@@ -624,6 +653,27 @@ impl StackSpec {
                     self.email.from.domain()
                 ),
             ));
+        }
+        if let Some(alarms) = &self.alarms {
+            match (&alarms.email, &alarms.topic_arn) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Some((
+                        path(&["alarms"]),
+                        "name exactly one of `email` (an address the stack subscribes to its own topic) and `topic_arn` (a topic that exists)".to_owned(),
+                    ));
+                }
+                (None, Some(arn))
+                    if !(arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns")) =>
+                {
+                    return Some((
+                        path(&["alarms", "topic_arn"]),
+                        format!(
+                            "{arn:?} is not an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:ops"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
         }
         if let Some(subject) = &self.email.subject
             && (subject.trim().is_empty() || subject.contains(['\r', '\n']))
@@ -848,6 +898,38 @@ mod tests {
             message.starts_with(
                 "stack.yaml:6: limits.max_send: unknown field, expected one of `max_sends`"
             ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn alarms_notify_an_address_or_an_existing_topic_not_both() {
+        assert_eq!(parse(MINIMAL).unwrap().alarms, None);
+        let spec = parse(&format!("{MINIMAL}alarms:\n  email: ops@acme.example\n")).unwrap();
+        let alarms = spec.alarms.unwrap();
+        assert_eq!(alarms.email.unwrap().as_str(), "ops@acme.example");
+        assert_eq!(
+            (
+                alarms.lockouts_per_hour.get(),
+                alarms.budget_refusals_per_hour.get()
+            ),
+            (20, 100)
+        );
+        let message = error(&format!(
+            "{MINIMAL}alarms:\n  email: ops@acme.example\n  topic_arn: arn:aws:sns:us-east-1:1:ops\n"
+        ));
+        assert!(
+            message.starts_with("stack.yaml:5: alarms: name exactly one of"),
+            "{message}"
+        );
+        let message = error(&format!("{MINIMAL}alarms:\n  topic_arn: ops\n"));
+        assert!(
+            message.starts_with("stack.yaml:6: alarms.topic_arn: \"ops\" is not an SNS topic ARN"),
+            "{message}"
+        );
+        let message = error(&format!("{MINIMAL}alarms:\n  email: ops\n"));
+        assert!(
+            message.starts_with("stack.yaml:6: alarms.email:"),
             "{message}"
         );
     }

@@ -106,6 +106,57 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
             };
             ("ses", resource)
         }
+        "CloudWatch" | "SNS" => {
+            // Query or JSON bodies, depending on the SDK's protocol: look for the names.
+            let form = |name: &str| {
+                exchange
+                    .request
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix(name))
+                    .map(decode)
+            };
+            let field = |name: &str| {
+                body[name]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| form(&format!("{name}=")))
+            };
+            let alarm = |name: String| {
+                format!(
+                    "arn:aws:cloudwatch:{}:{}:alarm:{name}",
+                    names.region, names.account
+                )
+            };
+            let resource = if exchange.service == "SNS" {
+                match (field("TopicArn").or(field("ResourceArn")), field("Name")) {
+                    (Some(arn), _) => arn,
+                    (None, Some(name)) => {
+                        format!("arn:aws:sns:{}:{}:{name}", names.region, names.account)
+                    }
+                    (None, None) => "*".to_owned(),
+                }
+            } else if operation == "DescribeAlarms" {
+                alarm("*".to_owned())
+            } else {
+                // CloudWatch speaks CBOR, whose strings are plain UTF-8 within the bytes: the
+                // alarm is the one word that starts with the stack's name.
+                let start = exchange
+                    .request
+                    .find(&format!("{}-", names.stack))
+                    .expect("a CloudWatch call names one of the stack's alarms");
+                let name: String = exchange.request[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                alarm(name)
+            };
+            let prefix = if exchange.service == "SNS" {
+                "sns"
+            } else {
+                "cloudwatch"
+            };
+            (prefix, resource)
+        }
         "CloudWatch Logs" => {
             let arn = |name: &str| {
                 format!(
@@ -187,7 +238,10 @@ fn context(names: &Names, exchange: &Exchange) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardown() {
     let env = env();
-    let stack = TestStack::new(&env, UNPROTECTED);
+    let stack = TestStack::new(
+        &env,
+        &format!("{UNPROTECTED}alarms:\n  email: ops@example.com\n"),
+    );
     let options = ConnectOptions {
         capture_bodies: true,
         ..ConnectOptions::default()
@@ -294,6 +348,11 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         &outsider.function_arn(provisioner::naming::TriggerKind::Create)
     ));
     for expected in [
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "sns:CreateTopic",
+        "sns:Subscribe",
+        "sns:DeleteTopic",
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
         "logs:DeleteLogGroup",

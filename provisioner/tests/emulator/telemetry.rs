@@ -283,3 +283,120 @@ async fn log_groups_have_the_stacks_retention_drift_and_go_with_teardown() {
         .unwrap();
     assert_eq!(log_groups(&stack.open().await).await, Vec::new());
 }
+
+/// The stack's alarms by name: their actions and threshold.
+async fn alarms(session: &Session) -> Vec<(String, Vec<String>, f64)> {
+    let prefix = format!("{}-", session.observation.names.stack);
+    let described = session
+        .clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut alarms: Vec<_> = described
+        .metric_alarms()
+        .iter()
+        .map(|a| {
+            (
+                a.alarm_name().unwrap_or_default().to_owned(),
+                a.alarm_actions().to_vec(),
+                a.threshold().unwrap_or_default(),
+            )
+        })
+        .collect();
+    alarms.sort_by(|a, b| a.0.cmp(&b.0));
+    alarms
+}
+
+/// Alarms and their topic are the stack's: deployed with the address subscribed, each
+/// notifying the topic; one deleted and one changed out of band show as drift and deploy
+/// repairs them; without the `alarms` section they go, and teardown removes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_and_their_topic_are_deployed_drift_and_go() {
+    let env = env();
+    let with_alarms =
+        format!("{UNPROTECTED}alarms:\n  email: ops@example.com\n  lockouts_per_hour: 9\n");
+    let (stack, _, session) = TestStack::deployed(&env, &with_alarms).await;
+    let names = &session.observation.names;
+    let topic = names.alarm_topic_arn();
+    let deployed = alarms(&session).await;
+    assert_eq!(deployed.len(), 15, "{deployed:#?}");
+    assert!(
+        deployed
+            .iter()
+            .all(|(_, actions, _)| *actions == [topic.clone()]),
+        "{deployed:#?}"
+    );
+    let lockouts = names.alarm("lockouts");
+    assert_eq!(deployed.iter().find(|a| a.0 == lockouts).unwrap().2, 9.0);
+    let subscriptions = session
+        .clients
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        subscriptions
+            .subscriptions()
+            .iter()
+            .any(|s| s.protocol() == Some("email") && s.endpoint() == Some("ops@example.com")),
+        "{subscriptions:?}"
+    );
+
+    let errors = names.alarm("verify-auth-challenge-errors");
+    session
+        .clients
+        .cloudwatch
+        .delete_alarms()
+        .alarm_names(&errors)
+        .send()
+        .await
+        .unwrap();
+    session
+        .clients
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&lockouts)
+        .namespace("emailcode")
+        .metric_name("Lockouts")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(3600)
+        .evaluation_periods(1)
+        .threshold(1000.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let (_, report) = stack.drift(&env.artifacts).await;
+    crate::common::assert_reports(
+        &report,
+        &[
+            (&format!("alarm {errors}"), "(resource)"),
+            (&format!("alarm {lockouts}"), "condition"),
+        ],
+    );
+    let repaired = stack.assert_deploy_repairs(&env).await;
+    assert_eq!(alarms(&repaired).await, deployed);
+
+    // Without the section, the alarms and the topic are retired.
+    stack.write(UNPROTECTED);
+    let plan = stack.open().await.plan(&env.artifacts).unwrap();
+    let deletes = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == provisioner::plan::Action::Delete)
+        .count();
+    assert_eq!(deletes, 16, "15 alarms and the topic: {plan:#?}");
+    stack.write(&with_alarms);
+    stack
+        .open()
+        .await
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(alarms(&stack.open().await).await, Vec::new());
+}
