@@ -21,6 +21,8 @@ const UNSCOPED: &[&str] = &[
     "logs:DescribeLogGroups",
     // Likewise the topics, to find the stack's own.
     "sns:ListTopics",
+    // `status` reads the stack's metrics; IAM scopes no metric.
+    "cloudwatch:GetMetricData",
 ];
 
 /// The only principal the triggers' resource policies may let in.

@@ -28,6 +28,7 @@ pub mod resources;
 pub mod session;
 pub mod source;
 pub mod spec;
+pub mod status;
 pub mod users;
 
 pub use error::ProvisionError;

@@ -18,6 +18,7 @@ mod reproducible;
 mod serve;
 mod stack;
 mod stacks;
+mod status;
 mod test;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ enum Task {
     ForceUnlock(StackArgs),
     /// Print the deployed stack's identifiers as JSON.
     Outputs(StackArgs),
+    /// The last hour and day of a deployed stack: codes sent, refusals, lockouts, send
+    /// failures, SES bounce and complaint rates, and the alarms in ALARM.
+    Status(flags::StatusArgs),
     /// Add, list or remove users of a deployed stack.
     Users(UsersArgs),
     /// Sign in by email code through Cognito and print the verified ID token's claims.
@@ -132,6 +136,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Doctor(args) => doctor::run(&args),
         Task::ForceUnlock(args) => stack::force_unlock(&args),
         Task::Outputs(args) => stack::outputs(&args),
+        Task::Status(args) => status::run(&args),
         Task::Users(args) => stack::users(&args),
         Task::Login(args) => stack::login(&args),
         Task::Email { action } => email::run(&action),

@@ -400,3 +400,77 @@ async fn alarms_and_their_topic_are_deployed_drift_and_go() {
         .unwrap();
     assert_eq!(alarms(&stack.open().await).await, Vec::new());
 }
+
+/// `status` reads the stack's metrics and its alarms. MiniStack does not turn the triggers'
+/// embedded metrics into metrics as CloudWatch Logs does, so the test puts the data points
+/// CloudWatch would have made, and sets an alarm's state as CloudWatch would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_stacks_metrics_and_its_alarms_in_alarm() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
+    let env = env();
+    let (stack, _, session) = TestStack::deployed(
+        &env,
+        &format!("{UNPROTECTED}alarms:\n  email: ops@example.com\n"),
+    )
+    .await;
+    let cloudwatch = &session.clients.cloudwatch;
+    let datum = |metric: &str, value: f64| {
+        MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(
+                Dimension::builder()
+                    .name("Stack")
+                    .value(&stack.name)
+                    .build(),
+            )
+            .value(value)
+            .build()
+    };
+    cloudwatch
+        .put_metric_data()
+        .namespace("emailcode")
+        .metric_data(datum("CodesSent", 3.0))
+        .metric_data(datum("CodesSent", 2.0))
+        .metric_data(datum("SendFailures", 1.0))
+        .send()
+        .await
+        .unwrap();
+    let failing = session.observation.names.alarm("send-failures");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&failing)
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed: 1 datapoint [1.0] >= 1.0")
+        .send()
+        .await
+        .unwrap();
+    let status = provisioner::status::status(&stack.open().await)
+        .await
+        .unwrap();
+    let hour = &status.windows[0];
+    assert_eq!(hour.label, "last hour");
+    assert_eq!(hour.codes_sent, Some(5.0), "{status:#?}");
+    assert_eq!(hour.send_failures, Some(1.0), "{status:#?}");
+    assert_eq!(hour.lockouts, None, "{status:#?}");
+    assert_eq!(status.windows[1].codes_sent, Some(5.0), "{status:#?}");
+    // Whatever else MiniStack's own evaluation put in ALARM, the one set is there with its
+    // reason, and no other stack's alarm is.
+    let firing = status
+        .alarms
+        .iter()
+        .find(|a| a.alarm == failing)
+        .expect("the alarm in ALARM");
+    assert!(firing.reason.starts_with("Threshold Crossed"), "{firing:?}");
+    assert!(
+        status
+            .alarms
+            .iter()
+            .all(|a| a.alarm.starts_with(&format!("{}-", stack.name))),
+        "{status:#?}"
+    );
+    let text = provisioner::status::text(&status);
+    assert!(
+        text.contains("codes sent                     5           5"),
+        "{text}"
+    );
+}
