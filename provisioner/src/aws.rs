@@ -86,6 +86,9 @@ pub struct ConnectOptions {
     pub die_at_request: Option<usize>,
 }
 
+/// The SDK's standard variable for CloudWatch's endpoint alone.
+pub const CLOUDWATCH_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_CLOUDWATCH";
+
 /// The variable that sets [`ConnectOptions::die_at_request`] for a command-line run.
 pub const DIE_AT_REQUEST_VARIABLE: &str = "EMAILCODE_TEST_DIE_AT_REQUEST";
 
@@ -279,11 +282,19 @@ pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
                 .interceptor(requests.clone())
                 .build(),
         ),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&config)
-                .interceptor(requests.clone())
-                .build(),
-        ),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf({
+            let builder =
+                aws_sdk_cloudwatch::config::Builder::from(&config).interceptor(requests.clone());
+            // An endpoint set in code shadows the SDK's standard per-service variable; with an
+            // emulator endpoint it still counts, so CloudWatch can go to an emulator that
+            // speaks its CBOR protocol while the rest goes to one that does not (moto).
+            match std::env::var(CLOUDWATCH_ENDPOINT_VARIABLE) {
+                Ok(url) if target.endpoint.is_some() && !url.is_empty() => {
+                    builder.endpoint_url(url).build()
+                }
+                _ => builder.build(),
+            }
+        }),
         sns: aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(&config)
                 .interceptor(requests.clone())

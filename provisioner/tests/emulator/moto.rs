@@ -1,6 +1,8 @@
 //! The control plane on a second, independent emulator (moto): deploy, a no-op redeploy that
 //! writes nothing, plan, drift after an out-of-band change, repair, teardown. moto runs no
-//! Lambda code and has no custom-auth flow, so sign-in stays on MiniStack.
+//! Lambda code and has no custom-auth flow, so sign-in stays on MiniStack; it speaks no
+//! CBOR either, which the SDK uses for CloudWatch, so `cargo xtask test` points CloudWatch
+//! alone at MiniStack (`AWS_ENDPOINT_URL_CLOUDWATCH`).
 
 use provisioner::naming::TriggerKind;
 
