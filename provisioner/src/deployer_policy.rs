@@ -197,6 +197,30 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                 "Resource": log_groups
             },
             {
+                // Like an identity, a configuration set's creation has no resource type in
+                // IAM's action table: only the tag it must carry scopes it.
+                "Sid": "CreateOnlyTaggedConfigurationSet",
+                "Effect": "Allow",
+                "Action": "ses:CreateConfigurationSet",
+                "Resource": "*",
+                "Condition": { "StringLike": { format!("aws:RequestTag/{OWNER_TAG}"): names.stack } }
+            },
+            {
+                "Sid": "StackConfigurationSet",
+                "Effect": "Allow",
+                "Action": [
+                    "ses:GetConfigurationSet",
+                    "ses:DeleteConfigurationSet", "ses:GetConfigurationSetEventDestinations",
+                    "ses:CreateConfigurationSetEventDestination",
+                    "ses:UpdateConfigurationSetEventDestination",
+                    "ses:PutConfigurationSetReputationOptions",
+                    "ses:PutConfigurationSetSuppressionOptions",
+                    "ses:PutConfigurationSetSendingOptions", "ses:TagResource",
+                    "ses:ListTagsForResource"
+                ],
+                "Resource": names.configuration_set_arn(&names.configuration_set())
+            },
+            {
                 "Sid": "StackAlarms",
                 "Effect": "Allow",
                 "Action": [

@@ -188,6 +188,11 @@ impl Names {
         self.arn("ses", &self.region, &format!("identity/{identity}"))
     }
 
+    /// The stack's own SES configuration set, which every code is sent with.
+    pub fn configuration_set(&self) -> String {
+        format!("{}-mail", self.stack)
+    }
+
     pub fn configuration_set_arn(&self, name: &str) -> String {
         self.arn("ses", &self.region, &format!("configuration-set/{name}"))
     }

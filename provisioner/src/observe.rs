@@ -11,7 +11,8 @@ use crate::naming::{Names, Partition, TriggerKind};
 use crate::resources::identity::IdentityStatus;
 use crate::resources::{
     Observed, ObservedState, PoolRef, ReadCx, ResourceId, ResourceKind, Tagging, alarm, app_client,
-    client_locator, function, identity, log_group, permission, role, table, topic, user_pool,
+    client_locator, configuration_set, function, identity, log_group, permission, role, table,
+    topic, user_pool,
 };
 use crate::spec::StackSpec;
 
@@ -116,16 +117,25 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
-    let (caller, sandbox, role, table, (identity, identity_status), (functions, pool), alerting) =
-        tokio::try_join!(
-            Box::pin(caller(clients)),
-            Box::pin(ses_sandbox(clients)),
-            Box::pin(role::read(cx)),
-            Box::pin(table::read(cx)),
-            Box::pin(identity::read(cx, &identity_id.name)),
-            Box::pin(functions_then_pool(cx)),
-            Box::pin(read_alerting(cx, spec)),
-        )?;
+    let (
+        caller,
+        sandbox,
+        role,
+        table,
+        (identity, identity_status),
+        (functions, pool),
+        alerting,
+        mail,
+    ) = tokio::try_join!(
+        Box::pin(caller(clients)),
+        Box::pin(ses_sandbox(clients)),
+        Box::pin(role::read(cx)),
+        Box::pin(table::read(cx)),
+        Box::pin(identity::read(cx, &identity_id.name)),
+        Box::pin(functions_then_pool(cx)),
+        Box::pin(read_alerting(cx, spec)),
+        Box::pin(configuration_set::read(cx)),
+    )?;
     let names = caller.names(spec);
     let id = |kind| ResourceId {
         kind,
@@ -137,6 +147,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
             ResourceKind::ClientLocator => names.function(TriggerKind::Define),
             ResourceKind::LogGroup(trigger) => names.log_group(trigger),
             ResourceKind::AlarmTopic => names.alarm_topic(),
+            ResourceKind::ConfigurationSet => names.configuration_set(),
             ResourceKind::Alarm(alarm) => names.alarm(&alarm.suffix()),
             ResourceKind::UserPool => names.user_pool(),
             ResourceKind::AppClient => names.app_client(),
@@ -162,6 +173,9 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
             .resources
             .insert(id(ResourceKind::Permission(kind)), permission);
     }
+    state
+        .resources
+        .insert(id(ResourceKind::ConfigurationSet), mail);
     let (topic, mut alarms) = alerting;
     state.resources.insert(id(ResourceKind::AlarmTopic), topic);
     for kind in crate::resources::all_alarm_kinds() {

@@ -9,6 +9,8 @@ pub const CODE_LENGTH: &str = "OTP_CODE_LENGTH";
 pub const TTL_SECONDS: &str = "OTP_TTL_SECONDS";
 pub const MAX_ATTEMPTS: &str = "OTP_MAX_ATTEMPTS";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
+/// The SES configuration set every code is sent with, when the stack has one.
+pub const CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 pub const LIMITS_TABLE: &str = "LIMITS_TABLE";
 pub const MAX_SENDS: &str = "LIMITS_MAX_SENDS";
 pub const WINDOW_SECONDS: &str = "LIMITS_WINDOW_SECONDS";
@@ -103,6 +105,7 @@ pub struct CreateConfig {
     pub code_length: u8,
     pub ttl_seconds: u64,
     pub sender: String,
+    pub configuration_set: Option<String>,
 }
 
 /// What VerifyAuthChallengeResponse needs.
@@ -134,6 +137,7 @@ impl CreateConfig {
             code_length: ranged(&lookup, CODE_LENGTH, CODE_LENGTH_RANGE)?,
             ttl_seconds: ranged(&lookup, TTL_SECONDS, TTL_SECONDS_RANGE)?,
             sender,
+            configuration_set: lookup(CONFIGURATION_SET).filter(|set| !set.is_empty()),
         })
     }
 }

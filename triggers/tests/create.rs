@@ -19,6 +19,7 @@ fn config() -> CreateConfig {
         code_length: 6,
         ttl_seconds: 180,
         sender: "no-reply@acme.example".to_owned(),
+        configuration_set: None,
     }
 }
 

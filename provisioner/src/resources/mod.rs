@@ -24,6 +24,7 @@ macro_rules! sdk_tags {
 pub mod alarm;
 pub mod app_client;
 pub mod client_locator;
+pub mod configuration_set;
 pub mod function;
 pub mod identity;
 pub mod log_group;
@@ -48,6 +49,7 @@ pub enum ResourceKind {
     Role,
     EmailIdentity,
     LogGroup(TriggerKind),
+    ConfigurationSet,
     AlarmTopic,
     Function(TriggerKind),
     Table,
@@ -64,7 +66,11 @@ impl ResourceKind {
         match self {
             // A function's log group exists before its first invocation, so Lambda never
             // makes an untagged one without a retention.
-            Self::Role | Self::EmailIdentity | Self::LogGroup(_) | Self::AlarmTopic => 0,
+            Self::Role
+            | Self::EmailIdentity
+            | Self::LogGroup(_)
+            | Self::ConfigurationSet
+            | Self::AlarmTopic => 0,
             // The table is needed by nobody's creation, only by the triggers' invocations, so
             // its wait for ACTIVE overlaps the functions' creation.
             // An alarm needs its topic, nothing else: it may watch a function not made yet.
@@ -81,6 +87,7 @@ impl ResourceKind {
             Self::EmailIdentity => "ses identity",
             Self::LogGroup(_) => "log group",
             Self::AlarmTopic => "sns topic",
+            Self::ConfigurationSet => "ses configuration set",
             Self::Alarm(_) => "alarm",
             Self::Function(_) => "lambda function",
             Self::Table => "dynamodb table",
@@ -101,6 +108,7 @@ impl ResourceKind {
             | Self::EmailIdentity
             | Self::LogGroup(_)
             | Self::AlarmTopic
+            | Self::ConfigurationSet
             | Self::Alarm(_)
             | Self::Table
             | Self::UserPool
@@ -149,6 +157,7 @@ pub enum Desired {
     Role(role::Desired),
     EmailIdentity(identity::Desired),
     LogGroup(log_group::Desired),
+    ConfigurationSet(configuration_set::Desired),
     AlarmTopic(topic::Desired),
     Alarm(alarm::Desired),
     Function(function::Desired),
@@ -166,6 +175,7 @@ impl Desired {
             Self::EmailIdentity(d) => (ResourceKind::EmailIdentity, &d.identity),
             Self::LogGroup(d) => (ResourceKind::LogGroup(d.kind), &d.name),
             Self::AlarmTopic(d) => (ResourceKind::AlarmTopic, &d.name),
+            Self::ConfigurationSet(d) => (ResourceKind::ConfigurationSet, &d.name),
             Self::Alarm(d) => (ResourceKind::Alarm(d.kind), &d.name),
             Self::Function(d) => (ResourceKind::Function(d.kind), &d.name),
             Self::Table(d) => (ResourceKind::Table, &d.name),
@@ -186,6 +196,7 @@ impl Desired {
             Self::EmailIdentity(d) => d.fields(),
             Self::LogGroup(d) => d.fields(),
             Self::AlarmTopic(d) => d.fields(),
+            Self::ConfigurationSet(d) => d.fields(),
             Self::Alarm(d) => d.fields(),
             Self::Function(d) => d.fields(),
             Self::Table(d) => d.fields(),
@@ -203,6 +214,7 @@ impl Desired {
             Self::EmailIdentity(_) => identity::REPLACE_ON,
             Self::LogGroup(_) => log_group::REPLACE_ON,
             Self::AlarmTopic(_) => topic::REPLACE_ON,
+            Self::ConfigurationSet(_) => configuration_set::REPLACE_ON,
             Self::Alarm(_) => alarm::REPLACE_ON,
             Self::Function(_) => function::REPLACE_ON,
             Self::Table(_) => table::REPLACE_ON,
@@ -222,6 +234,7 @@ impl Desired {
             | Self::EmailIdentity(_)
             | Self::LogGroup(_)
             | Self::AlarmTopic(_)
+            | Self::ConfigurationSet(_)
             | Self::Alarm(_)
             | Self::Function(_)
             | Self::Table(_)
@@ -298,6 +311,12 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         Desired::EmailIdentity(identity::Desired {
             identity: spec.ses_identity().to_owned(),
             arn: names.identity_arn(spec.ses_identity()),
+            tags: tags.clone(),
+        }),
+        Desired::ConfigurationSet(configuration_set::Desired {
+            name: names.configuration_set(),
+            arn: names.configuration_set_arn(&names.configuration_set()),
+            stack: names.stack.clone(),
             tags: tags.clone(),
         }),
     ];
@@ -531,6 +550,7 @@ pub fn function_environment(
                 (env::CODE_LENGTH, otp.length.get().to_string()),
                 (env::TTL_SECONDS, otp.ttl_seconds.get().to_string()),
                 (env::EMAIL_FROM, spec.email.from.as_str().to_owned()),
+                (env::CONFIGURATION_SET, names.configuration_set()),
             ];
             // Create looks up pending sign-ups only while sign-up is on: Verify may mark an
             // address verified and forget its record only then (the role's grants follow).
@@ -743,6 +763,7 @@ pub async fn create(
         Desired::EmailIdentity(d) => identity::create(cx, d).await.map(|()| None)?,
         Desired::LogGroup(d) => log_group::create(cx, d).await.map(|()| None)?,
         Desired::AlarmTopic(d) => topic::create(cx, d).await.map(|()| None)?,
+        Desired::ConfigurationSet(d) => configuration_set::create(cx, d).await.map(|()| None)?,
         Desired::Alarm(d) => alarm::put(cx, d).await.map(|()| None)?,
         Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
         Desired::Table(d) => table::create(cx, d).await.map(|()| None)?,
@@ -764,6 +785,7 @@ pub async fn update(
         Desired::EmailIdentity(d) => identity::update(cx, d, changes).await,
         Desired::LogGroup(d) => log_group::update(cx, d, changes).await,
         Desired::AlarmTopic(d) => topic::update(cx, d, changes).await,
+        Desired::ConfigurationSet(d) => configuration_set::update(cx, d, changes).await,
         Desired::Alarm(d) => alarm::update(cx, d, changes).await,
         Desired::Function(d) => function::update(cx, d, changes).await,
         Desired::Table(d) => table::update(cx, d, changes).await,
@@ -784,6 +806,7 @@ pub async fn delete(
         ResourceKind::EmailIdentity => identity::delete(cx, &id.name).await?,
         ResourceKind::LogGroup(_) => log_group::delete(cx, &id.name).await?,
         ResourceKind::AlarmTopic => topic::delete(cx, &id.name).await?,
+        ResourceKind::ConfigurationSet => configuration_set::delete(cx, &id.name).await?,
         ResourceKind::Alarm(_) => alarm::delete(cx, &id.name).await?,
         ResourceKind::Function(_) => function::delete(cx, &id.name).await?,
         ResourceKind::Table => table::delete(cx, &id.name).await?,
@@ -892,7 +915,7 @@ pub(crate) mod tests {
             .map(|d| d.id().kind.stage())
             .collect();
         assert!(stages.is_sorted(), "{stages:?}");
-        assert_eq!(state.resources.len(), 15);
+        assert_eq!(state.resources.len(), 16);
         let logs: Vec<String> = state
             .resources
             .iter()

@@ -96,8 +96,8 @@ pub fn trust_policy() -> Value {
 ///
 /// SES authorises `ses:SendEmail` against every identity a message involves: the sender's,
 /// and in the sandbox the recipients' too (each recipient there must be a verified
-/// identity), and the configuration set's when one applies. So the grant names exactly
-/// those ARNs, and the `ses:FromAddress` condition keeps the wider sandbox grant to our
+/// identity), and the configuration set's (the stack's own, and the identity's default when
+/// it has one). So the grant names exactly those ARNs, and the `ses:FromAddress` condition keeps the wider sandbox grant to our
 /// sender address.
 ///
 /// With self sign-up (`sign_up`), PreSignUp records pending sign-ups and Verify marks a
@@ -110,7 +110,10 @@ pub fn trigger_policy(names: &Names, from_address: &str, ses: &SesScope, sign_up
         .into_iter()
         .map(|kind| names.log_group_arn(kind))
         .collect();
-    let mut send_resources = vec![names.identity_arn(&ses.identity)];
+    let mut send_resources = vec![
+        names.identity_arn(&ses.identity),
+        names.configuration_set_arn(&names.configuration_set()),
+    ];
     if ses.sandbox {
         send_resources.push(names.identity_arn("*"));
     }
@@ -603,7 +606,10 @@ mod tests {
         let production = trigger_policy(&names, "no-reply@acme.example", &ses, false);
         assert_eq!(
             production["Statement"][0]["Resource"],
-            json!([names.identity_arn("acme.example")])
+            json!([
+                names.identity_arn("acme.example"),
+                names.configuration_set_arn("acme-mail")
+            ])
         );
         ses.sandbox = true;
         ses.configuration_set = Some("tracked".into());
@@ -612,6 +618,7 @@ mod tests {
             sandbox["Statement"][0]["Resource"],
             json!([
                 names.identity_arn("acme.example"),
+                names.configuration_set_arn("acme-mail"),
                 names.identity_arn("*"),
                 names.configuration_set_arn("tracked")
             ])

@@ -97,6 +97,15 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                 ([_, _, kind, identity, ..], None) if kind == "identities" => {
                     names.identity_arn(identity)
                 }
+                ([_, _, kind, set, ..], None) if kind == "configuration-sets" => {
+                    names.configuration_set_arn(set)
+                }
+                ([_, _, kind], None) if kind == "configuration-sets" => names
+                    .configuration_set_arn(
+                        body["ConfigurationSetName"]
+                            .as_str()
+                            .expect("CreateConfigurationSet names the set"),
+                    ),
                 ([_, _, kind], None) if kind == "identities" => names.identity_arn(
                     body["EmailIdentity"]
                         .as_str()
@@ -348,6 +357,9 @@ async fn the_deployer_policy_covers_every_call_of_deploy_drift_update_and_teardo
         &outsider.function_arn(provisioner::naming::TriggerKind::Create)
     ));
     for expected in [
+        "ses:CreateConfigurationSet",
+        "ses:CreateConfigurationSetEventDestination",
+        "ses:DeleteConfigurationSet",
         "cloudwatch:PutMetricAlarm",
         "cloudwatch:DeleteAlarms",
         "sns:CreateTopic",

@@ -474,3 +474,86 @@ async fn status_shows_the_stacks_metrics_and_its_alarms_in_alarm() {
         "{text}"
     );
 }
+
+/// The stack's configuration set: reputation metrics on, bounces and complaints suppressed,
+/// events counted in CloudWatch under the stack; Create sends with it; suppression turned
+/// off out of band is drift that deploy repairs; teardown deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_set_suppresses_bounces_counts_events_and_create_sends_with_it() {
+    let env = env();
+    let (stack, outputs, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    let names = &session.observation.names;
+    let ses = &session.clients.ses;
+    let set = names.configuration_set();
+    let got = ses
+        .get_configuration_set()
+        .configuration_set_name(&set)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        got.reputation_options()
+            .unwrap()
+            .reputation_metrics_enabled()
+    );
+    let suppressed: Vec<&str> = got
+        .suppression_options()
+        .unwrap()
+        .suppressed_reasons()
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(suppressed, ["BOUNCE", "COMPLAINT"]);
+    let destinations = ses
+        .get_configuration_set_event_destinations()
+        .configuration_set_name(&set)
+        .send()
+        .await
+        .unwrap();
+    let destination = &destinations.event_destinations()[0];
+    assert!(destination.cloud_watch_destination().is_some());
+    assert_eq!(destination.matching_event_types().len(), 5);
+    let environment = session
+        .clients
+        .lambda
+        .get_function_configuration()
+        .function_name(names.function(TriggerKind::Create))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        environment.environment().unwrap().variables().unwrap()["SES_CONFIGURATION_SET"],
+        set
+    );
+    // A code still goes out, sent with the set.
+    let email = format!("ray@{}.example", stack.name);
+    add_user(&stack, &email).await;
+    start_custom_auth(&session.clients.cognito, &outputs, &email)
+        .await
+        .unwrap();
+    wait_for_code(&env.endpoint, &names.account, &email, &[]).unwrap();
+
+    ses.put_configuration_set_suppression_options()
+        .configuration_set_name(&set)
+        .send()
+        .await
+        .unwrap();
+    let (_, report) = stack.drift(&env.artifacts).await;
+    crate::common::assert_reports(
+        &report,
+        &[(&format!("ses configuration set {set}"), "suppressed")],
+    );
+    let repaired = stack.assert_deploy_repairs(&env).await;
+    repaired
+        .teardown(provisioner::session::FORCE, &|_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        ses.get_configuration_set()
+            .configuration_set_name(&set)
+            .send()
+            .await
+            .is_err(),
+        "teardown left the configuration set"
+    );
+}

@@ -33,6 +33,8 @@ const INITIAL_SES_LATENCY_MS: u64 = 120;
 struct Mailer {
     ses: aws_sdk_sesv2::Client,
     sender: String,
+    /// The stack's configuration set: reputation metrics, suppression, event counts.
+    configuration_set: Option<String>,
     /// The latest SendEmail latency, mirrored for unknown users so they cannot be told apart.
     recent_latency_ms: AtomicU64,
 }
@@ -56,6 +58,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mailer = Arc::new(Mailer {
         ses: aws_sdk_sesv2::Client::new(&sdk_config),
         sender: config.sender.clone(),
+        configuration_set: config.configuration_set.clone(),
         recent_latency_ms: AtomicU64::new(INITIAL_SES_LATENCY_MS),
     });
     let config = Arc::new(config);
@@ -231,6 +234,7 @@ impl Mailer {
             .from_email_address(&self.sender)
             .destination(Destination::builder().to_addresses(recipient).build())
             .content(content)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send();
         match tokio::time::timeout(budget, request).await {
             Ok(Ok(_)) => {
