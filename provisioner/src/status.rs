@@ -183,7 +183,8 @@ pub fn text(status: &Status) -> String {
         out.push_str(&format!("{:>12}", window.label));
     }
     out.push('\n');
-    let rows: [(&str, fn(&Window) -> Option<f64>, bool); 9] = [
+    type Row = (&'static str, fn(&Window) -> Option<f64>, bool);
+    let rows: [Row; 9] = [
         ("codes sent", |w| w.codes_sent, false),
         ("sign-ins completed", |w| w.sign_ins_completed, false),
         ("send failures", |w| w.send_failures, false),
