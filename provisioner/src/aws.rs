@@ -86,8 +86,17 @@ pub struct ConnectOptions {
     pub die_at_request: Option<usize>,
 }
 
-/// The SDK's standard variable for CloudWatch's endpoint alone.
+/// The SDK's standard variables for one service's endpoint alone.
 pub const CLOUDWATCH_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_CLOUDWATCH";
+pub const SES_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_SESV2";
+
+/// An endpoint set in code shadows the SDK's standard per-service variable; beside an
+/// emulator endpoint it still counts, so one service can go to an emulator that has what
+/// another lacks (moto speaks no CBOR for CloudWatch and has no SES event destinations).
+fn emulated_service_endpoint(target: &Target, variable: &str) -> Option<String> {
+    target.endpoint.as_ref()?;
+    std::env::var(variable).ok().filter(|url| !url.is_empty())
+}
 
 /// The variable that sets [`ConnectOptions::die_at_request`] for a command-line run.
 pub const DIE_AT_REQUEST_VARIABLE: &str = "EMAILCODE_TEST_DIE_AT_REQUEST";
@@ -262,11 +271,14 @@ pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
                 .interceptor(requests.clone())
                 .build(),
         ),
-        ses: aws_sdk_sesv2::Client::from_conf(
-            aws_sdk_sesv2::config::Builder::from(&config)
-                .interceptor(requests.clone())
-                .build(),
-        ),
+        ses: aws_sdk_sesv2::Client::from_conf({
+            let builder =
+                aws_sdk_sesv2::config::Builder::from(&config).interceptor(requests.clone());
+            match emulated_service_endpoint(target, SES_ENDPOINT_VARIABLE) {
+                Some(url) => builder.endpoint_url(url).build(),
+                None => builder.build(),
+            }
+        }),
         sts: aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&config)
                 .interceptor(requests.clone())
@@ -285,14 +297,9 @@ pub async fn connect_to(target: &Target, options: ConnectOptions) -> Clients {
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf({
             let builder =
                 aws_sdk_cloudwatch::config::Builder::from(&config).interceptor(requests.clone());
-            // An endpoint set in code shadows the SDK's standard per-service variable; with an
-            // emulator endpoint it still counts, so CloudWatch can go to an emulator that
-            // speaks its CBOR protocol while the rest goes to one that does not (moto).
-            match std::env::var(CLOUDWATCH_ENDPOINT_VARIABLE) {
-                Ok(url) if target.endpoint.is_some() && !url.is_empty() => {
-                    builder.endpoint_url(url).build()
-                }
-                _ => builder.build(),
+            match emulated_service_endpoint(target, CLOUDWATCH_ENDPOINT_VARIABLE) {
+                Some(url) => builder.endpoint_url(url).build(),
+                None => builder.build(),
             }
         }),
         sns: aws_sdk_sns::Client::from_conf(

