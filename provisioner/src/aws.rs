@@ -22,9 +22,14 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 
 use crate::spec::StackSpec;
 
+/// The account the local emulators play: moto's default, and the one `cargo xtask emulator`
+/// gives MiniStack, so the two agree on the account in every ARN when a test uses both.
+pub const EMULATOR_ACCOUNT: &str = "123456789012";
+
 /// Keys used when an emulator endpoint is set and the environment has no credentials:
-/// emulators accept any, and AWS never sees them.
-const EMULATOR_KEY: &str = "test";
+/// emulators accept any, and AWS never sees them. MiniStack takes a twelve-digit key for the
+/// account id; unsigned calls (a sign-in's InitiateAuth) get its default, the same one.
+const EMULATOR_KEY: &str = EMULATOR_ACCOUNT;
 
 #[derive(Clone, Debug)]
 pub struct Clients {

@@ -83,7 +83,8 @@ impl Kind {
                     // MiniStack hands this to provided.* functions only when it has it
                     // itself; without it the Create trigger cannot reach SES.
                     .env("AWS_ENDPOINT_URL", endpoint)
-                    .env("LOG_LEVEL", "WARNING");
+                    .env("LOG_LEVEL", "WARNING")
+                    .env("MINISTACK_ACCOUNT_ID", provisioner::aws::EMULATOR_ACCOUNT);
                 command
             }
             Self::Moto => {
