@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType, UserType};
 
 use crate::error::{ProvisionError, aws_error};
 use crate::session::Session;
@@ -95,9 +95,8 @@ impl User {
     }
 }
 
-pub async fn list(session: &Session) -> Result<Vec<User>, ProvisionError> {
-    let outputs = session.outputs()?;
-    let locked = locked_accounts(session).await?;
+/// Every user of the stack's pool, page by page.
+async fn pool_users(session: &Session, pool_id: &str) -> Result<Vec<UserType>, ProvisionError> {
     let mut users = Vec::new();
     let mut token = None;
     loop {
@@ -105,38 +104,47 @@ pub async fn list(session: &Session) -> Result<Vec<User>, ProvisionError> {
             .clients
             .cognito
             .list_users()
-            .user_pool_id(&outputs.user_pool_id)
+            .user_pool_id(pool_id)
             .set_pagination_token(token)
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    format!("user pool {}", outputs.user_pool_id),
-                    "cognito-idp:ListUsers",
-                    e,
-                )
-            })?;
-        for user in page.users() {
-            let email = user
-                .attributes()
-                .iter()
-                .find(|a| a.name() == "email")
-                .and_then(|a| a.value())
-                .or(user.username())
-                .unwrap_or_default();
-            let status = user.user_status().map(|s| s.as_str()).unwrap_or("UNKNOWN");
-            let key = triggers::limits::account_key(&outputs.user_pool_id, email);
-            users.push(User {
-                email: email.to_owned(),
-                status: status.to_owned(),
-                locked_until: locked.get(&key).copied(),
-            });
-        }
+            .map_err(|e| aws_error(format!("user pool {pool_id}"), "cognito-idp:ListUsers", e))?;
+        users.extend(page.users().iter().cloned());
         token = page.pagination_token;
         if token.is_none() {
-            break;
+            return Ok(users);
         }
     }
+}
+
+fn attribute<'a>(user: &'a UserType, name: &str) -> Option<&'a str> {
+    user.attributes()
+        .iter()
+        .find(|a| a.name() == name)
+        .and_then(|a| a.value())
+}
+
+pub async fn list(session: &Session) -> Result<Vec<User>, ProvisionError> {
+    let outputs = session.outputs()?;
+    let locked = locked_accounts(session).await?;
+    let mut users: Vec<User> = pool_users(session, &outputs.user_pool_id)
+        .await?
+        .iter()
+        .map(|user| {
+            let email = attribute(user, "email")
+                .or(user.username())
+                .unwrap_or_default();
+            let key = triggers::limits::account_key(&outputs.user_pool_id, email);
+            User {
+                email: email.to_owned(),
+                status: user
+                    .user_status()
+                    .map_or("UNKNOWN", |s| s.as_str())
+                    .to_owned(),
+                locked_until: locked.get(&key).copied(),
+            }
+        })
+        .collect();
     users.sort_by(|a, b| a.email.cmp(&b.email));
     Ok(users)
 }
@@ -239,46 +247,18 @@ pub async fn stale_sign_ups(session: &Session) -> Result<Vec<String>, ProvisionE
     let outputs = session.outputs()?;
     let now = triggers::unix_now();
     let mut stale = Vec::new();
-    let mut token = None;
-    loop {
-        let page = session
-            .clients
-            .cognito
-            .list_users()
-            .user_pool_id(&outputs.user_pool_id)
-            .set_pagination_token(token)
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error(
-                    format!("user pool {}", outputs.user_pool_id),
-                    "cognito-idp:ListUsers",
-                    e,
-                )
-            })?;
-        for user in page.users() {
-            let attribute = |name: &str| {
-                user.attributes()
-                    .iter()
-                    .find(|a| a.name() == name)
-                    .and_then(|a| a.value())
-            };
-            if attribute("email_verified") == Some("true") {
-                continue;
-            }
-            let Some(email) = attribute("email") else {
-                continue;
-            };
-            let record = pending_record(session, &outputs.user_pool_id, email).await?;
-            let open =
-                record.is_some_and(|expires_at| triggers::limits::pending_is_open(expires_at, now));
-            if !open {
-                stale.push(email.to_owned());
-            }
+    for user in pool_users(session, &outputs.user_pool_id).await? {
+        if attribute(&user, "email_verified") == Some("true") {
+            continue;
         }
-        token = page.pagination_token;
-        if token.is_none() {
-            break;
+        let Some(email) = attribute(&user, "email") else {
+            continue;
+        };
+        let record = pending_record(session, &outputs.user_pool_id, email).await?;
+        let open =
+            record.is_some_and(|expires_at| triggers::limits::pending_is_open(expires_at, now));
+        if !open {
+            stale.push(email.to_owned());
         }
     }
     stale.sort();

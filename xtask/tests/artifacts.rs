@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{need, scratch, spec, text, xtask};
+use common::{live_function_field, need, scratch, spec, text, xtask};
 use provisioner::artifacts::{Artifacts, MANIFEST, Manifest};
 use provisioner::naming::TriggerKind;
 
@@ -24,23 +24,7 @@ fn promoted_artifacts(dir: &Path) -> PathBuf {
 
 /// Each function's live CodeSha256, by trigger.
 fn live_code(stack: &Path) -> Vec<String> {
-    let session = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(provisioner::session::Session::open(stack))
-        .unwrap();
-    TriggerKind::CUSTOM_AUTH
-        .into_iter()
-        .map(|kind| {
-            let id = provisioner::resources::ResourceId {
-                kind: provisioner::resources::ResourceKind::Function(kind),
-                name: session.observation.names.function(kind),
-            };
-            match session.observation.state.get(&id) {
-                provisioner::resources::Observed::Owned(fields) => fields["code_sha256"].clone(),
-                other => panic!("{id} is {other:?}"),
-            }
-        })
-        .collect()
+    live_function_field(stack, "code_sha256")
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{need, scratch, spec, text, xtask};
+use common::{live_function_field, need, scratch, spec, text, xtask};
 use provisioner::naming::TriggerKind;
 use provisioner::session::Session;
 
@@ -20,20 +20,7 @@ fn open(stack: &Path) -> Session {
 
 /// The live memory of each CUSTOM_AUTH function.
 fn memory(stack: &Path) -> Vec<String> {
-    let session = open(stack);
-    TriggerKind::CUSTOM_AUTH
-        .into_iter()
-        .map(|kind| {
-            let id = provisioner::resources::ResourceId {
-                kind: provisioner::resources::ResourceKind::Function(kind),
-                name: session.observation.names.function(kind),
-            };
-            match session.observation.state.get(&id) {
-                provisioner::resources::Observed::Owned(fields) => fields["memory_mb"].clone(),
-                other => panic!("{id} is {other:?}"),
-            }
-        })
-        .collect()
+    live_function_field(stack, "memory_mb")
 }
 
 fn set_memory(stack: &Path, memory_mb: u32) {

@@ -54,3 +54,26 @@ pub fn spec(dir: &Path, name: &str) -> PathBuf {
     .unwrap();
     path
 }
+
+/// One field of each CUSTOM_AUTH function of the stack, as the live stack has it.
+pub fn live_function_field(stack: &Path, field: &str) -> Vec<String> {
+    use provisioner::naming::TriggerKind;
+    use provisioner::resources::{Observed, ResourceId, ResourceKind};
+    let session = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(provisioner::session::Session::open(stack))
+        .unwrap();
+    TriggerKind::CUSTOM_AUTH
+        .into_iter()
+        .map(|kind| {
+            let id = ResourceId {
+                kind: ResourceKind::Function(kind),
+                name: session.observation.names.function(kind),
+            };
+            match session.observation.state.get(&id) {
+                Observed::Owned(fields) => fields[field].clone(),
+                other => panic!("{id} is {other:?}"),
+            }
+        })
+        .collect()
+}
