@@ -140,10 +140,11 @@ pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
         }
     };
     let names = caller.names(spec);
-    let (region, ses_account, identity, permissions, concurrency) = tokio::join!(
-        region(clients, spec),
+    let ((ses_account, ses_sending), identity, reputation, region, permissions, concurrency) = tokio::join!(
         ses_account(clients),
         ses_identity(clients, spec),
+        reputation(clients),
+        region(clients, spec),
         permissions(clients, &names, &caller.arn, spec),
         concurrency(clients),
     );
@@ -157,6 +158,8 @@ pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
         ),
         region,
         ses_account,
+        ses_sending,
+        reputation,
         identity,
         permissions,
         concurrency,
@@ -184,24 +187,102 @@ async fn region(clients: &Clients, spec: &StackSpec) -> Check {
     }
 }
 
-async fn ses_account(clients: &Clients) -> Check {
+/// Production access or the sandbox, and what the account may still send today.
+async fn ses_account(clients: &Clients) -> (Check, Check) {
     match clients.ses.get_account().send().await {
-        Ok(account) if account.production_access_enabled() => Check::ok(
-            "ses account",
-            "production access: codes can go to any address",
+        Ok(account) => {
+            let access = if account.production_access_enabled() {
+                Check::ok(
+                    "ses account",
+                    "production access: codes can go to any address",
+                )
+            } else {
+                Check::not_ok(
+                    "ses account",
+                    Status::Warn,
+                    "in the SES sandbox: codes go only to verified addresses, at most 200 a day",
+                    "verify each test recipient in SES, or request production access in the SES console",
+                )
+            };
+            let quota = account.send_quota();
+            let sending = sending_check(
+                account.enforcement_status().unwrap_or("HEALTHY"),
+                quota.map(|q| q.sent_last24_hours()).unwrap_or_default(),
+                quota.map(|q| q.max24_hour_send()).unwrap_or_default(),
+                quota.map(|q| q.max_send_rate()).unwrap_or_default(),
+            );
+            (access, sending)
+        }
+        Err(e) => {
+            let unread = aws_error("the SES account", "ses:GetAccount", e).to_string();
+            let fix = "allow ses:GetAccount (see `cargo xtask deployer-policy`); deploy assumes the sandbox meanwhile";
+            (
+                Check::not_ok("ses account", Status::Warn, unread.clone(), fix),
+                Check::not_ok("ses sending", Status::Warn, unread, fix),
+            )
+        }
+    }
+}
+
+/// Whether SES will keep sending: the account's standing, and today's sends against its quota.
+fn sending_check(enforcement: &str, sent: f64, max_per_day: f64, max_rate: f64) -> Check {
+    let used = format!(
+        "{sent:.0} of {max_per_day:.0} emails sent in the last 24 h, at most {max_rate:.0} a second"
+    );
+    match enforcement {
+        "SHUTDOWN" => Check::not_ok(
+            "ses sending",
+            Status::Fail,
+            format!("AWS has paused sending for the account ({used})"),
+            "no code can be sent by any stack of the account: read the case in the SES console's reputation dashboard and answer it",
         ),
-        Ok(_) => Check::not_ok(
-            "ses account",
+        "PROBATION" => Check::not_ok(
+            "ses sending",
             Status::Warn,
-            "in the SES sandbox: codes go only to verified addresses, at most 200 a day",
-            "verify each test recipient in SES, or request production access in the SES console",
+            format!("the account is under review for its bounce or complaint rate ({used})"),
+            "find where bad addresses come from before AWS pauses sending (the alarms' advice in the README)",
         ),
-        Err(e) => Check::not_ok(
-            "ses account",
+        _ if max_per_day > 0.0 && sent >= max_per_day * 0.8 => Check::not_ok(
+            "ses sending",
             Status::Warn,
-            aws_error("the SES account", "ses:GetAccount", e).to_string(),
-            "allow ses:GetAccount (see `cargo xtask deployer-policy`); deploy assumes the sandbox meanwhile",
+            format!("{used}: over 80 % of the daily quota"),
+            "request a higher sending quota in the SES console before codes stop going out",
         ),
+        _ => Check::ok("ses sending", used),
+    }
+}
+
+/// The account's bounce and complaint rates against the levels at which AWS reviews it.
+async fn reputation(clients: &Clients) -> Check {
+    match crate::status::ses_rates(clients, 86_400).await {
+        Ok((bounce, complaint)) => reputation_check(bounce, complaint),
+        Err(error) => Check::not_ok(
+            "ses reputation",
+            Status::Warn,
+            error.to_string(),
+            "allow cloudwatch:GetMetricData (see `cargo xtask deployer-policy --read-only`)",
+        ),
+    }
+}
+
+fn reputation_check(bounce: Option<f64>, complaint: Option<f64>) -> Check {
+    use crate::resources::alarm::{BOUNCE_RATE, COMPLAINT_RATE};
+    let shown =
+        |rate: Option<f64>| rate.map_or("no data".to_owned(), |r| format!("{:.2} %", r * 100.0));
+    let detail = format!(
+        "bounces {}, complaints {} (AWS reviews at 5 % and 0.1 %)",
+        shown(bounce),
+        shown(complaint)
+    );
+    if bounce.is_some_and(|b| b >= BOUNCE_RATE) || complaint.is_some_and(|c| c >= COMPLAINT_RATE) {
+        Check::not_ok(
+            "ses reputation",
+            Status::Warn,
+            detail,
+            "stop sending to addresses that bounce or complain (the stack's configuration set suppresses them) and find where they come from",
+        )
+    } else {
+        Check::ok("ses reputation", detail)
     }
 }
 
@@ -396,6 +477,41 @@ async fn concurrency(clients: &Clients) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sending_speaks_up_on_review_a_pause_or_a_quota_nearly_spent() {
+        assert_eq!(
+            sending_check("HEALTHY", 10.0, 50_000.0, 14.0).status,
+            Status::Ok
+        );
+        let nearly = sending_check("HEALTHY", 40_000.0, 50_000.0, 14.0);
+        assert_eq!(nearly.status, Status::Warn);
+        assert!(nearly.detail.contains("40000 of 50000"), "{nearly:?}");
+        assert_eq!(
+            sending_check("PROBATION", 0.0, 50_000.0, 14.0).status,
+            Status::Warn
+        );
+        let paused = sending_check("SHUTDOWN", 0.0, 50_000.0, 14.0);
+        assert_eq!(paused.status, Status::Fail);
+        assert!(paused.fix.is_some());
+    }
+
+    #[test]
+    fn reputation_warns_at_the_alarms_levels_and_takes_no_data_for_fine() {
+        assert_eq!(reputation_check(None, None).status, Status::Ok);
+        assert!(reputation_check(None, None).detail.contains("no data"));
+        assert_eq!(
+            reputation_check(Some(0.01), Some(0.0001)).status,
+            Status::Ok
+        );
+        assert_eq!(reputation_check(Some(0.04), None).status, Status::Warn);
+        let complaints = reputation_check(Some(0.0), Some(0.0009));
+        assert_eq!(complaints.status, Status::Warn);
+        assert!(
+            complaints.detail.contains("complaints 0.09 %"),
+            "{complaints:?}"
+        );
+    }
 
     #[test]
     fn the_principal_behind_a_session_is_its_role() {

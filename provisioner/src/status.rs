@@ -45,8 +45,43 @@ pub struct Status {
 const WINDOWS: [(&str, u64); 2] = [("last hour", 3600), ("last day", 86_400)];
 const SES_RATES: [&str; 2] = ["Reputation.BounceRate", "Reputation.ComplaintRate"];
 
+/// The account's SES bounce and complaint rates over the last `seconds`, at their highest;
+/// `None` where SES has published none (a new account, or one that sent nothing).
+pub async fn ses_rates(
+    clients: &crate::aws::Clients,
+    seconds: u64,
+) -> Result<(Option<f64>, Option<f64>), ProvisionError> {
+    let now = SystemTime::now();
+    let queries: Vec<MetricDataQuery> = queries("", seconds)
+        .into_iter()
+        .skip(Counter::ALL.len())
+        .collect();
+    let answer = clients
+        .cloudwatch
+        .get_metric_data()
+        .set_metric_data_queries(Some(queries))
+        .start_time(DateTime::from(now - Duration::from_secs(seconds)))
+        .end_time(DateTime::from(now))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                "the account's SES reputation",
+                "cloudwatch:GetMetricData",
+                e,
+            )
+        })?;
+    let values: Vec<(String, Vec<f64>)> = answer
+        .metric_data_results()
+        .iter()
+        .map(|r| (r.id().unwrap_or_default().to_owned(), r.values().to_vec()))
+        .collect();
+    let rates = window("", &values);
+    Ok((rates.bounce_rate, rates.complaint_rate))
+}
+
 /// The queries of one window: each counter's sum and each SES rate's maximum, one data point
-/// for the whole window. Ids are `m<index>`.
+/// for the whole window. Ids are `m<index>`, the rates last.
 fn queries(stack: &str, period: u64) -> Vec<MetricDataQuery> {
     let period = i32::try_from(period).unwrap_or(i32::MAX);
     let counters = Counter::ALL.iter().map(|counter| {

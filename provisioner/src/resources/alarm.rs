@@ -83,9 +83,10 @@ pub const REPLACE_ON: &[&str] = &[];
 
 /// No data is no trouble: a quiet stack is not an alarm.
 const TREAT_MISSING: &str = "notBreaching";
-/// AWS reviews an account at 5 % bounces and 0.1 % complaints, and pauses it at 10 % and 0.5 %.
-const BOUNCE_RATE: f64 = 0.04;
-const COMPLAINT_RATE: f64 = 0.0008;
+/// AWS reviews an account at 5 % bounces and 0.1 % complaints, and pauses it at 10 % and 0.5 %;
+/// the alarms (and `doctor`) speak up before that.
+pub const BOUNCE_RATE: f64 = 0.04;
+pub const COMPLAINT_RATE: f64 = 0.0008;
 
 impl Desired {
     pub fn fields(&self) -> Fields {

@@ -21,6 +21,8 @@ async fn doctor_runs_green_on_the_emulator() {
             "credentials",
             "region",
             "ses account",
+            "ses sending",
+            "ses reputation",
             "ses identity",
             "deployer permissions",
             "lambda concurrency"
