@@ -19,8 +19,9 @@ const UNSCOPED: &[&str] = &[
     "ses:ListEmailIdentities",
     // Finding a log group by its name takes a listing by prefix, which IAM does not scope.
     "logs:DescribeLogGroups",
-    // Likewise the topics, to find the stack's own.
+    // Likewise the topics and configuration sets, to find the stack's own.
     "sns:ListTopics",
+    "ses:ListConfigurationSets",
     // `status` reads the stack's metrics; IAM scopes no metric.
     "cloudwatch:GetMetricData",
 ];

@@ -154,7 +154,7 @@ impl Collected {
 /// Every stack found in the clients' account and region, by name.
 pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
     let caller = crate::observe::caller(clients).await?;
-    let (roles, functions, pools, tables, identities, logs) = tokio::try_join!(
+    let (roles, functions, pools, tables, identities, logs, alerting, mail) = tokio::try_join!(
         Box::pin(roles(clients)),
         Box::pin(functions(clients)),
         Box::pin(pools(clients)),
@@ -165,9 +165,13 @@ pub async fn discover(clients: &Clients) -> Result<Inventory, ProvisionError> {
             caller.partition.clone()
         )),
         Box::pin(log_groups(clients)),
+        Box::pin(alarms_and_topics(clients)),
+        Box::pin(configuration_sets(clients)),
     )?;
     let mut all = Collected::default();
-    for part in [roles, functions, pools, tables, identities, logs] {
+    for part in [
+        roles, functions, pools, tables, identities, logs, alerting, mail,
+    ] {
         all.found.extend(part.found);
         all.senders.extend(part.senders);
         all.unreadable += part.unreadable;
@@ -459,6 +463,169 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
                 collected.add(stack.clone(), ResourceKind::AppClient, client, None);
             }
             collected.add(stack, ResourceKind::UserPool, name, created);
+        }
+    }
+    Ok(collected)
+}
+
+/// The alarms named with one of the stack's alarm suffixes and the topics named
+/// `<stack>-alarms`, by their ownership tag.
+async fn alarms_and_topics(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
+    let mut alarms = Vec::new();
+    let mut pages = clients.cloudwatch.describe_alarms().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| aws_error("the account's alarms", "cloudwatch:DescribeAlarms", e))?;
+        for alarm in page.metric_alarms() {
+            let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else {
+                continue;
+            };
+            let kind = crate::resources::all_alarm_kinds()
+                .find(|kind| name.ends_with(&format!("-{}", kind.suffix())));
+            if let Some(kind) = kind {
+                alarms.push((kind, name.to_owned(), arn.to_owned()));
+            }
+        }
+    }
+    let mut topics = Vec::new();
+    let mut pages = clients.sns.list_topics().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("the account's topics", "sns:ListTopics", e))?;
+        topics.extend(
+            page.topics()
+                .iter()
+                .filter_map(|t| t.topic_arn())
+                .filter(|arn| arn.ends_with("-alarms"))
+                .map(str::to_owned),
+        );
+    }
+    let tagged_alarms = each(alarms.into_iter().map(|(kind, name, arn)| async move {
+        match clients
+            .cloudwatch
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(tags) => Ok(tags
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(OWNER_TAG))
+                .and_then(|t| t.value())
+                .map(|stack| (stack.to_owned(), ResourceKind::Alarm(kind), name))),
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(aws_error(
+                format!("alarm {name}"),
+                "cloudwatch:ListTagsForResource",
+                e,
+            )),
+        }
+    }))
+    .await;
+    let tagged_topics = each(topics.into_iter().map(|arn| async move {
+        let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+        match clients
+            .sns
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, ResourceKind::AlarmTopic, name))),
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(aws_error(
+                format!("sns topic {name}"),
+                "sns:ListTagsForResource",
+                e,
+            )),
+        }
+    }))
+    .await;
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
+    for found in tagged_alarms.into_iter().chain(tagged_topics) {
+        if let Some((stack, kind, name)) = found? {
+            collected.add(stack, kind, name, None);
+        }
+    }
+    Ok(collected)
+}
+
+/// The SES configuration sets named `<stack>-mail`, by their ownership tag.
+async fn configuration_sets(clients: &Clients) -> Result<Collected, ProvisionError> {
+    let unreadable = &AtomicUsize::new(0);
+    let mut names = Vec::new();
+    let mut next = None;
+    loop {
+        let page = clients
+            .ses
+            .list_configuration_sets()
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "the account's SES configuration sets",
+                    "ses:ListConfigurationSets",
+                    e,
+                )
+            })?;
+        names.extend(
+            page.configuration_sets()
+                .iter()
+                .filter(|n| n.ends_with("-mail"))
+                .cloned(),
+        );
+        next = page.next_token().map(str::to_owned);
+        if next.is_none() {
+            break;
+        }
+    }
+    let tagged = each(names.into_iter().map(|name| async move {
+        match clients
+            .ses
+            .get_configuration_set()
+            .configuration_set_name(&name)
+            .send()
+            .await
+        {
+            Ok(set) => Ok(owner_of(set.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, name))),
+            Err(e) if denied(&e) => {
+                unreadable.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error(
+                format!("ses configuration set {name}"),
+                "ses:GetConfigurationSet",
+                e,
+            )),
+        }
+    }))
+    .await;
+    let mut collected = Collected {
+        unreadable: unreadable.load(Ordering::Relaxed),
+        ..Collected::default()
+    };
+    for found in tagged {
+        if let Some((stack, name)) = found? {
+            collected.add(stack, ResourceKind::ConfigurationSet, name, None);
         }
     }
     Ok(collected)

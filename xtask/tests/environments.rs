@@ -280,20 +280,20 @@ fn stacks_from_one_base_share_a_sender_are_listed_and_removed_without_their_spec
     }
     assert_eq!(
         stacks[0]["resources"].as_array().unwrap().len(),
-        11,
+        12,
         "the first owns the identity too: {:#}",
         stacks[0]
     );
     assert_eq!(
         stacks[1]["resources"].as_array().unwrap().len(),
-        10,
+        11,
         "{:#}",
         stacks[1]
     );
     let text_list = xtask_in_account(&["stacks", "list"]);
     let said = String::from_utf8_lossy(&text_list.stdout);
     assert!(
-        said.contains(&format!("{prefix}one\n  resources    11 (complete)")),
+        said.contains(&format!("{prefix}one\n  resources    12 (complete)")),
         "{said}"
     );
 
