@@ -122,6 +122,31 @@ async fn each<T, F: Future<Output = T>>(reads: impl IntoIterator<Item = F>) -> V
         .await
 }
 
+/// One resource's read within a listing: its answer, or `None` when the resource went away
+/// since the listing (`gone`), or when IAM refused it, which `unreadable` counts: a role
+/// scoped to some stacks sees only theirs.
+fn tolerated<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+    gone: impl FnOnce(&E) -> bool,
+    unreadable: &AtomicUsize,
+    resource: impl Into<String>,
+    operation: &'static str,
+) -> Result<Option<T>, ProvisionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.as_service_error().is_some_and(gone) => Ok(None),
+        Err(e) if denied(&e) => {
+            unreadable.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        }
+        Err(e) => Err(aws_error(resource, operation, e)),
+    }
+}
+
 /// Whether IAM refused the call: the resource is outside the caller's reach, not absent.
 fn denied<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     error
@@ -253,22 +278,17 @@ async fn roles(clients: &Clients) -> Result<Collected, ProvisionError> {
         );
     }
     let tagged = each(candidates.into_iter().map(|(name, created)| async move {
-        let tags = clients.iam.list_role_tags().role_name(&name).send().await;
-        match tags {
-            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
-                .map(|stack| (stack, name, created))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(format!("iam role {name}"), "iam:ListRoleTags", e)),
-        }
+        let tags = tolerated(
+            clients.iam.list_role_tags().role_name(&name).send().await,
+            |e| e.is_no_such_entity_exception(),
+            unreadable,
+            format!("iam role {name}"),
+            "iam:ListRoleTags",
+        )?;
+        Ok::<_, ProvisionError>(tags.and_then(|tags| {
+            owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, name, created))
+        }))
     }))
     .await;
     let mut collected = Collected {
@@ -321,23 +341,18 @@ async fn functions(clients: &Clients) -> Result<Collected, ProvisionError> {
         candidates
             .into_iter()
             .map(|(kind, name, arn, sender)| async move {
-                match clients.lambda.list_tags().resource(&arn).send().await {
-                    Ok(tags) => Ok(tags
-                        .tags()
+                let tags = tolerated(
+                    clients.lambda.list_tags().resource(&arn).send().await,
+                    |e| e.is_resource_not_found_exception(),
+                    unreadable,
+                    format!("function {name}"),
+                    "lambda:ListTags",
+                )?;
+                Ok::<_, ProvisionError>(tags.and_then(|tags| {
+                    tags.tags()
                         .and_then(|t| t.get(OWNER_TAG))
-                        .map(|stack| (stack.clone(), kind, name, sender))),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) if denied(&e) => {
-                        unreadable.fetch_add(1, Ordering::Relaxed);
-                        Ok(None)
-                    }
-                    Err(e) => Err(aws_error(format!("function {name}"), "lambda:ListTags", e)),
-                }
+                        .map(|stack| (stack.clone(), kind, name, sender))
+                }))
             }),
     )
     .await;
@@ -383,33 +398,21 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
         }
     }
     let described = each(ids.into_iter().map(|id| async move {
-        let pool = match clients
-            .cognito
-            .describe_user_pool()
-            .user_pool_id(&id)
-            .send()
-            .await
-        {
-            Ok(output) => output.user_pool,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    format!("user pool {id}"),
-                    "cognito-idp:DescribeUserPool",
-                    e,
-                ));
-            }
+        let described = tolerated(
+            clients
+                .cognito
+                .describe_user_pool()
+                .user_pool_id(&id)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("user pool {id}"),
+            "cognito-idp:DescribeUserPool",
+        )?;
+        let Some(pool) = described.and_then(|output| output.user_pool) else {
+            return Ok(None);
         };
-        let Some(pool) = pool else { return Ok(None) };
         let Some(stack) = pool
             .user_pool_tags()
             .and_then(|t| t.get(OWNER_TAG))
@@ -418,39 +421,28 @@ async fn pools(clients: &Clients) -> Result<Collected, ProvisionError> {
             return Ok(None);
         };
         let client_name = Names::new(&stack, "", "", Partition::default()).app_client();
-        let client = match clients
-            .cognito
-            .list_user_pool_clients()
-            .user_pool_id(&id)
-            .max_results(60)
-            .send()
-            .await
-        {
-            Ok(listed) => listed
+        let listed = tolerated(
+            clients
+                .cognito
+                .list_user_pool_clients()
+                .user_pool_id(&id)
+                .max_results(60)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("user pool {id}"),
+            "cognito-idp:ListUserPoolClients",
+        )?;
+        let client = listed.and_then(|listed| {
+            listed
                 .user_pool_clients()
                 .iter()
                 .any(|c| c.client_name() == Some(client_name.as_str()))
-                .then_some(client_name),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    format!("user pool {id}"),
-                    "cognito-idp:ListUserPoolClients",
-                    e,
-                ));
-            }
-        };
+                .then_some(client_name)
+        });
         let name = pool.name().unwrap_or_default().to_owned();
-        Ok(Some((stack, name, seconds(pool.creation_date()), client)))
+        Ok::<_, ProvisionError>(Some((stack, name, seconds(pool.creation_date()), client)))
     }))
     .await;
     let mut collected = Collected {
@@ -501,52 +493,45 @@ async fn alarms_and_topics(clients: &Clients) -> Result<Collected, ProvisionErro
         );
     }
     let tagged_alarms = each(alarms.into_iter().map(|(kind, name, arn)| async move {
-        match clients
-            .cloudwatch
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(tags) => Ok(tags
-                .tags()
+        let tags = tolerated(
+            clients
+                .cloudwatch
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("alarm {name}"),
+            "cloudwatch:ListTagsForResource",
+        )?;
+        Ok::<_, ProvisionError>(tags.and_then(|tags| {
+            tags.tags()
                 .iter()
                 .find(|t| t.key() == Some(OWNER_TAG))
                 .and_then(|t| t.value())
-                .map(|stack| (stack.to_owned(), ResourceKind::Alarm(kind), name))),
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(
-                format!("alarm {name}"),
-                "cloudwatch:ListTagsForResource",
-                e,
-            )),
-        }
+                .map(|stack| (stack.to_owned(), ResourceKind::Alarm(kind), name))
+        }))
     }))
     .await;
     let tagged_topics = each(topics.into_iter().map(|arn| async move {
         let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
-        match clients
-            .sns
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
-                .map(|stack| (stack, ResourceKind::AlarmTopic, name))),
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(
-                format!("sns topic {name}"),
-                "sns:ListTagsForResource",
-                e,
-            )),
-        }
+        let tags = tolerated(
+            clients
+                .sns
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("sns topic {name}"),
+            "sns:ListTagsForResource",
+        )?;
+        Ok::<_, ProvisionError>(tags.and_then(|tags| {
+            owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, ResourceKind::AlarmTopic, name))
+        }))
     }))
     .await;
     let mut collected = Collected {
@@ -592,31 +577,21 @@ async fn configuration_sets(clients: &Clients) -> Result<Collected, ProvisionErr
         }
     }
     let tagged = each(names.into_iter().map(|name| async move {
-        match clients
-            .ses
-            .get_configuration_set()
-            .configuration_set_name(&name)
-            .send()
-            .await
-        {
-            Ok(set) => Ok(owner_of(set.tags().iter().map(|t| (t.key(), t.value())))
-                .map(|stack| (stack, name))),
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(
-                format!("ses configuration set {name}"),
-                "ses:GetConfigurationSet",
-                e,
-            )),
-        }
+        let set = tolerated(
+            clients
+                .ses
+                .get_configuration_set()
+                .configuration_set_name(&name)
+                .send()
+                .await,
+            |e| e.is_not_found_exception(),
+            unreadable,
+            format!("ses configuration set {name}"),
+            "ses:GetConfigurationSet",
+        )?;
+        Ok::<_, ProvisionError>(set.and_then(|set| {
+            owner_of(set.tags().iter().map(|t| (t.key(), t.value()))).map(|stack| (stack, name))
+        }))
     }))
     .await;
     let mut collected = Collected {
@@ -664,33 +639,23 @@ async fn log_groups(clients: &Clients) -> Result<Collected, ProvisionError> {
         candidates
             .into_iter()
             .map(|(kind, name, arn, created)| async move {
-                match clients
-                    .logs
-                    .list_tags_for_resource()
-                    .resource_arn(&arn)
-                    .send()
-                    .await
-                {
-                    Ok(tags) => Ok(tags
-                        .tags()
+                let tags = tolerated(
+                    clients
+                        .logs
+                        .list_tags_for_resource()
+                        .resource_arn(&arn)
+                        .send()
+                        .await,
+                    |e| e.is_resource_not_found_exception(),
+                    unreadable,
+                    format!("log group {name}"),
+                    "logs:ListTagsForResource",
+                )?;
+                Ok::<_, ProvisionError>(tags.and_then(|tags| {
+                    tags.tags()
                         .and_then(|t| t.get(OWNER_TAG))
-                        .map(|stack| (stack.clone(), kind, name, created))),
-                    Err(e) if denied(&e) => {
-                        unreadable.fetch_add(1, Ordering::Relaxed);
-                        Ok(None)
-                    }
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) => Err(aws_error(
-                        format!("log group {name}"),
-                        "logs:ListTagsForResource",
-                        e,
-                    )),
-                }
+                        .map(|stack| (stack.clone(), kind, name, created))
+                }))
             }),
     )
     .await;
@@ -720,59 +685,37 @@ async fn tables(clients: &Clients) -> Result<Collected, ProvisionError> {
         );
     }
     let tagged = each(names.into_iter().map(|name| async move {
-        let table = match clients
-            .dynamodb
-            .describe_table()
-            .table_name(&name)
-            .send()
-            .await
-        {
-            Ok(output) => output.table,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    format!("dynamodb table {name}"),
-                    "dynamodb:DescribeTable",
-                    e,
-                ));
-            }
+        let described = tolerated(
+            clients
+                .dynamodb
+                .describe_table()
+                .table_name(&name)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("dynamodb table {name}"),
+            "dynamodb:DescribeTable",
+        )?;
+        let Some(table) = described.and_then(|output| output.table) else {
+            return Ok(None);
         };
-        let Some(table) = table else { return Ok(None) };
-        let arn = table.table_arn().unwrap_or_default().to_owned();
-        match clients
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(tags) => Ok(owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
-                .map(|stack| (stack, name, seconds(table.creation_date_time())))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) if denied(&e) => {
-                unreadable.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(
-                format!("dynamodb table {name}"),
-                "dynamodb:ListTagsOfResource",
-                e,
-            )),
-        }
+        let tags = tolerated(
+            clients
+                .dynamodb
+                .list_tags_of_resource()
+                .resource_arn(table.table_arn().unwrap_or_default())
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+            unreadable,
+            format!("dynamodb table {name}"),
+            "dynamodb:ListTagsOfResource",
+        )?;
+        Ok::<_, ProvisionError>(tags.and_then(|tags| {
+            owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                .map(|stack| (stack, name, seconds(table.creation_date_time())))
+        }))
     }))
     .await;
     let mut collected = Collected {
@@ -820,31 +763,22 @@ async fn identities(
     let tagged = each(names.into_iter().map(|name| {
         let arn = names_in.identity_arn(&name);
         async move {
-            let tags = clients
-                .ses
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await;
-            match tags {
-                Ok(output) => Ok(owner_of(output.tags().iter().map(|t| (t.key(), t.value())))
-                    .map(|stack| (stack, name))),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_not_found_exception()) =>
-                {
-                    Ok(None)
-                }
-                Err(e) if denied(&e) => {
-                    unreadable.fetch_add(1, Ordering::Relaxed);
-                    Ok(None)
-                }
-                Err(e) => Err(aws_error(
-                    format!("ses identity {name}"),
-                    "ses:ListTagsForResource",
-                    e,
-                )),
-            }
+            let tags = tolerated(
+                clients
+                    .ses
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await,
+                |e| e.is_not_found_exception(),
+                unreadable,
+                format!("ses identity {name}"),
+                "ses:ListTagsForResource",
+            )?;
+            Ok::<_, ProvisionError>(tags.and_then(|tags| {
+                owner_of(tags.tags().iter().map(|t| (t.key(), t.value())))
+                    .map(|stack| (stack, name))
+            }))
         }
     }))
     .await;
