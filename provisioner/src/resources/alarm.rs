@@ -1,15 +1,18 @@
 //! The stack's CloudWatch alarms: each trigger's errors, throttles and duration near its
 //! timeout; the triggers' own metrics (any send failure or ceiling refusal, lockouts and
 //! budget refusals above the spec's thresholds); and the account's SES bounce and complaint
-//! rates before AWS's review thresholds. Each notifies the alarm topic.
+//! rates before AWS's review thresholds; and Cognito throttling the pool's sign-ins. Each
+//! notifies the alarm topic.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 
-use super::{ApplyCx, Observed, ReadCx, Tagging};
+use super::{ApplyCx, Handover, Observed, ReadCx, Tagging};
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
-use crate::fields::{FieldChange, Fields, Tags, UpdateCall, list_field, map_field};
+use crate::fields::{
+    FieldChange, Fields, KNOWN_AFTER_APPLY, Tags, UpdateCall, list_field, map_field,
+};
 use crate::naming::{OWNER_TAG, TriggerKind};
 use crate::spec::{AlarmsSpec, StackSpec};
 
@@ -25,6 +28,7 @@ pub enum AlarmKind {
     BudgetRefusals,
     BounceRate,
     ComplaintRate,
+    SignInThrottles,
 }
 
 impl AlarmKind {
@@ -40,6 +44,7 @@ impl AlarmKind {
             Self::BudgetRefusals => "budget-refusals".to_owned(),
             Self::BounceRate => "ses-bounce-rate".to_owned(),
             Self::ComplaintRate => "ses-complaint-rate".to_owned(),
+            Self::SignInThrottles => "sign-in-throttles".to_owned(),
         }
     }
 }
@@ -246,6 +251,40 @@ pub fn desired(
     all
 }
 
+/// Cognito's dimensions for one app client of one pool.
+const POOL_DIMENSION: &str = "UserPool";
+const CLIENT_DIMENSION: &str = "UserPoolClient";
+
+/// Cognito throttling the app client's sign-ins: the pool's request quota is used up. Its
+/// dimensions name the pool and client ids, known after apply for a new stack.
+pub fn sign_in_throttles(
+    names: &crate::naming::Names,
+    app_client: Option<(&str, &str)>,
+    topic_arn: &str,
+    tags: &Tags,
+) -> Desired {
+    let (pool, client) = app_client.unwrap_or((KNOWN_AFTER_APPLY, KNOWN_AFTER_APPLY));
+    let name = names.alarm(&AlarmKind::SignInThrottles.suffix());
+    Desired {
+        kind: AlarmKind::SignInThrottles,
+        arn: names.alarm_arn(&name),
+        name,
+        description: "Cognito throttled sign-ins: the pool's request rate quota is used up and people cannot sign in. Look for a flood in the triggers' logs, or ask AWS for a higher quota.",
+        namespace: "AWS/Cognito",
+        metric: "SignInThrottles",
+        dimensions: BTreeMap::from([
+            (POOL_DIMENSION.to_owned(), pool.to_owned()),
+            (CLIENT_DIMENSION.to_owned(), client.to_owned()),
+        ]),
+        statistic: "Sum",
+        period_seconds: 300,
+        threshold: 1.0,
+        comparison: "GreaterThanOrEqualToThreshold",
+        actions: vec![topic_arn.to_owned()],
+        tags: tags.clone(),
+    }
+}
+
 pub fn fields_of(
     alarm: &MetricAlarm,
     tags: &BTreeMap<String, String>,
@@ -350,8 +389,34 @@ fn cloudwatch_tags(tags: &Tags) -> Vec<Tag> {
         .collect()
 }
 
+/// The dimensions to send: any the plan could not know yet (a new pool or client) come
+/// from what the earlier stages made.
+fn resolved_dimensions(
+    desired: &Desired,
+    handover: &Handover,
+) -> Result<Vec<Dimension>, ProvisionError> {
+    desired
+        .dimensions
+        .iter()
+        .map(|(name, value)| {
+            let value = if value == KNOWN_AFTER_APPLY {
+                let (pool, client) = handover.app_client(&format!("alarm {}", desired.name))?;
+                if name == POOL_DIMENSION { pool } else { client }
+            } else {
+                value
+            };
+            Ok(Dimension::builder().name(name).value(value).build())
+        })
+        .collect()
+}
+
 /// PutMetricAlarm creates and updates alike, with the whole alarm.
-pub async fn put(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionError> {
+pub async fn put(
+    cx: &ApplyCx<'_>,
+    desired: &Desired,
+    handover: &Handover,
+) -> Result<(), ProvisionError> {
+    let dimensions = resolved_dimensions(desired, handover)?;
     cx.clients
         .cloudwatch
         .put_metric_alarm()
@@ -359,13 +424,7 @@ pub async fn put(cx: &ApplyCx<'_>, desired: &Desired) -> Result<(), ProvisionErr
         .alarm_description(desired.description)
         .namespace(desired.namespace)
         .metric_name(desired.metric)
-        .set_dimensions(Some(
-            desired
-                .dimensions
-                .iter()
-                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                .collect(),
-        ))
+        .set_dimensions(Some(dimensions))
         .statistic(Statistic::from(desired.statistic))
         .period(i32::try_from(desired.period_seconds).unwrap_or(i32::MAX))
         .evaluation_periods(1)
@@ -391,9 +450,10 @@ pub async fn update(
     cx: &ApplyCx<'_>,
     desired: &Desired,
     changes: &[FieldChange],
+    handover: &Handover,
 ) -> Result<(), ProvisionError> {
     if ALARM.needed_for(changes) {
-        put(cx, desired).await?;
+        put(cx, desired, handover).await?;
     }
     if TAGS.needed_for(changes) {
         cx.clients
@@ -454,7 +514,13 @@ mod tests {
             &tags,
         );
         assert_eq!(alarms.len(), 3 * 3 + 6);
-        for alarm in &alarms {
+        let throttles = sign_in_throttles(
+            &names,
+            Some(("us-east-1_AbC", "3nx8q")),
+            &names.alarm_topic_arn(),
+            &tags,
+        );
+        for alarm in alarms.iter().chain([&throttles]) {
             let live = MetricAlarm::builder()
                 .alarm_name(&alarm.name)
                 .alarm_description(alarm.description)
@@ -507,5 +573,38 @@ mod tests {
             "acme-define-auth-challenge-errors"
         );
         assert!(alarms.iter().all(|a| a.actions == ["arn:t"]));
+    }
+
+    #[test]
+    fn the_throttle_alarm_names_the_pool_and_client_made_by_the_earlier_stages() {
+        let (names, _, tags, _) = fixture_context();
+        let unknown = sign_in_throttles(&names, None, "arn:t", &tags);
+        assert!(unknown.fields()["dimensions"].contains(KNOWN_AFTER_APPLY));
+        let dimensions = |handover: &Handover| {
+            resolved_dimensions(&unknown, handover).map(|all| {
+                all.iter()
+                    .map(|d| format!("{}={}", d.name().unwrap(), d.value().unwrap()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let made = Handover {
+            user_pool: Some(super::super::PoolRef {
+                id: "us-east-1_New".into(),
+                arn: "arn:pool".into(),
+            }),
+            app_client_id: Some("7client".into()),
+        };
+        assert_eq!(
+            dimensions(&made).unwrap(),
+            ["UserPool=us-east-1_New", "UserPoolClient=7client"]
+        );
+        let error = dimensions(&Handover::default()).unwrap_err().to_string();
+        assert!(error.contains("acme-sign-in-throttles"), "{error}");
+        let known = sign_in_throttles(&names, Some(("us-east-1_Old", "9c")), "arn:t", &tags);
+        assert_eq!(
+            resolved_dimensions(&known, &made).unwrap()[0].value(),
+            Some("us-east-1_Old"),
+            "a known id is sent as planned"
+        );
     }
 }

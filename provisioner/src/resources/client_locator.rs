@@ -66,15 +66,9 @@ pub async fn put(
     let value = match &desired.value {
         Some(value) => value.clone(),
         None => {
-            let resource = format!("app client locator on {}", desired.function);
-            let pool = handover.pool(&resource)?;
-            let client = handover.app_client_id.as_deref().ok_or_else(|| {
-                ProvisionError::state(
-                    &resource,
-                    "the app client does not exist yet; deploy the whole stack",
-                )
-            })?;
-            locator(&pool.id, client)
+            let (pool, client) =
+                handover.app_client(&format!("app client locator on {}", desired.function))?;
+            locator(pool, client)
         }
     };
     super::function::tag(

@@ -74,10 +74,11 @@ impl ResourceKind {
             // The table is needed by nobody's creation, only by the triggers' invocations, so
             // its wait for ACTIVE overlaps the functions' creation.
             // An alarm needs its topic, nothing else: it may watch a function not made yet.
+            // Cognito's throttle alarm names the pool and client, so it waits for both.
+            Self::Alarm(alarm::AlarmKind::SignInThrottles) | Self::ClientLocator => 4,
             Self::Function(_) | Self::Table | Self::Alarm(_) => 1,
             Self::UserPool => 2,
             Self::Permission(_) | Self::AppClient => 3,
-            Self::ClientLocator => 4,
         }
     }
 
@@ -330,6 +331,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }));
     }
+    let mut alarm_topic_arn = None;
     if let Some(alarms) = &spec.alarms {
         let topic_arn = match (&alarms.email, &alarms.topic_arn) {
             (Some(email), _) => {
@@ -348,6 +350,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
                 .into_iter()
                 .map(Desired::Alarm),
         );
+        alarm_topic_arn = Some(topic_arn);
     }
     for &kind in &deployed {
         let code = context.code.get(&kind).cloned().unwrap_or_default();
@@ -397,6 +400,14 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             .app_client
             .map(|(pool, client)| client_locator::locator(pool, client)),
     }));
+    if let Some(topic_arn) = &alarm_topic_arn {
+        resources.push(Desired::Alarm(alarm::sign_in_throttles(
+            names,
+            context.app_client,
+            topic_arn,
+            &tags,
+        )));
+    }
     let mut notes: Vec<String> = context
         .ses
         .unread
@@ -476,6 +487,7 @@ pub fn all_alarm_kinds() -> impl Iterator<Item = alarm::AlarmKind> {
             AlarmKind::BudgetRefusals,
             AlarmKind::BounceRate,
             AlarmKind::ComplaintRate,
+            AlarmKind::SignInThrottles,
         ])
 }
 
@@ -741,6 +753,18 @@ impl Handover {
             )
         })
     }
+
+    /// The pool and app client ids, for a resource that names both.
+    pub fn app_client(&self, resource: &str) -> Result<(&str, &str), ProvisionError> {
+        let pool = self.pool(resource)?;
+        let client = self.app_client_id.as_deref().ok_or_else(|| {
+            ProvisionError::state(
+                resource,
+                "the app client does not exist yet; deploy the whole stack",
+            )
+        })?;
+        Ok((&pool.id, client))
+    }
 }
 
 /// What a step leaves for later stages.
@@ -764,7 +788,7 @@ pub async fn create(
         Desired::LogGroup(d) => log_group::create(cx, d).await.map(|()| None)?,
         Desired::AlarmTopic(d) => topic::create(cx, d).await.map(|()| None)?,
         Desired::ConfigurationSet(d) => configuration_set::create(cx, d).await.map(|()| None)?,
-        Desired::Alarm(d) => alarm::put(cx, d).await.map(|()| None)?,
+        Desired::Alarm(d) => alarm::put(cx, d, handover).await.map(|()| None)?,
         Desired::Function(d) => function::create(cx, d).await.map(|()| None)?,
         Desired::Table(d) => table::create(cx, d).await.map(|()| None)?,
         Desired::UserPool(d) => Some(user_pool::create(cx, d).await?),
@@ -786,7 +810,7 @@ pub async fn update(
         Desired::LogGroup(d) => log_group::update(cx, d, changes).await,
         Desired::AlarmTopic(d) => topic::update(cx, d, changes).await,
         Desired::ConfigurationSet(d) => configuration_set::update(cx, d, changes).await,
-        Desired::Alarm(d) => alarm::update(cx, d, changes).await,
+        Desired::Alarm(d) => alarm::update(cx, d, changes, handover).await,
         Desired::Function(d) => function::update(cx, d, changes).await,
         Desired::Table(d) => table::update(cx, d, changes).await,
         Desired::UserPool(d) => user_pool::update(cx, d, handover).await,

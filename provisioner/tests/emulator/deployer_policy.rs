@@ -148,16 +148,26 @@ fn action_and_resource(names: &Names, exchange: &Exchange) -> Option<(String, St
                 alarm("*".to_owned())
             } else {
                 // CloudWatch speaks CBOR, whose strings are plain UTF-8 within the bytes: the
-                // alarm is the one word that starts with the stack's name.
-                let start = exchange
-                    .request
-                    .find(&format!("{}-", names.stack))
-                    .expect("a CloudWatch call names one of the stack's alarms");
-                let name: String = exchange.request[start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect();
-                alarm(name)
+                // alarm is named by its ARN (tag calls; listing the account reads other
+                // stacks' alarms too) or is the one word that starts with the stack's name.
+                let word_from = |start: usize| -> String {
+                    exchange.request[start..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect()
+                };
+                let arn_prefix = alarm(String::new());
+                match exchange.request.find(&arn_prefix) {
+                    Some(start) => alarm(word_from(start + arn_prefix.len())),
+                    None => alarm(word_from(
+                        exchange
+                            .request
+                            .find(&format!("{}-", names.stack))
+                            .unwrap_or_else(|| {
+                                panic!("CloudWatch {operation} names no alarm of the stack")
+                            }),
+                    )),
+                }
             };
             let prefix = if exchange.service == "SNS" {
                 "sns"

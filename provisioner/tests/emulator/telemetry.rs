@@ -322,7 +322,7 @@ async fn alarms_and_their_topic_are_deployed_drift_and_go() {
     let names = &session.observation.names;
     let topic = names.alarm_topic_arn();
     let deployed = alarms(&session).await;
-    assert_eq!(deployed.len(), 15, "{deployed:#?}");
+    assert_eq!(deployed.len(), 16, "{deployed:#?}");
     assert!(
         deployed
             .iter()
@@ -331,6 +331,28 @@ async fn alarms_and_their_topic_are_deployed_drift_and_go() {
     );
     let lockouts = names.alarm("lockouts");
     assert_eq!(deployed.iter().find(|a| a.0 == lockouts).unwrap().2, 9.0);
+    // Made in the same deploy as the pool and client, the throttle alarm names both.
+    let outputs = session.outputs().unwrap();
+    let throttles = session
+        .clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(names.alarm("sign-in-throttles"))
+        .send()
+        .await
+        .unwrap();
+    let dimensions: Vec<(&str, &str)> = throttles.metric_alarms()[0]
+        .dimensions()
+        .iter()
+        .map(|d| (d.name().unwrap(), d.value().unwrap()))
+        .collect();
+    assert_eq!(
+        dimensions,
+        [
+            ("UserPool", outputs.user_pool_id.as_str()),
+            ("UserPoolClient", outputs.app_client_id.as_str())
+        ]
+    );
     let subscriptions = session
         .clients
         .sns
@@ -390,7 +412,7 @@ async fn alarms_and_their_topic_are_deployed_drift_and_go() {
         .iter()
         .filter(|s| s.action == provisioner::plan::Action::Delete)
         .count();
-    assert_eq!(deletes, 16, "15 alarms and the topic: {plan:#?}");
+    assert_eq!(deletes, 17, "16 alarms and the topic: {plan:#?}");
     stack.write(&with_alarms);
     stack
         .open()
