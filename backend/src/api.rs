@@ -17,7 +17,7 @@ use triggers::create::{PUBLIC_CODE_LENGTH, PUBLIC_DESTINATION, PUBLIC_EXPIRES_AT
 use triggers::email::{looks_like_address, mask_address};
 
 use crate::envelope::SignInState;
-use crate::web::{ErrorCode, json_body};
+use crate::web::{ErrorCode, json_body, log_event};
 use crate::{COGNITO_TIMEOUT, Service};
 
 /// The cookie that carries the refresh token: only to `/auth/*`, never to scripts.
@@ -66,7 +66,7 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
         .cognito
         .initiate_auth()
         .auth_flow(AuthFlowType::CustomAuth)
-        .client_id(&config.outputs.app_client_id)
+        .client_id(&config.pool.app_client_id)
         .auth_parameters("USERNAME", &email)
         .send();
     let answer = match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
@@ -91,15 +91,22 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
                     cognito,
                     stand_in: false,
                     email,
-                    attempts_left: config.max_attempts,
-                    expires_at: number(PUBLIC_EXPIRES_AT).unwrap_or(now + config.ttl_seconds),
+                    attempts_left: config.sign_in.max_attempts,
+                    expires_at: number(PUBLIC_EXPIRES_AT)
+                        .unwrap_or(now + config.sign_in.code_ttl_seconds),
                 },
                 parameters.get(PUBLIC_DESTINATION).cloned(),
                 number(PUBLIC_CODE_LENGTH),
             );
         }
         Ok(_) => {
-            eprintln!("start: Cognito answered with another challenge than ours");
+            log_event(
+                "cognito_failed",
+                &[
+                    ("call", "InitiateAuth"),
+                    ("error", "another challenge than ours"),
+                ],
+            );
             return ErrorCode::Unavailable.into_response();
         }
         // Cognito with PreventUserExistenceErrors runs unknown users through the triggers; an
@@ -114,8 +121,8 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
                 cognito: service.sealer.random_text(length),
                 stand_in: true,
                 email,
-                attempts_left: config.max_attempts,
-                expires_at: now + config.ttl_seconds,
+                attempts_left: config.sign_in.max_attempts,
+                expires_at: now + config.sign_in.code_ttl_seconds,
             }
         }
         // The send budget refused: its own answer, with when to try again; the same for every
@@ -126,10 +133,7 @@ pub async fn start(State(service): State<Arc<Service>>, body: Body) -> Response 
         // A lock refused: the same answer for every address.
         Err(e) if is_refusal(e.code()) => return ErrorCode::TryLater.into_response(),
         Err(e) => {
-            eprintln!(
-                "start: InitiateAuth failed ({})",
-                e.code().unwrap_or("unreachable")
-            );
+            cognito_failed("InitiateAuth", &e);
             return ErrorCode::Unavailable.into_response();
         }
     };
@@ -182,7 +186,7 @@ fn started_response(
 ) -> Response {
     let body = json!({
         "destination": destination.unwrap_or_else(|| mask_address(&state.email)),
-        "code_length": code_length.unwrap_or(u64::from(service.config.code_length)),
+        "code_length": code_length.unwrap_or(u64::from(service.config.sign_in.code_length)),
         "expires_at": state.expires_at,
         "attempts_left": state.attempts_left,
         "session": service.sealer.seal(&state),
@@ -213,7 +217,7 @@ pub async fn verify(State(service): State<Arc<Service>>, body: Body) -> Response
     let call = service
         .cognito
         .respond_to_auth_challenge()
-        .client_id(&service.config.outputs.app_client_id)
+        .client_id(&service.config.pool.app_client_id)
         .challenge_name(ChallengeNameType::CustomChallenge)
         .session(&state.cognito)
         .challenge_responses("USERNAME", &state.email)
@@ -247,10 +251,7 @@ pub async fn verify(State(service): State<Arc<Service>>, body: Body) -> Response
             .into_response()
         }
         Err(e) => {
-            eprintln!(
-                "verify: RespondToAuthChallenge failed ({})",
-                e.code().unwrap_or("unreachable")
-            );
+            cognito_failed("RespondToAuthChallenge", &e);
             ErrorCode::Unavailable.into_response()
         }
     }
@@ -288,7 +289,7 @@ fn signed_in(
     });
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     if let Some(refresh) = tokens.refresh_token {
-        let max_age = u64::from(service.config.refresh_token_days) * 86_400;
+        let max_age = u64::from(service.config.sign_in.refresh_token_days) * 86_400;
         set_cookie(&mut response, &refresh, max_age);
     }
     response
@@ -313,13 +314,13 @@ pub async fn me(State(service): State<Arc<Service>>, headers: HeaderMap) -> Resp
     };
     match service
         .keys
-        .claims(&service.config.outputs, token.trim())
+        .claims(&service.config.pool, token.trim())
         .await
     {
         Ok(claims) => (StatusCode::OK, axum::Json(json!({ "claims": claims }))).into_response(),
         Err(refusal) => {
             // The reason, for whoever runs the service; the client learns only that it failed.
-            eprintln!("me: token refused ({})", refusal_kind(&refusal));
+            log_event("token_refused", &[("reason", &refusal_kind(&refusal))]);
             ErrorCode::InvalidToken.into_response()
         }
     }
@@ -343,31 +344,81 @@ fn refusal_kind(refusal: &crate::keys::Refusal) -> String {
     }
 }
 
-/// Revokes the refresh token (and with it the tokens it issued) and clears the cookie.
-/// Signing out twice, or without a cookie, is not an error.
-pub async fn sign_out(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
-    let refresh = headers
+/// A failed Cognito call, by its error code alone (its message may name the user).
+fn cognito_failed<E: ProvideErrorMetadata>(call: &str, error: &E) {
+    log_event(
+        "cognito_failed",
+        &[
+            ("call", call),
+            ("error", error.code().unwrap_or("unreachable")),
+        ],
+    );
+}
+
+/// The refresh token the browser's cookie holds, if any.
+fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.to_owned());
-    if let Some(token) = refresh {
+        .find(|(name, value)| *name == REFRESH_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Fresh ID and access tokens from the cookie's refresh token, so a page reload costs no
+/// new code. GetTokensFromRefreshToken works with and without refresh token rotation; with
+/// rotation on, Cognito answers a new refresh token, which replaces the cookie. A token
+/// Cognito refuses (revoked, expired, from another client) answers 401 and clears the cookie.
+pub async fn refresh(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let Some(token) = refresh_cookie(&headers) else {
+        return ErrorCode::InvalidToken.into_response();
+    };
+    let call = service
+        .cognito
+        .get_tokens_from_refresh_token()
+        .client_id(&service.config.pool.app_client_id)
+        .refresh_token(token)
+        .send();
+    let answer = match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
+        Ok(answer) => answer,
+        Err(_) => return ErrorCode::Unavailable.into_response(),
+    };
+    match answer {
+        Ok(output) => match output.authentication_result {
+            Some(tokens) => signed_in(&service, tokens),
+            None => ErrorCode::Unavailable.into_response(),
+        },
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_authorized_exception()) =>
+        {
+            let mut response = ErrorCode::InvalidToken.into_response();
+            set_cookie(&mut response, "", 0);
+            response
+        }
+        Err(e) => {
+            cognito_failed("GetTokensFromRefreshToken", &e);
+            ErrorCode::Unavailable.into_response()
+        }
+    }
+}
+
+/// Revokes the refresh token (and with it the tokens it issued) and clears the cookie.
+/// Signing out twice, or without a cookie, is not an error.
+pub async fn sign_out(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    if let Some(token) = refresh_cookie(&headers) {
         let call = service
             .cognito
             .revoke_token()
-            .client_id(&service.config.outputs.app_client_id)
+            .client_id(&service.config.pool.app_client_id)
             .token(token)
             .send();
         match tokio::time::timeout(COGNITO_TIMEOUT, call).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                eprintln!(
-                    "sign-out: RevokeToken failed ({})",
-                    e.code().unwrap_or("unreachable")
-                );
+                cognito_failed("RevokeToken", &e);
                 return ErrorCode::Unavailable.into_response();
             }
             Err(_) => return ErrorCode::Unavailable.into_response(),

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use provisioner::login::{TokenProblem, check_id_token, fetch_jwks};
-use provisioner::session::Outputs;
 use tokio::sync::RwLock;
+
+use crate::Pool;
 
 pub const REFETCH_AFTER: Duration = Duration::from_secs(30);
 
@@ -32,19 +33,25 @@ impl KeyCache {
     }
 
     /// The ID token's claims, after checking it against the pool's keys.
-    pub async fn claims(
-        &self,
-        outputs: &Outputs,
-        token: &str,
-    ) -> Result<serde_json::Value, Refusal> {
+    pub async fn claims(&self, pool: &Pool, token: &str) -> Result<serde_json::Value, Refusal> {
         if let Some((keys, _)) = &*self.keys.read().await {
-            match check_id_token(keys, outputs, token) {
+            match check_id_token(keys, &pool.issuer, &pool.app_client_id, token) {
                 Err(TokenProblem::UnknownKey(_)) => {}
                 checked => return checked.map_err(Refusal::Token),
             }
         }
         let keys = self.refetch().await?;
-        check_id_token(&keys, outputs, token).map_err(Refusal::Token)
+        check_id_token(&keys, &pool.issuer, &pool.app_client_id, token).map_err(Refusal::Token)
+    }
+
+    /// Whether the keys can be had: fetched within [`REFETCH_AFTER`], or fetched now. What
+    /// `/readyz` answers, since without them no sign-in can be checked.
+    pub async fn reachable(&self) -> Result<(), String> {
+        match self.refetch().await {
+            Ok(_) => Ok(()),
+            Err(Refusal::KeysUnavailable(reason)) => Err(reason),
+            Err(Refusal::Token(problem)) => Err(problem.to_string()),
+        }
     }
 
     /// Fetches the keys unless they were fetched within [`REFETCH_AFTER`].

@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, the JSON error shape with stable codes, body limits, the
-//! same-origin rule for POSTs, security headers, the request timeout and the access log.
+//! same-origin rule for POSTs, security headers, the request timeout, the health routes and
+//! the log: one JSON line per request, and events that carry the request's id.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,8 +106,11 @@ pub fn routes(service: Arc<Service>) -> axum::Router {
             post(crate::api::start).layer(per_client.clone()),
         )
         .route("/auth/verify", post(crate::api::verify).layer(per_client))
+        .route("/auth/refresh", post(crate::api::refresh))
         .route("/auth/sign-out", post(crate::api::sign_out))
         .route("/me", get(crate::api::me))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(|| async { ErrorCode::NotFound })
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
@@ -184,16 +188,26 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The request timeout, security headers on every response, and one log line per request:
-/// method, path, status and time; never a body, a header value or a query.
+tokio::task_local! {
+    /// The id of the request being served, for every log line written while serving it.
+    static REQUEST_ID: String;
+}
+
+/// The request timeout, security headers on every response, a request id (in the
+/// `X-Request-Id` header and on every log line), and one access-log line per request:
+/// method, route, status and time; never a body, a header value, a query or an address.
 async fn guard(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ErrorCode::Unavailable.into_response(),
-    };
+    let request_id = new_request_id();
+    let served = REQUEST_ID.scope(request_id.clone(), async {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ErrorCode::Unavailable.into_response(),
+        }
+    });
+    let mut response = served.await;
     let headers = response.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -209,26 +223,63 @@ async fn guard(request: Request, next: Next) -> Response {
     if path != "/app.js" && path != "/app.css" {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
     eprintln!(
         "{}",
-        access_line(&method, &path, response.status(), started.elapsed())
+        access_line(
+            &request_id,
+            &method,
+            &path,
+            response.status(),
+            started.elapsed()
+        )
     );
     response
 }
 
-/// The access log's line: method, path (ours only), status and time.
+/// 16 random hex digits: enough to find one request among a day's.
+fn new_request_id() -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the random source worked at start-up");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The access log's line: the request id, method, route (ours only), status and time.
 fn access_line(
+    request_id: &str,
     method: &Method,
     path: &str,
     status: StatusCode,
     took: std::time::Duration,
 ) -> String {
-    let logged_path = if known_path(path) { path } else { "(other)" };
-    format!(
-        "{method} {logged_path} {} {} ms",
-        status.as_u16(),
-        took.as_millis()
-    )
+    json!({
+        "event": "request",
+        "requestId": request_id,
+        "method": method.as_str(),
+        "route": if known_path(path) { path } else { "(other)" },
+        "status": status.as_u16(),
+        "latencyMs": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+    })
+    .to_string()
+}
+
+/// One JSON line on stderr: `event`, the id of the request being served if any, and
+/// `fields`. Callers pass error codes and reasons, never what a person sent.
+pub fn log_event(event: &str, fields: &[(&str, &str)]) {
+    let mut line = serde_json::Map::new();
+    line.insert("event".to_owned(), event.into());
+    if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+        line.insert("requestId".to_owned(), id.into());
+    }
+    for (name, value) in fields {
+        line.insert((*name).to_owned(), (*value).into());
+    }
+    eprintln!("{}", serde_json::Value::Object(line));
 }
 
 /// Only our own paths are logged as they are; anything else could carry what a person typed.
@@ -239,10 +290,33 @@ fn known_path(path: &str) -> bool {
         "/app.css",
         "/auth/start",
         "/auth/verify",
+        "/auth/refresh",
         "/auth/sign-out",
         "/me",
+        "/healthz",
+        "/readyz",
     ]
     .contains(&path)
+}
+
+/// The process is up and serving.
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// Ready for sign-ins: the pool's signing keys can be had (fetched recently, or now).
+async fn readyz(axum::extract::State(service): axum::extract::State<Arc<Service>>) -> Response {
+    match service.keys.reachable().await {
+        Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Err(reason) => {
+            log_event("not_ready", &[("reason", &reason)]);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "error": "keys_unreachable" })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn page() -> Response {
@@ -269,25 +343,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_access_log_names_our_paths_only() {
+    fn the_access_log_is_one_json_object_naming_our_routes_only() {
         let took = std::time::Duration::from_millis(12);
+        let line: serde_json::Value = serde_json::from_str(&access_line(
+            "0a1b",
+            &Method::POST,
+            "/auth/verify",
+            StatusCode::UNAUTHORIZED,
+            took,
+        ))
+        .unwrap();
         assert_eq!(
-            access_line(
-                &Method::POST,
-                "/auth/verify",
-                StatusCode::UNAUTHORIZED,
-                took
-            ),
-            "POST /auth/verify 401 12 ms"
+            line,
+            json!({"event": "request", "requestId": "0a1b", "method": "POST",
+                   "route": "/auth/verify", "status": 401, "latencyMs": 12})
         );
         // Whatever else someone requests may carry an address or a token: never logged.
         let line = access_line(
+            "0a1b",
             &Method::GET,
             "/alice@example.com/eyJhbGciOi",
             StatusCode::NOT_FOUND,
             took,
         );
-        assert_eq!(line, "GET (other) 404 12 ms");
+        assert!(line.contains(r#""route":"(other)""#), "{line}");
+        assert!(!line.contains("alice") && !line.contains("eyJ"), "{line}");
+        assert_ne!(new_request_id(), new_request_id());
+        assert_eq!(new_request_id().len(), 16);
     }
 
     #[test]

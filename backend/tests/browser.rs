@@ -1,5 +1,6 @@
 //! The sign-in page in a real browser (Debian's Chromium through its WebDriver): email, a
-//! wrong code with the attempts left shown, the right code, the claims. Each step's
+//! wrong code with the attempts left shown, the right code, the claims, a reload that stays
+//! signed in, sign-out and a reload that does not. Each step's
 //! screenshot lands in `target/browser-screenshots/` for a person to look at.
 
 mod common;
@@ -176,6 +177,12 @@ fn a_person_signs_in_on_the_page_after_one_wrong_code() {
         );
         shot(&browser, "4-signed-in").await;
 
+        // A reload keeps the sign-in through the cookie, without another code.
+        let mails = service.mails_to(email);
+        browser.refresh().await.unwrap();
+        wait_for_text(&browser, "signed-in-as", &format!("Signed in as {email}")).await;
+        assert_eq!(service.mails_to(email), mails);
+
         browser
             .find(Locator::Id("sign-out"))
             .await
@@ -184,6 +191,12 @@ fn a_person_signs_in_on_the_page_after_one_wrong_code() {
             .await
             .unwrap();
         wait_for_text(&browser, "status", "Signed out.").await;
+        // Signed out, a reload shows the email step: the cookie is gone.
+        // (The page asks /auth/refresh as it loads; a second is ample on loopback.)
+        browser.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let signed_in = browser.find(Locator::Id("signed-in")).await.unwrap();
+        assert!(signed_in.attr("hidden").await.unwrap().is_some());
         browser.close().await.unwrap();
     });
 }

@@ -258,12 +258,21 @@ pub fn verify_id_token(
 ) -> Result<serde_json::Value, ProvisionError> {
     let fail = |message: String| ProvisionError::state("id token", message);
     let jwks = fetch_jwks(&outputs.jwks_uri).map_err(fail)?;
-    check_id_token(&jwks, outputs, token).map_err(|problem| fail(problem.to_string()))
+    check_id_token(&jwks, &outputs.issuer, &outputs.app_client_id, token)
+        .map_err(|problem| fail(problem.to_string()))
 }
 
-/// The pool's signing keys, from its `jwks_uri`.
+pub const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pool's signing keys, from its `jwks_uri`; an endpoint that does not answer within
+/// [`JWKS_TIMEOUT`] counts as unreachable.
 pub fn fetch_jwks(jwks_uri: &str) -> Result<jsonwebtoken::jwk::JwkSet, String> {
-    ureq::get(jwks_uri)
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(JWKS_TIMEOUT))
+        .build()
+        .into();
+    agent
+        .get(jwks_uri)
         .call()
         .map_err(|e| format!("cannot fetch the JWKS at {jwks_uri}: {e}"))?
         .body_mut()
@@ -293,7 +302,8 @@ pub enum TokenProblem {
 /// client as audience, not expired, `token_use` = `id`.
 pub fn check_id_token(
     jwks: &jsonwebtoken::jwk::JwkSet,
-    outputs: &Outputs,
+    issuer: &str,
+    app_client_id: &str,
     token: &str,
 ) -> Result<serde_json::Value, TokenProblem> {
     let header =
@@ -307,8 +317,8 @@ pub fn check_id_token(
         error: e.to_string(),
     })?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[&outputs.issuer]);
-    validation.set_audience(&[&outputs.app_client_id]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[app_client_id]);
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .map_err(|e| TokenProblem::Invalid(e.to_string()))?;
     if data.claims["token_use"] != "id" {
@@ -334,6 +344,8 @@ mod tests {
             app_client_id: "client123".into(),
             issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test".into(),
             jwks_uri: "unused".into(),
+            endpoint: None,
+            sign_in: crate::session::SignInSettings::default(),
         }
     }
 
@@ -370,10 +382,21 @@ mod tests {
     #[test]
     fn a_right_id_token_verifies_and_every_wrong_one_is_refused() {
         let (jwks, outputs) = (jwks(), outputs());
-        let good = check_id_token(&jwks, &outputs, &token("k1", claims(serde_json::json!({}))));
+        let good = check_id_token(
+            &jwks,
+            &outputs.issuer,
+            &outputs.app_client_id,
+            &token("k1", claims(serde_json::json!({}))),
+        );
         assert_eq!(good.unwrap()["email"], "a@b.example");
         let refused = |claims: serde_json::Value| {
-            check_id_token(&jwks, &outputs, &token("k1", claims)).unwrap_err()
+            check_id_token(
+                &jwks,
+                &outputs.issuer,
+                &outputs.app_client_id,
+                &token("k1", claims),
+            )
+            .unwrap_err()
         };
         let now = triggers::unix_now();
         assert!(matches!(
@@ -393,11 +416,16 @@ mod tests {
             TokenProblem::NotAnIdToken
         );
         assert_eq!(
-            check_id_token(&jwks, &outputs, &token("k2", claims(serde_json::json!({})))),
+            check_id_token(
+                &jwks,
+                &outputs.issuer,
+                &outputs.app_client_id,
+                &token("k2", claims(serde_json::json!({})))
+            ),
             Err(TokenProblem::UnknownKey("k2".into()))
         );
         assert!(matches!(
-            check_id_token(&jwks, &outputs, "not.a.jwt"),
+            check_id_token(&jwks, &outputs.issuer, &outputs.app_client_id, "not.a.jwt"),
             Err(TokenProblem::Malformed(_))
         ));
     }

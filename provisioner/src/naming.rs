@@ -65,6 +65,23 @@ impl Partition {
         (!name.is_empty()).then(|| Self::named(name))
     }
 
+    /// The partition of a region, for a caller with no ARN to read it from (the sign-in
+    /// service runs without credentials): by the regions' published prefixes.
+    pub fn of_region(region: &str) -> Self {
+        let name = [
+            ("cn-", "aws-cn"),
+            ("us-gov-", "aws-us-gov"),
+            ("us-isob-", "aws-iso-b"),
+            ("us-isof-", "aws-iso-f"),
+            ("us-iso-", "aws-iso"),
+            ("eu-isoe-", "aws-iso-e"),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, name)| name);
+        Self::named(name)
+    }
+
     pub fn named(name: &str) -> Self {
         // AWS's published partition table; an unknown partition keeps the commercial suffix
         // and is named in every ARN as given.
@@ -239,11 +256,16 @@ impl Names {
 
     /// The issuer Cognito writes into this pool's tokens.
     pub fn issuer(&self, pool_id: &str) -> String {
-        format!(
-            "https://cognito-idp.{}.{}/{pool_id}",
-            self.region, self.partition.dns_suffix
-        )
+        issuer(&self.region, &self.partition, pool_id)
     }
+}
+
+/// The issuer Cognito writes into the tokens of pool `pool_id` in `region`.
+pub fn issuer(region: &str, partition: &Partition, pool_id: &str) -> String {
+    format!(
+        "https://cognito-idp.{region}.{}/{pool_id}",
+        partition.dns_suffix
+    )
 }
 
 #[cfg(test)]
@@ -268,5 +290,8 @@ mod tests {
         let gov = Partition::from_arn("arn:aws-us-gov:iam::1:user/x").unwrap();
         assert_eq!(gov.dns_suffix, "amazonaws.com");
         assert_eq!(Partition::from_arn("not an arn"), None);
+        assert_eq!(Partition::of_region("cn-northwest-1"), names.partition);
+        assert_eq!(Partition::of_region("us-isob-east-1").name, "aws-iso-b");
+        assert_eq!(Partition::of_region("eu-west-1").name, "aws");
     }
 }

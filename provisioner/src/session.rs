@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::apply::{Report, apply};
 use crate::artifacts::Artifacts;
@@ -738,7 +738,9 @@ impl Phases {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// What an app needs to sign people in with the stack, as `cargo xtask outputs` prints it
+/// and `emailcode-serve --outputs` reads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Outputs {
     pub region: String,
     pub user_pool_id: String,
@@ -746,24 +748,77 @@ pub struct Outputs {
     pub app_client_id: String,
     pub issuer: String,
     pub jwks_uri: String,
+    /// The emulator the stack lives on; absent on AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub sign_in: SignInSettings,
+}
+
+/// The spec's sign-in settings a service in front of the pool mirrors: what it tells a
+/// person about their code, and how long it keeps the refresh-token cookie.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignInSettings {
+    pub code_length: u8,
+    pub code_ttl_seconds: u64,
+    pub max_attempts: u8,
+    pub refresh_token_days: u32,
+}
+
+impl SignInSettings {
+    pub fn of(spec: &StackSpec) -> Self {
+        Self {
+            code_length: u8::try_from(spec.otp.length.get()).unwrap_or(u8::MAX),
+            code_ttl_seconds: u64::from(spec.otp.ttl_seconds.get()),
+            max_attempts: u8::try_from(spec.otp.max_attempts.get()).unwrap_or(u8::MAX),
+            refresh_token_days: spec.app_client.refresh_token_days.map_or(
+                crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
+                |d| d.get(),
+            ),
+        }
+    }
+}
+
+impl Default for SignInSettings {
+    /// A spec's defaults.
+    fn default() -> Self {
+        let spec = crate::spec::OtpSpec::default();
+        Self {
+            code_length: u8::try_from(spec.length.get()).unwrap_or(u8::MAX),
+            code_ttl_seconds: u64::from(spec.ttl_seconds.get()),
+            max_attempts: u8::try_from(spec.max_attempts.get()).unwrap_or(u8::MAX),
+            refresh_token_days: crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
+        }
+    }
+}
+
+/// Where the signing keys of pool `pool_id` are served: by the emulator when there is one,
+/// else under the issuer.
+pub fn jwks_uri(issuer: &str, pool_id: &str, endpoint: Option<&str>) -> String {
+    let base = endpoint.map_or(issuer.to_owned(), |e| {
+        format!("{}/{pool_id}", e.trim_end_matches('/'))
+    });
+    format!("{base}/.well-known/jwks.json")
 }
 
 impl Outputs {
     fn new(session: &Session, pool: &PoolRef, app_client_id: String) -> Self {
         // Tokens always name the AWS issuer; an emulator serves the keys itself.
         let issuer = session.observation.names.issuer(&pool.id);
-        let jwks_base = session
+        let endpoint = session
             .spec
             .endpoint
             .as_ref()
-            .map_or(issuer.clone(), |e| format!("{}/{}", e.as_str(), pool.id));
+            .map(|e| e.as_str().to_owned());
+        let jwks_uri = jwks_uri(&issuer, &pool.id, endpoint.as_deref());
         Self {
             region: session.spec.region.as_str().to_owned(),
             user_pool_id: pool.id.clone(),
             user_pool_arn: pool.arn.clone(),
             app_client_id,
             issuer,
-            jwks_uri: format!("{jwks_base}/.well-known/jwks.json"),
+            jwks_uri,
+            endpoint,
+            sign_in: SignInSettings::of(&session.spec),
         }
     }
 }

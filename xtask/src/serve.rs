@@ -1,4 +1,5 @@
-//! `cargo xtask serve`: the sign-in service and page against a deployed stack.
+//! `cargo xtask serve`: the sign-in service and page against a deployed stack, from its
+//! spec: the local shortcut for `emailcode-serve`.
 
 use std::process::ExitCode;
 
@@ -27,23 +28,18 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
 }
 
 /// The service's settings from the deployed stack and its spec, for a page served from
-/// `public_origin`, with no per-client limit (the caller sets one).
+/// `public_origin`, with no per-client limit (the caller sets one) and a session key of this
+/// process alone: one replica on a developer's machine (`emailcode-serve` takes a key file).
 pub fn backend_config(session: &Session, public_origin: String) -> Result<backend::Config> {
-    let spec = &session.spec;
     let outputs = session
         .outputs()
         .context("the stack must be deployed first: run `cargo xtask deploy`")?;
     Ok(backend::Config {
-        outputs,
-        code_length: u8::try_from(spec.otp.length.get()).unwrap_or(u8::MAX),
-        ttl_seconds: u64::from(spec.otp.ttl_seconds.get()),
-        max_attempts: u8::try_from(spec.otp.max_attempts.get()).unwrap_or(u8::MAX),
-        refresh_token_days: spec.app_client.refresh_token_days.map_or(
-            provisioner::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
-            |d| d.get(),
-        ),
+        pool: backend::Pool::of(&outputs),
+        sign_in: outputs.sign_in,
         public_origin,
         client_limit: None,
         trusted_proxies: Vec::new(),
+        session_keys: backend::SessionKeys::random().map_err(anyhow::Error::msg)?,
     })
 }

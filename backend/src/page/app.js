@@ -109,6 +109,17 @@ $("restart").addEventListener("click", () => {
   $("email").focus();
 });
 
+// A reload keeps the person signed in: the cookie gets fresh tokens, and no code is sent.
+async function restore() {
+  const { ok, data } = await post("/auth/refresh", {});
+  if (ok) {
+    idToken = data.id_token;
+    await showClaims();
+  }
+}
+
+restore();
+
 $("sign-out").addEventListener("click", async () => {
   await post("/auth/sign-out", {});
   idToken = "";

@@ -11,12 +11,26 @@ use provisioner::artifacts::Artifacts;
 use provisioner::session::{Outputs, Session};
 use serde_json::Value;
 
+/// A deployed stack with its users, and the service in front of it (none for [`deployed`]).
 pub struct Served {
     pub runtime: tokio::runtime::Runtime,
     pub session: Session,
     pub outputs: Outputs,
-    pub base: String,
+    pub http: Http,
     pub endpoint: String,
+}
+
+impl std::ops::Deref for Served {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+/// Requests to one running service.
+pub struct Http {
+    pub base: String,
 }
 
 static STACKS: AtomicUsize = AtomicUsize::new(0);
@@ -33,6 +47,29 @@ pub fn served_with(
     client_limit: Option<u32>,
     trusted_proxies: &[std::net::IpAddr],
 ) -> Served {
+    let mut stack = deployed(extra, users);
+    let base = stack.runtime.block_on(async {
+        let listener = backend::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = backend::Config {
+            pool: backend::Pool::of(&stack.outputs),
+            sign_in: stack.outputs.sign_in,
+            public_origin: base.clone(),
+            client_limit,
+            trusted_proxies: trusted_proxies.to_vec(),
+            session_keys: backend::SessionKeys::random().unwrap(),
+        };
+        let router = backend::router(config, stack.session.clients.cognito.clone()).unwrap();
+        tokio::spawn(backend::serve(listener, router));
+        base
+    });
+    stack.http = Http { base };
+    stack
+}
+
+/// A stack deployed with `extra` spec lines and `users`, with no service in front of it:
+/// its `http` goes nowhere until the caller starts one.
+pub fn deployed(extra: &str, users: &[&str]) -> Served {
     let how = "the service tests need the local emulator and a trigger build: run `cargo xtask test`, \
                or `cargo xtask emulator start` and `cargo xtask build`, then set \
                EMULATOR_ENDPOINT=http://127.0.0.1:4566 TRIGGER_ZIPS=$PWD/target/trigger-zips/x86_64-unknown-linux-gnu";
@@ -60,7 +97,7 @@ pub fn served_with(
         .enable_all()
         .build()
         .unwrap();
-    let (session, outputs, base) = runtime.block_on(async {
+    let (session, outputs) = runtime.block_on(async {
         let session = Session::open(&spec).await.unwrap();
         let outputs = session
             .deploy(&artifacts, &|_, _| {})
@@ -71,28 +108,16 @@ pub fn served_with(
         for user in users {
             provisioner::users::add(&session, user).await.unwrap();
         }
-        let listener = backend::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = backend::Config {
-            outputs: outputs.clone(),
-            code_length: u8::try_from(session.spec.otp.length.get()).unwrap(),
-            ttl_seconds: u64::from(session.spec.otp.ttl_seconds.get()),
-            max_attempts: u8::try_from(session.spec.otp.max_attempts.get()).unwrap(),
-            refresh_token_days: 30,
-            public_origin: base.clone(),
-            client_limit,
-            trusted_proxies: trusted_proxies.to_vec(),
-        };
-        let router = backend::router(config, session.clients.cognito.clone()).unwrap();
-        tokio::spawn(backend::serve(listener, router));
-        (session, outputs, base)
+        (session, outputs)
     });
     std::fs::remove_file(&spec).unwrap();
     Served {
         runtime,
         session,
         outputs,
-        base,
+        http: Http {
+            base: String::new(),
+        },
         endpoint,
     }
 }
@@ -142,7 +167,7 @@ fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
     }
 }
 
-impl Served {
+impl Http {
     /// A JSON POST as the page sends it (same origin).
     pub fn post(&self, path: &str, body: &Value) -> Reply {
         self.post_raw(
@@ -190,7 +215,9 @@ impl Served {
         }
         reply(request.call().unwrap())
     }
+}
 
+impl Served {
     pub fn account(&self) -> &str {
         &self.session.observation.names.account
     }

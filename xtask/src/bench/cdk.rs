@@ -54,8 +54,10 @@ impl Cdk {
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            // MiniStack answers GetCallerIdentity with the account an access key names, and
+            // CDK refuses to deploy to an account other than the one it is signed in to.
+            .env("AWS_ACCESS_KEY_ID", &self.account)
+            .env("AWS_SECRET_ACCESS_KEY", &self.account)
             .env("CDK_DISABLE_VERSION_CHECK", "1")
             .env("BENCH_STACK", stack)
             .env("BENCH_ACCOUNT", &self.account)
