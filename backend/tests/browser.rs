@@ -23,6 +23,9 @@ impl Drop for Driver {
 }
 
 fn program(variable: &str) -> String {
+    if let Ok(why) = std::env::var("BROWSER_UNAVAILABLE") {
+        panic!("no browser for this test: {why}");
+    }
     std::env::var(variable).unwrap_or_else(|_| {
         panic!(
             "{variable} is not set; the browser test needs Debian's chromium and chromium-driver: \

@@ -11,15 +11,23 @@ use crate::progress;
 
 const PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
 
+/// Set for the tests when the browser could not be had: why, and how to install it. The
+/// browser test fails with it.
+pub const UNAVAILABLE_VARIABLE: &str = "BROWSER_UNAVAILABLE";
+
 pub struct Browser {
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
 }
 
 pub fn ensure_installed() -> Result<Browser> {
+    // The paths may be given, for a browser installed elsewhere.
+    let at = |variable: &str, debian: &str| {
+        std::env::var_os(variable).map_or_else(|| PathBuf::from(debian), PathBuf::from)
+    };
     let browser = Browser {
-        chromium: PathBuf::from("/usr/bin/chromium"),
-        chromedriver: PathBuf::from("/usr/bin/chromedriver"),
+        chromium: at("CHROMIUM", "/usr/bin/chromium"),
+        chromedriver: at("CHROMEDRIVER", "/usr/bin/chromedriver"),
     };
     if present(&browser) {
         return Ok(browser);
@@ -35,7 +43,7 @@ pub fn ensure_installed() -> Result<Browser> {
             .is_ok_and(|status| status.success());
     if !root && !sudo {
         bail!(
-            "the browser test needs Debian's {} packages; install them (`sudo apt-get install {}`) and run the tests again",
+            "the browser test needs Debian's {} packages, and this user can install neither as root nor through password-less sudo; install them (`sudo apt-get install {}`) and run the tests again",
             PACKAGES.join(" and "),
             PACKAGES.join(" ")
         );

@@ -13,6 +13,7 @@ use crate::{progress, project_root, stack};
 const DEMO_USER: &str = "demo@example.com";
 
 pub fn run() -> Result<ExitCode> {
+    crate::prerequisites::check("demo")?;
     let emulator = Emulator::from_env();
     progress::step("starting the local emulator (installing it on first use)");
     emulator.start()?;

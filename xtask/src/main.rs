@@ -12,6 +12,7 @@ mod emulator;
 mod flags;
 mod newcomer;
 mod phases;
+mod prerequisites;
 mod progress;
 mod python;
 mod reproducible;

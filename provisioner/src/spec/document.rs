@@ -310,7 +310,8 @@ fn expand_node(
     }
 }
 
-/// `${NAME}` replaced by the variable's value; nothing else is touched.
+/// `${NAME}` replaced by the variable's value, and `${NAME:-default}` by the value or, when
+/// the variable is unset or empty, by `default`; nothing else is touched.
 fn expand(text: &str, environment: Environment<'_>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -322,7 +323,10 @@ fn expand(text: &str, environment: Environment<'_>) -> Result<String, String> {
                 "{text:?}: `${{` opens a variable that is never closed; write `${{NAME}}`"
             ));
         };
-        let name = &after[..end];
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..end], None),
+        };
         let well_formed = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !well_formed {
@@ -330,9 +334,15 @@ fn expand(text: &str, environment: Environment<'_>) -> Result<String, String> {
                 "{text:?}: `${{{name}}}` is not a variable name; use letters, digits and _ (such as `${{PR_NUMBER}}`)"
             ));
         }
-        let value = environment(name).ok_or_else(|| {
-            format!("the environment variable {name} is not set (the spec uses `${{{name}}}`); set it, or write the value out")
-        })?;
+        let value = match (environment(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => value,
+            (None, Some(default)) => default.to_owned(),
+            (None, None) => {
+                return Err(format!(
+                    "the environment variable {name} is not set (the spec uses `${{{name}}}`); set it, write the value out, or give a default: `${{{name}:-value}}`"
+                ));
+            }
+        };
         out.push_str(&value);
         rest = &after[end + 1..];
     }

@@ -1423,6 +1423,14 @@ mod tests {
             + "  subject: $HOME and $$ and {PR_NUMBER}\n";
         let spec = StackSpec::parse_with(Path::new("stack.yaml"), &text, &environment).unwrap();
         assert_eq!(spec.name.as_str(), "acme-pr-42");
+        let defaulted = MINIMAL.replace("acme-dev", "acme-${PR_NUMBER:-0}-${STAGE:-dev}");
+        let with_defaults =
+            StackSpec::parse_with(Path::new("stack.yaml"), &defaulted, &environment).unwrap();
+        assert_eq!(
+            with_defaults.name.as_str(),
+            "acme-42-dev",
+            "a set variable wins over its default"
+        );
         assert_eq!(
             spec.email.subject.as_deref(),
             Some("$HOME and $$ and {PR_NUMBER}"),
