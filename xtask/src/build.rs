@@ -144,14 +144,7 @@ pub fn build_in(workspace: &Workspace, arch: Architecture, musl: bool) -> Result
         .env("CARGO_TARGET_DIR", root.join("target"));
     reproducible(&mut build, workspace, &target)?;
     if arch == Architecture::Arm64 {
-        let tools = cross_tools();
-        tools.ensure_installed()?;
-        // cargo finds `cargo-zigbuild` on PATH, and cargo-zigbuild finds zig through the
-        // venv's `python3 -m ziglang`.
-        let path = std::env::join_paths(std::iter::once(tools.bin_dir()).chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-        ))?;
-        build.env("PATH", path).arg("zigbuild");
+        zigbuild(&mut build)?;
     } else {
         build.arg("build");
     }
@@ -410,6 +403,19 @@ pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>> {
     Ok(provisioner::artifacts::zip_executable("bootstrap", binary)?)
 }
 
+/// Makes `build` a `cargo zigbuild`, installing the pinned cross tools on first use: cargo
+/// finds `cargo-zigbuild` on PATH, and cargo-zigbuild finds zig through the venv's
+/// `python3 -m ziglang`.
+pub fn zigbuild(build: &mut Command) -> Result<()> {
+    let tools = cross_tools();
+    tools.ensure_installed()?;
+    let path = std::env::join_paths(std::iter::once(tools.bin_dir()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
+    build.env("PATH", path).arg("zigbuild");
+    Ok(())
+}
+
 fn cross_tools() -> PythonEnv {
     PythonEnv {
         dir: project_root().join(".tools"),
@@ -422,7 +428,7 @@ fn cross_tools() -> PythonEnv {
 }
 
 /// Adds the Rust standard library for `target` through rustup when it is missing.
-fn ensure_rust_target(root: &Path, target: &str) -> Result<()> {
+pub fn ensure_rust_target(root: &Path, target: &str) -> Result<()> {
     let libdir = Command::new("rustc")
         .current_dir(root)
         .args(["--print", "target-libdir", "--target", target])

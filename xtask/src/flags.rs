@@ -47,6 +47,13 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ReleaseServeArgs {
+    /// CPU architecture of the machines the service runs on.
+    #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]
+    pub arch: ArchArg,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ReproducibleArgs {
     /// CPU architecture of the functions.
     #[arg(long, value_enum, default_value_t = ArchArg::X86_64)]

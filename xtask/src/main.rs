@@ -15,6 +15,7 @@ mod phases;
 mod prerequisites;
 mod progress;
 mod python;
+mod release_serve;
 mod reproducible;
 mod serve;
 mod stack;
@@ -90,6 +91,9 @@ enum Task {
     Login(LoginArgs),
     /// Run the sign-in service (start, verify, me, sign-out) and its page against a deployed stack.
     Serve(ServeArgs),
+    /// Build `emailcode-serve` as a static musl binary for x86_64 or arm64 Linux, through zig,
+    /// into target/emailcode-serve/.
+    ReleaseServe(flags::ReleaseServeArgs),
     /// Look at the stack's sign-in email before deploying it.
     Email {
         #[command(subcommand)]
@@ -142,6 +146,7 @@ fn run(task: Task) -> anyhow::Result<ExitCode> {
         Task::Login(args) => stack::login(&args),
         Task::Email { action } => email::run(&action),
         Task::Serve(args) => serve::run(&args),
+        Task::ReleaseServe(args) => release_serve::run(&args),
         Task::Emulator { action } => emulator::run(action),
         Task::Demo => demo::run(),
         Task::Test => test::run(),
