@@ -78,8 +78,8 @@ pub struct Config {
     /// The origin the page is served from (`https://app.example.com`); a POST whose `Origin`
     /// header names another origin is refused.
     pub public_origin: String,
-    /// Requests per client address per minute to `/auth/start` and `/auth/verify`; `None`
-    /// for no limit (a load test from one address).
+    /// Requests per client address per minute to the routes that call Cognito (start,
+    /// verify, refresh, sign-out); `None` for no limit (a load test from one address).
     pub client_limit: Option<u32>,
     /// Proxies whose `X-Forwarded-For` names the client; any other peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,

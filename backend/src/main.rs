@@ -64,8 +64,8 @@ struct ServeArgs {
     /// rotating, for at least the code lifetime.
     #[arg(long, env = "EMAILCODE_PREVIOUS_KEY_FILE", value_name = "FILE")]
     previous_key_file: Option<PathBuf>,
-    /// Requests per client address per minute to `/auth/start` and `/auth/verify`; 0 for no
-    /// limit.
+    /// Requests per client address per minute to `/auth/start`, `/auth/verify`,
+    /// `/auth/refresh` and `/auth/sign-out` (each calls Cognito); 0 for no limit.
     #[arg(long, env = "EMAILCODE_CLIENT_LIMIT", default_value_t = 20)]
     client_limit: u32,
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client, comma-separated.

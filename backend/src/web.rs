@@ -105,9 +105,18 @@ pub fn routes(service: Arc<Service>) -> axum::Router {
             "/auth/start",
             post(crate::api::start).layer(per_client.clone()),
         )
-        .route("/auth/verify", post(crate::api::verify).layer(per_client))
-        .route("/auth/refresh", post(crate::api::refresh))
-        .route("/auth/sign-out", post(crate::api::sign_out))
+        .route(
+            "/auth/verify",
+            post(crate::api::verify).layer(per_client.clone()),
+        )
+        .route(
+            "/auth/refresh",
+            post(crate::api::refresh).layer(per_client.clone()),
+        )
+        .route(
+            "/auth/sign-out",
+            post(crate::api::sign_out).layer(per_client),
+        )
         .route("/me", get(crate::api::me))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -120,7 +129,9 @@ pub fn routes(service: Arc<Service>) -> axum::Router {
         .with_state(service)
 }
 
-/// The per-client limit on the routes that spend an account's budget or guesses.
+/// The per-client limit on every route that calls Cognito with what a client sent: start and
+/// verify spend an account's budget or guesses; refresh and sign-out would otherwise let one
+/// client spend the pool's request quota, which every sign-in shares.
 async fn per_client(
     axum::extract::State(service): axum::extract::State<Arc<Service>>,
     request: Request,

@@ -339,6 +339,15 @@ fn health_routes_the_per_client_limit_and_sigterm_finishing_a_slow_request() {
         assert_eq!(third.body["error"], "too_many_requests");
         let retry: u64 = third.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
+        // Refresh calls Cognito with what the client sent: limited as well.
+        let refresh = http.post_raw(
+            "/auth/refresh",
+            "application/json",
+            Some(&http.base),
+            "{}",
+            Some("refresh_token=forged"),
+        );
+        assert_eq!(refresh.status, 429, "{refresh:?}");
     }
 
     // SIGTERM while a request's body is still arriving: the request completes, then the

@@ -355,8 +355,8 @@ pub struct ServeArgs {
     /// a proxy with TLS: `https://app.example.com`). POSTs naming another origin are refused.
     #[arg(long)]
     pub public_origin: Option<String>,
-    /// Requests per client address per minute to /auth/start and /auth/verify; 0 turns the
-    /// limit off (only for a load test from one address).
+    /// Requests per client address per minute to /auth/start, /auth/verify, /auth/refresh and
+    /// /auth/sign-out; 0 turns the limit off (only for a load test from one address).
     #[arg(long, default_value_t = 20)]
     pub client_limit: u32,
     /// Proxies (comma-separated addresses) whose X-Forwarded-For names the client; requests
