@@ -232,7 +232,7 @@ pub async fn verify(State(service): State<Arc<Service>>, body: Body) -> Response
         .store(elapsed_ms(started), Ordering::Relaxed);
     match answer {
         Ok(output) => match output.authentication_result {
-            Some(tokens) => signed_in(&service, tokens),
+            Some(tokens) => signed_in(service.config.sign_in.refresh_token_days, tokens),
             None => wrong_code(&service, state, output.session.unwrap_or_default()),
         },
         Err(e)
@@ -278,8 +278,10 @@ fn wrong_code(service: &Service, state: SignInState, next_cognito: String) -> Re
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
 }
 
+/// The tokens for the page; a refresh token (at sign-in, or a rotated one at refresh) goes
+/// only into the cookie, which lives as long as the app client's refresh tokens.
 fn signed_in(
-    service: &Service,
+    refresh_token_days: u32,
     tokens: aws_sdk_cognitoidentityprovider::types::AuthenticationResultType,
 ) -> Response {
     let body = json!({
@@ -289,7 +291,7 @@ fn signed_in(
     });
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     if let Some(refresh) = tokens.refresh_token {
-        let max_age = u64::from(service.config.sign_in.refresh_token_days) * 86_400;
+        let max_age = u64::from(refresh_token_days) * 86_400;
         set_cookie(&mut response, &refresh, max_age);
     }
     response
@@ -387,7 +389,7 @@ pub async fn refresh(State(service): State<Arc<Service>>, headers: HeaderMap) ->
     };
     match answer {
         Ok(output) => match output.authentication_result {
-            Some(tokens) => signed_in(&service, tokens),
+            Some(tokens) => signed_in(service.config.sign_in.refresh_token_days, tokens),
             None => ErrorCode::Unavailable.into_response(),
         },
         Err(e)
@@ -427,4 +429,53 @@ pub async fn sign_out(State(service): State<Arc<Service>>, headers: HeaderMap) -
     let mut response = (StatusCode::OK, axum::Json(json!({ "signed_out": true }))).into_response();
     set_cookie(&mut response, "", 0);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cognitoidentityprovider::types::AuthenticationResultType;
+
+    fn cookies(response: &Response) -> Vec<String> {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_replaces_the_cookie_and_none_leaves_it() {
+        let tokens = |refresh: Option<&str>| {
+            AuthenticationResultType::builder()
+                .id_token("id")
+                .access_token("access")
+                .expires_in(3600)
+                .set_refresh_token(refresh.map(str::to_owned))
+                .build()
+        };
+        let rotated = signed_in(30, tokens(Some("next-refresh")));
+        assert_eq!(
+            cookies(&rotated),
+            [
+                "refresh_token=next-refresh; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=2592000"
+            ]
+        );
+        // Without rotation Cognito returns no refresh token: the cookie stays as it is.
+        assert!(cookies(&signed_in(30, tokens(None))).is_empty());
+    }
+
+    #[test]
+    fn only_the_refresh_cookie_is_read_and_an_empty_one_is_none() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, HeaderValue::from_static(value));
+            refresh_cookie(&headers)
+        };
+        assert_eq!(with("a=1; refresh_token=abc; b=2").as_deref(), Some("abc"));
+        assert_eq!(with("refresh_token="), None);
+        assert_eq!(with("other_refresh_token=abc"), None);
+        assert_eq!(refresh_cookie(&HeaderMap::new()), None);
+    }
 }
