@@ -40,22 +40,18 @@ impl KeyCache {
                 checked => return checked.map_err(Refusal::Token),
             }
         }
-        let keys = self.refetch().await?;
+        let keys = self.refetch().await.map_err(Refusal::KeysUnavailable)?;
         check_id_token(&keys, &pool.issuer, &pool.app_client_id, token).map_err(Refusal::Token)
     }
 
     /// Whether the keys can be had: fetched within [`REFETCH_AFTER`], or fetched now. What
     /// `/readyz` answers, since without them no sign-in can be checked.
     pub async fn reachable(&self) -> Result<(), String> {
-        match self.refetch().await {
-            Ok(_) => Ok(()),
-            Err(Refusal::KeysUnavailable(reason)) => Err(reason),
-            Err(Refusal::Token(problem)) => Err(problem.to_string()),
-        }
+        self.refetch().await.map(|_| ())
     }
 
     /// Fetches the keys unless they were fetched within [`REFETCH_AFTER`].
-    async fn refetch(&self) -> Result<JwkSet, Refusal> {
+    async fn refetch(&self) -> Result<JwkSet, String> {
         let mut cached = self.keys.write().await;
         if let Some((keys, fetched)) = &*cached
             && fetched.elapsed() < REFETCH_AFTER
@@ -65,8 +61,7 @@ impl KeyCache {
         let uri = self.jwks_uri.clone();
         let keys = tokio::task::spawn_blocking(move || fetch_jwks(&uri))
             .await
-            .map_err(|e| Refusal::KeysUnavailable(e.to_string()))?
-            .map_err(Refusal::KeysUnavailable)?;
+            .map_err(|e| e.to_string())??;
         *cached = Some((keys.clone(), Instant::now()));
         Ok(keys)
     }

@@ -766,14 +766,19 @@ pub struct SignInSettings {
 
 impl SignInSettings {
     pub fn of(spec: &StackSpec) -> Self {
+        Self::from_spec_parts(
+            &spec.otp,
+            spec.app_client.refresh_token_days.map(|d| d.get()),
+        )
+    }
+
+    fn from_spec_parts(otp: &crate::spec::OtpSpec, refresh_token_days: Option<u32>) -> Self {
         Self {
-            code_length: u8::try_from(spec.otp.length.get()).unwrap_or(u8::MAX),
-            code_ttl_seconds: u64::from(spec.otp.ttl_seconds.get()),
-            max_attempts: u8::try_from(spec.otp.max_attempts.get()).unwrap_or(u8::MAX),
-            refresh_token_days: spec.app_client.refresh_token_days.map_or(
-                crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
-                |d| d.get(),
-            ),
+            code_length: u8::try_from(otp.length.get()).unwrap_or(u8::MAX),
+            code_ttl_seconds: u64::from(otp.ttl_seconds.get()),
+            max_attempts: u8::try_from(otp.max_attempts.get()).unwrap_or(u8::MAX),
+            refresh_token_days: refresh_token_days
+                .unwrap_or(crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS),
         }
     }
 }
@@ -781,13 +786,7 @@ impl SignInSettings {
 impl Default for SignInSettings {
     /// A spec's defaults.
     fn default() -> Self {
-        let spec = crate::spec::OtpSpec::default();
-        Self {
-            code_length: u8::try_from(spec.length.get()).unwrap_or(u8::MAX),
-            code_ttl_seconds: u64::from(spec.ttl_seconds.get()),
-            max_attempts: u8::try_from(spec.max_attempts.get()).unwrap_or(u8::MAX),
-            refresh_token_days: crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
-        }
+        Self::from_spec_parts(&crate::spec::OtpSpec::default(), None)
     }
 }
 
@@ -820,5 +819,53 @@ impl Outputs {
             endpoint,
             sign_in: SignInSettings::of(&session.spec),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outputs_carry_the_specs_sign_in_settings_and_the_defaults_are_a_specs() {
+        let spec = |extra: &str| {
+            StackSpec::parse(
+                Path::new("stack.yaml"),
+                &format!(
+                    "name: acme\nregion: us-east-1\nemail:\n  from: no-reply@acme.example\n{extra}"
+                ),
+            )
+            .unwrap()
+        };
+        assert_eq!(SignInSettings::of(&spec("")), SignInSettings::default());
+        assert_eq!(
+            SignInSettings::default(),
+            SignInSettings {
+                code_length: 6,
+                code_ttl_seconds: 180,
+                max_attempts: 3,
+                refresh_token_days: 30
+            }
+        );
+        let custom = spec(
+            "otp:\n  length: 8\n  ttl_seconds: 120\n  max_attempts: 5\napp_client:\n  refresh_token_days: 7\n",
+        );
+        assert_eq!(
+            SignInSettings::of(&custom),
+            SignInSettings {
+                code_length: 8,
+                code_ttl_seconds: 120,
+                max_attempts: 5,
+                refresh_token_days: 7
+            }
+        );
+        assert_eq!(
+            jwks_uri(
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_A",
+                "us-east-1_A",
+                Some("http://127.0.0.1:4566/")
+            ),
+            "http://127.0.0.1:4566/us-east-1_A/.well-known/jwks.json"
+        );
     }
 }
