@@ -309,6 +309,13 @@ pub fn deployer_policy(names: &Names, identity: &str) -> Value {
                     "ses:TagResource", "ses:UntagResource"
                 ],
                 "Resource": names.identity_arn(identity)
+            },
+            {
+                // doctor reads the sender domain's DKIM and MAIL FROM settings.
+                "Sid": "SenderDomainRead",
+                "Effect": "Allow",
+                "Action": "ses:GetEmailIdentity",
+                "Resource": names.identity_arn(crate::spec::sender_domain(identity))
             }
         ]
     })

@@ -127,7 +127,13 @@ async fn simulated_principal(clients: &Clients, caller: &str) -> Result<String, 
     }
 }
 
-pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
+/// Every check; `nameserver` answers the sender domain's DNS questions (the system's, from
+/// [`crate::mail_dns::system_nameserver`]; none skips them, saying so).
+pub async fn doctor(
+    spec: &StackSpec,
+    clients: &Clients,
+    nameserver: Option<std::net::SocketAddr>,
+) -> Vec<Check> {
     let caller = match crate::observe::caller(clients).await {
         Ok(caller) => caller,
         Err(error) => {
@@ -140,9 +146,18 @@ pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
         }
     };
     let names = caller.names(spec);
-    let ((ses_account, ses_sending), identity, reputation, region, permissions, concurrency) = tokio::join!(
+    let (
+        (ses_account, ses_sending),
+        identity,
+        [dkim, spf, dmarc],
+        reputation,
+        region,
+        permissions,
+        concurrency,
+    ) = tokio::join!(
         ses_account(clients),
         ses_identity(clients, spec),
+        mail_records(clients, spec, nameserver),
         reputation(clients),
         region(clients, spec),
         permissions(clients, &names, &caller.arn, spec),
@@ -161,9 +176,190 @@ pub async fn doctor(spec: &StackSpec, clients: &Clients) -> Vec<Check> {
         ses_sending,
         reputation,
         identity,
+        dkim,
+        spf,
+        dmarc,
         permissions,
         concurrency,
     ]
+}
+
+/// DKIM (from SES), SPF of the MAIL FROM domain and DMARC of the From domain (from DNS): what
+/// receivers check before they trust, or deliver, a code.
+async fn mail_records(
+    clients: &Clients,
+    spec: &StackSpec,
+    nameserver: Option<std::net::SocketAddr>,
+) -> [Check; 3] {
+    let domain = crate::spec::sender_domain(spec.ses_identity()).to_owned();
+    let read = clients
+        .ses
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await;
+    let (dkim, mail_from) = match read {
+        Ok(identity) => (
+            dkim_check(
+                &domain,
+                Ok(identity
+                    .dkim_attributes()
+                    .filter(|d| d.signing_enabled())
+                    .and_then(|d| d.status())
+                    .map(|status| status.as_str().to_owned())),
+            ),
+            identity
+                .mail_from_attributes()
+                .map(|m| m.mail_from_domain().to_owned())
+                .filter(|d| !d.is_empty()),
+        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) =>
+        {
+            (dkim_check(&domain, Ok(None)), None)
+        }
+        Err(e) => (
+            dkim_check(
+                &domain,
+                Err(
+                    aws_error(format!("ses identity {domain}"), "ses:GetEmailIdentity", e)
+                        .to_string(),
+                ),
+            ),
+            None,
+        ),
+    };
+    let ask = |name: String| async move {
+        match nameserver {
+            Some(server) => {
+                tokio::task::spawn_blocking(move || crate::mail_dns::txt(server, &name))
+                    .await
+                    .unwrap_or_else(|e| crate::mail_dns::Lookup::Unreachable(e.to_string()))
+            }
+            None => {
+                crate::mail_dns::Lookup::Unreachable("no nameserver in /etc/resolv.conf".to_owned())
+            }
+        }
+    };
+    let spf = match &mail_from {
+        Some(mail_from_domain) => {
+            spf_check(Some(mail_from_domain), ask(mail_from_domain.clone()).await)
+        }
+        None => spf_check(None, crate::mail_dns::Lookup::Nothing),
+    };
+    let dmarc = dmarc_check(&domain, ask(format!("_dmarc.{domain}")).await);
+    [dkim, spf, dmarc]
+}
+
+/// `status`: SES's DKIM status of the From domain when it signs for it, `None` when the domain
+/// is no SES identity (or signing is off), or why SES could not be asked.
+fn dkim_check(domain: &str, status: Result<Option<String>, String>) -> Check {
+    match status {
+        Ok(Some(status)) if status == "SUCCESS" => Check::ok(
+            "mail dkim",
+            format!("SES signs mail from {domain} with the domain's DKIM keys"),
+        ),
+        Ok(Some(status)) => Check::not_ok(
+            "mail dkim",
+            Status::Warn,
+            format!("SES's DKIM for {domain} is {status}"),
+            "publish the three CNAME records SES lists for the domain (`doctor` shows them for a domain identity) and wait for SUCCESS",
+        ),
+        Ok(None) => Check::not_ok(
+            "mail dkim",
+            Status::Warn,
+            format!(
+                "{domain} is not an SES identity with DKIM signing, so mail is signed for amazonses.com only, which DMARC does not count for {domain}"
+            ),
+            format!(
+                "verify the domain in SES with Easy DKIM (set `email.identity: {domain}` and publish the CNAME records deploy prints)"
+            ),
+        ),
+        Err(why) => Check::not_ok(
+            "mail dkim",
+            Status::Warn,
+            why,
+            "allow ses:GetEmailIdentity (see `cargo xtask deployer-policy`)",
+        ),
+    }
+}
+
+/// SPF matters for a custom MAIL FROM domain; with SES's own (amazonses.com) it passes, and
+/// DMARC alignment rests on DKIM.
+fn spf_check(mail_from: Option<&str>, lookup: crate::mail_dns::Lookup) -> Check {
+    use crate::mail_dns::{Lookup, spf_allows_ses};
+    let Some(domain) = mail_from else {
+        return Check::ok(
+            "mail spf",
+            "SES's own MAIL FROM domain (amazonses.com) passes SPF; alignment for DMARC comes from DKIM",
+        );
+    };
+    let fix = format!("publish `{domain} TXT \"v=spf1 include:amazonses.com ~all\"`");
+    match lookup {
+        Lookup::Found(records) => match spf_allows_ses(&records) {
+            Some(true) => Check::ok(
+                "mail spf",
+                format!("the MAIL FROM domain {domain} lets SES send"),
+            ),
+            Some(false) => Check::not_ok(
+                "mail spf",
+                Status::Warn,
+                format!("the SPF record of {domain} does not include amazonses.com"),
+                fix,
+            ),
+            None => Check::not_ok(
+                "mail spf",
+                Status::Warn,
+                format!("the MAIL FROM domain {domain} has no SPF record"),
+                fix,
+            ),
+        },
+        Lookup::Nothing => Check::not_ok(
+            "mail spf",
+            Status::Warn,
+            format!("the MAIL FROM domain {domain} has no SPF record"),
+            fix,
+        ),
+        Lookup::Unreachable(why) => Check::not_ok(
+            "mail spf",
+            Status::Warn,
+            format!("DNS did not answer ({why}); SPF not checked"),
+            format!("check from a machine with DNS: `dig TXT {domain}`"),
+        ),
+    }
+}
+
+/// Gmail and Yahoo ask bulk senders for a DMARC record since 2024; without one, codes go to
+/// spam more often.
+fn dmarc_check(domain: &str, lookup: crate::mail_dns::Lookup) -> Check {
+    use crate::mail_dns::{Lookup, dmarc_record};
+    let fix = format!(
+        "publish `_dmarc.{domain} TXT \"v=DMARC1; p=none; rua=mailto:dmarc@{domain}\"`, then tighten p= once reports show only your senders"
+    );
+    match lookup {
+        Lookup::Found(records) => match dmarc_record(&records) {
+            Some(record) => Check::ok("mail dmarc", format!("_dmarc.{domain}: {record}")),
+            None => Check::not_ok(
+                "mail dmarc",
+                Status::Warn,
+                format!("_dmarc.{domain} holds no DMARC record"),
+                fix,
+            ),
+        },
+        Lookup::Nothing => Check::not_ok(
+            "mail dmarc",
+            Status::Warn,
+            format!("{domain} publishes no DMARC record"),
+            fix,
+        ),
+        Lookup::Unreachable(why) => Check::not_ok(
+            "mail dmarc",
+            Status::Warn,
+            format!("DNS did not answer ({why}); DMARC not checked"),
+            format!("check from a machine with DNS: `dig TXT _dmarc.{domain}`"),
+        ),
+    }
 }
 
 async fn region(clients: &Clients, spec: &StackSpec) -> Check {
@@ -536,6 +732,70 @@ mod tests {
         assert_eq!(
             principal_of("arn:aws:iam::123456789012:root"),
             Principal::Root
+        );
+    }
+
+    #[test]
+    fn mail_records_are_judged_as_receivers_judge_them_and_unanswered_dns_judges_nothing() {
+        use crate::mail_dns::Lookup;
+        let found =
+            |records: &[&str]| Lookup::Found(records.iter().map(|r| (*r).to_owned()).collect());
+        let status = |check: Check| (check.status, check.fix.is_some());
+        assert_eq!(
+            status(dkim_check("acme.example", Ok(Some("SUCCESS".into())))),
+            (Status::Ok, false)
+        );
+        let pending = dkim_check("acme.example", Ok(Some("PENDING".into())));
+        assert_eq!(
+            (pending.status, pending.detail.contains("PENDING")),
+            (Status::Warn, true)
+        );
+        let unsigned = dkim_check("acme.example", Ok(None));
+        assert!(
+            unsigned
+                .fix
+                .unwrap()
+                .contains("email.identity: acme.example")
+        );
+
+        assert_eq!(
+            status(spf_check(None, Lookup::Nothing)),
+            (Status::Ok, false)
+        );
+        let mail_from = Some("mail.acme.example");
+        assert_eq!(
+            status(spf_check(
+                mail_from,
+                found(&["v=spf1 include:amazonses.com ~all"])
+            )),
+            (Status::Ok, false)
+        );
+        for lookup in [
+            found(&["v=spf1 mx -all"]),
+            found(&["other"]),
+            Lookup::Nothing,
+        ] {
+            let check = spf_check(mail_from, lookup);
+            assert_eq!(check.status, Status::Warn);
+            assert!(check.fix.unwrap().contains("include:amazonses.com"));
+        }
+
+        let dmarc = dmarc_check("acme.example", found(&["x", "v=DMARC1; p=quarantine"]));
+        assert_eq!(
+            (dmarc.status, dmarc.detail.as_str()),
+            (Status::Ok, "_dmarc.acme.example: v=DMARC1; p=quarantine")
+        );
+        for lookup in [found(&["v=spf1 -all"]), Lookup::Nothing] {
+            let check = dmarc_check("acme.example", lookup);
+            assert_eq!(check.status, Status::Warn);
+            assert!(check.fix.unwrap().contains("_dmarc.acme.example TXT"));
+        }
+        let unanswered = dmarc_check("acme.example", Lookup::Unreachable("timed out".into()));
+        assert_eq!(unanswered.status, Status::Warn);
+        assert!(
+            unanswered.detail.contains("not checked"),
+            "{}",
+            unanswered.detail
         );
     }
 }

@@ -18,6 +18,7 @@ pub mod fields;
 pub mod inventory;
 pub mod lock;
 pub mod login;
+pub mod mail_dns;
 pub mod mailbox;
 pub mod naming;
 pub mod observe;

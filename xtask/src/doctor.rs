@@ -14,7 +14,7 @@ pub fn run(args: &StackArgs) -> Result<ExitCode> {
     let spec = StackSpec::load(&args.stack)?;
     let checks = runtime()?.block_on(async {
         let clients = provisioner::aws::connect(&spec).await;
-        doctor(&spec, &clients).await
+        doctor(&spec, &clients, provisioner::mail_dns::system_nameserver()).await
     });
     for check in &checks {
         println!("{:<4} {}: {}", check.status, check.name, check.detail);

@@ -724,6 +724,13 @@ impl StackSpec {
     }
 }
 
+/// The domain an SES identity sends for: an address's domain, or the domain itself.
+pub fn sender_domain(identity: &str) -> &str {
+    identity
+        .rsplit_once('@')
+        .map_or(identity, |(_, domain)| domain)
+}
+
 /// The characters every tagging service of the stack accepts (IAM's set is the narrowest).
 fn tag_character(c: char) -> bool {
     c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)

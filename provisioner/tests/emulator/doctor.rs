@@ -13,7 +13,20 @@ async fn doctor_runs_green_on_the_emulator() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
     let session = stack.open().await;
-    let checks = doctor(&session.spec, &session.clients).await;
+    let domain = session
+        .spec
+        .email
+        .from
+        .as_str()
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_owned();
+    let dns = provisioner::mail_dns::test_server::serve(vec![(
+        format!("_dmarc.{domain}"),
+        vec!["v=DMARC1; p=reject".to_owned()],
+    )]);
+    let checks = doctor(&session.spec, &session.clients, Some(dns)).await;
     let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
     assert_eq!(
         names,
@@ -24,6 +37,9 @@ async fn doctor_runs_green_on_the_emulator() {
             "ses sending",
             "ses reputation",
             "ses identity",
+            "mail dkim",
+            "mail spf",
+            "mail dmarc",
             "deployer permissions",
             "lambda concurrency"
         ]
@@ -32,6 +48,17 @@ async fn doctor_runs_green_on_the_emulator() {
         checks.iter().all(|c| c.status != Status::Fail),
         "{checks:#?}"
     );
+    let dmarc = checks.iter().find(|c| c.name == "mail dmarc").unwrap();
+    assert_eq!(
+        (dmarc.status, dmarc.detail.as_str()),
+        (
+            Status::Ok,
+            format!("_dmarc.{domain}: v=DMARC1; p=reject").as_str()
+        )
+    );
+    // The test's sender is an address identity: its domain has no DKIM of its own.
+    let dkim = checks.iter().find(|c| c.name == "mail dkim").unwrap();
+    assert_eq!(dkim.status, Status::Warn, "{dkim:?}");
     assert!(
         checks
             .iter()
