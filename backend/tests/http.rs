@@ -84,13 +84,7 @@ fn a_wrong_code_then_the_right_one_signs_in_and_sign_out_revokes() {
         "invalid_token"
     );
 
-    let out = service.post_raw(
-        "/auth/sign-out",
-        "application/json",
-        Some(&service.base),
-        "{}",
-        Some(&format!("refresh_token={refresh}")),
-    );
+    let out = service.post_with_cookie("/auth/sign-out", Some(&format!("refresh_token={refresh}")));
     assert_eq!(out.status, 200, "{out:?}");
     assert!(
         out.cookies

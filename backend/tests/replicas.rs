@@ -175,13 +175,7 @@ fn replicas_share_one_key_a_rotated_key_keeps_sign_ins_and_refresh_uses_the_cook
 
     // A reload: the cookie gets fresh tokens, on either replica, and no new code is sent.
     let mails = stack.mails_to(email);
-    let refreshed = a.http.post_raw(
-        "/auth/refresh",
-        "application/json",
-        Some(&a.http.base),
-        "{}",
-        Some(&cookie),
-    );
+    let refreshed = a.http.post_with_cookie("/auth/refresh", Some(&cookie));
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     let id_token = refreshed.body["id_token"].as_str().unwrap();
     assert!(refreshed.body["access_token"].as_str().is_some());
@@ -210,21 +204,9 @@ fn replicas_share_one_key_a_rotated_key_keeps_sign_ins_and_refresh_uses_the_cook
     assert_eq!(done.status, 200, "{done:?}");
 
     // Signed out on one replica, the cookie no longer refreshes on another: 401, cleared.
-    let out = a.http.post_raw(
-        "/auth/sign-out",
-        "application/json",
-        Some(&a.http.base),
-        "{}",
-        Some(&cookie),
-    );
+    let out = a.http.post_with_cookie("/auth/sign-out", Some(&cookie));
     assert_eq!(out.status, 200, "{out:?}");
-    let revoked = b.http.post_raw(
-        "/auth/refresh",
-        "application/json",
-        Some(&b.http.base),
-        "{}",
-        Some(&cookie),
-    );
+    let revoked = b.http.post_with_cookie("/auth/refresh", Some(&cookie));
     assert_eq!(revoked.status, 401, "{revoked:?}");
     assert_eq!(revoked.body["error"], "invalid_token");
     assert!(
@@ -234,13 +216,7 @@ fn replicas_share_one_key_a_rotated_key_keeps_sign_ins_and_refresh_uses_the_cook
             .any(|c| c.starts_with("refresh_token=;") && c.contains("Max-Age=0")),
         "{revoked:?}"
     );
-    let none = b.http.post_raw(
-        "/auth/refresh",
-        "application/json",
-        Some(&b.http.base),
-        "{}",
-        None,
-    );
+    let none = b.http.post_with_cookie("/auth/refresh", None);
     assert_eq!(none.status, 401, "{none:?}");
 
     // One JSON line per request, with its id; no address, code, token or cookie anywhere.
@@ -340,13 +316,7 @@ fn health_routes_the_per_client_limit_and_sigterm_finishing_a_slow_request() {
         let retry: u64 = third.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         // Refresh calls Cognito with what the client sent: limited as well.
-        let refresh = http.post_raw(
-            "/auth/refresh",
-            "application/json",
-            Some(&http.base),
-            "{}",
-            Some("refresh_token=forged"),
-        );
+        let refresh = http.post_with_cookie("/auth/refresh", Some("refresh_token=forged"));
         assert_eq!(refresh.status, 429, "{refresh:?}");
     }
 

@@ -179,6 +179,12 @@ impl Http {
         )
     }
 
+    /// An empty JSON POST from the page, with the refresh-token cookie the browser holds
+    /// (`refresh_token=…`), if any: refresh and sign-out.
+    pub fn post_with_cookie(&self, path: &str, cookie: Option<&str>) -> Reply {
+        self.post_raw(path, "application/json", Some(&self.base), "{}", cookie)
+    }
+
     pub fn post_raw(
         &self,
         path: &str,
