@@ -66,9 +66,16 @@ impl Kind {
         }
     }
 
+    /// Where the emulator writes scratch files (MiniStack unpacks each function's code
+    /// there): inside the checkout, so another user's or another checkout's emulator on this
+    /// machine never owns them.
+    fn scratch(self, port: u16) -> PathBuf {
+        self.dir().join(format!("scratch-{port}"))
+    }
+
     fn command(self, port: u16, endpoint: &str) -> Command {
         let python = self.python_env();
-        match self {
+        let mut command = match self {
             Self::MiniStack => {
                 let mut command = Command::new(python.program("python"));
                 command
@@ -92,7 +99,9 @@ impl Kind {
                 command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
                 command
             }
-        }
+        };
+        command.env("TMPDIR", self.scratch(port));
+        command
     }
 }
 
@@ -212,6 +221,7 @@ impl Emulator {
             );
         }
         let log = std::fs::File::create(self.log())?;
+        std::fs::create_dir_all(self.kind.scratch(self.port))?;
         let endpoint = self.endpoint();
         let mut child = self
             .kind
