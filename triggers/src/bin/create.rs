@@ -1,6 +1,8 @@
 //! CreateAuthChallenge Lambda: draws the code, sends it through SES in the user's language
 //! from the templates deployed beside it, and otherwise defers to `triggers::create`.
 
+#[path = "shared/http.rs"]
+mod http;
 #[path = "shared/log.rs"]
 mod log;
 #[path = "shared/store.rs"]
@@ -10,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsCreateAuthChallenge as Event;
@@ -44,7 +45,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::or_exit(CreateConfig::from_lookup(process_env));
     let templates = Arc::new(load_templates());
     let store = store::LazyStore::from_env();
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+    let sdk_config = crate::http::sdk_defaults()
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(1000))

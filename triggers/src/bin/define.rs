@@ -2,6 +2,8 @@
 //! asks the limits table whether the account may be sent another code; after a wrong answer,
 //! whether the account is locked.
 
+#[path = "shared/http.rs"]
+mod http;
 #[path = "shared/log.rs"]
 mod log;
 #[path = "shared/store.rs"]

@@ -4,6 +4,8 @@
 
 #[path = "shared/cognito.rs"]
 mod cognito;
+#[path = "shared/http.rs"]
+mod http;
 #[path = "shared/log.rs"]
 mod log;
 #[path = "shared/store.rs"]

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 
 /// A Cognito call gets at most this much of the trigger's 5 s.
 pub const COGNITO_BUDGET: Duration = Duration::from_millis(1500);
 
 pub async fn client() -> aws_sdk_cognitoidentityprovider::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = crate::http::sdk_defaults()
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))

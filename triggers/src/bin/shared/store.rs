@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -107,7 +106,7 @@ impl LazyStore {
 
 impl Store {
     async fn new(table: String) -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        let config = crate::http::sdk_defaults()
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_millis(500))
