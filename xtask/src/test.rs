@@ -23,11 +23,36 @@ fn parliament() -> PythonEnv {
     }
 }
 
+/// The command the policy tests run: parliament through `xtask/tools/parliament-launch.py`,
+/// which keeps its log in the checkout (parliament writes `/tmp/parliament.log` otherwise, and
+/// fails where another user did so first).
+fn parliament_command(linter: &PythonEnv) -> Result<std::path::PathBuf> {
+    let command = linter.dir.join("parliament");
+    let script = format!(
+        "#!/bin/sh\nPARLIAMENT_LOG='{}' exec '{}' '{}' \"$@\"\n",
+        linter.dir.join("parliament.log").display(),
+        linter.program("python").display(),
+        project_root()
+            .join("xtask")
+            .join("tools")
+            .join("parliament-launch.py")
+            .display()
+    );
+    std::fs::write(&command, script).with_context(|| format!("writing {}", command.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&command, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(command)
+}
+
 pub fn run() -> Result<ExitCode> {
     crate::prerequisites::check("test")?;
     let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
     let linter = parliament();
     linter.ensure_installed()?;
+    let linter_command = parliament_command(&linter)?;
     let workflow_linter = crate::actionlint::Actionlint::ensure_installed()?;
     // Without the browser only the browser test fails (saying how to install it): every
     // other test still runs, so a machine without root still learns everything else.
@@ -74,7 +99,7 @@ pub fn run() -> Result<ExitCode> {
         )
         .env(provisioner::aws::SES_ENDPOINT_VARIABLE, emulator.endpoint())
         .env("TRIGGER_ZIPS", &artifacts.dir)
-        .env("PARLIAMENT", linter.program("parliament"))
+        .env("PARLIAMENT", &linter_command)
         .env("ACTIONLINT", workflow_linter.script())
         .status()
         .context("could not run cargo test");
