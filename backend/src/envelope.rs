@@ -79,7 +79,7 @@ impl SessionKeys {
         })
     }
 
-    /// A key as written by [`encode_key`]: base64 (standard or URL-safe, padded or not) of
+    /// A key as [`generate_key`] writes it: base64 (standard or URL-safe, padded or not) of
     /// [`KEY_BYTES`] bytes, with surrounding whitespace ignored.
     pub fn read_key(path: &std::path::Path) -> Result<[u8; KEY_BYTES], KeyFileError> {
         use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};

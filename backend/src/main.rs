@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use backend::{Config, Pool, SessionKeys};
 use clap::{Args, Parser, Subcommand};
 use provisioner::session::{Outputs, SignInSettings};
+use provisioner::spec::OtpSpec;
 
 /// The email-code sign-in service: the sign-in page, `/auth/*`, `/me`, `/healthz` and
 /// `/readyz`. It needs no AWS credentials: Cognito's sign-in calls are public.
@@ -73,25 +74,27 @@ struct ServeArgs {
     trusted_proxies: Vec<IpAddr>,
 }
 
+/// `--sign-in`: four numbers, each checked against the range the spec allows for it.
 fn sign_in_settings(text: &str) -> Result<SignInSettings, String> {
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
     let [length, ttl, attempts, days] = parts.as_slice() else {
         return Err("give four numbers: code length, code lifetime in seconds, attempts, refresh token days (6,180,3,30)".to_owned());
     };
-    let number = |name: &str, value: &str| {
-        value
-            .parse::<u64>()
-            .map_err(|_| format!("{name} {value:?} is not a whole number"))
+    fn within<T: TryFrom<i64, Error = String>>(name: &str, text: &str) -> Result<T, String> {
+        let number: i64 = text
+            .parse()
+            .map_err(|_| format!("{name} {text:?} is not a whole number"))?;
+        T::try_from(number).map_err(|why| format!("{name}: {why}"))
+    }
+    let otp = OtpSpec {
+        length: within("the code length", length)?,
+        ttl_seconds: within("the code lifetime", ttl)?,
+        max_attempts: within("the attempts", attempts)?,
     };
-    Ok(SignInSettings {
-        code_length: u8::try_from(number("the code length", length)?)
-            .map_err(|_| "the code length is at most 10".to_owned())?,
-        code_ttl_seconds: number("the code lifetime", ttl)?,
-        max_attempts: u8::try_from(number("the attempts", attempts)?)
-            .map_err(|_| "the attempts are at most 10".to_owned())?,
-        refresh_token_days: u32::try_from(number("the refresh token days", days)?)
-            .map_err(|_| "the refresh token days are at most 3650".to_owned())?,
-    })
+    Ok(SignInSettings::from_spec_parts(
+        &otp,
+        Some(within("the refresh token days", days)?),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -187,4 +190,26 @@ fn session_keys(args: &ServeArgs) -> Result<SessionKeys> {
             .map(SessionKeys::read_key)
             .transpose()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_settings_take_the_specs_ranges() {
+        assert_eq!(
+            sign_in_settings("6, 180, 3, 30"),
+            Ok(SignInSettings::default())
+        );
+        let error = |text| sign_in_settings(text).unwrap_err();
+        assert_eq!(
+            error("11,180,3,30"),
+            "the code length: 11 is out of range: allowed 6 to 10"
+        );
+        assert!(error("6,601,3,30").contains("allowed 1 to 600"));
+        assert!(error("6,180,3,0").contains("allowed 1 to 3650"));
+        assert!(error("6,180").starts_with("give four numbers"));
+        assert!(error("six,180,3,30").contains("not a whole number"));
+    }
 }

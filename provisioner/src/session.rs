@@ -766,19 +766,22 @@ pub struct SignInSettings {
 
 impl SignInSettings {
     pub fn of(spec: &StackSpec) -> Self {
-        Self::from_spec_parts(
-            &spec.otp,
-            spec.app_client.refresh_token_days.map(|d| d.get()),
-        )
+        Self::from_spec_parts(&spec.otp, spec.app_client.refresh_token_days)
     }
 
-    fn from_spec_parts(otp: &crate::spec::OtpSpec, refresh_token_days: Option<u32>) -> Self {
+    /// From the spec's values, each already within its range.
+    pub fn from_spec_parts(
+        otp: &crate::spec::OtpSpec,
+        refresh_token_days: Option<crate::spec::RefreshTokenDays>,
+    ) -> Self {
         Self {
             code_length: u8::try_from(otp.length.get()).unwrap_or(u8::MAX),
             code_ttl_seconds: u64::from(otp.ttl_seconds.get()),
             max_attempts: u8::try_from(otp.max_attempts.get()).unwrap_or(u8::MAX),
-            refresh_token_days: refresh_token_days
-                .unwrap_or(crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS),
+            refresh_token_days: refresh_token_days.map_or(
+                crate::resources::app_client::DEFAULT_REFRESH_TOKEN_DAYS,
+                |days| days.get(),
+            ),
         }
     }
 }

@@ -253,7 +253,7 @@ pub struct AppClientSpec {
     #[serde(default)]
     pub id_token_minutes: Option<Bounded<5, 1440>>,
     #[serde(default)]
-    pub refresh_token_days: Option<Bounded<1, 3650>>,
+    pub refresh_token_days: Option<RefreshTokenDays>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -341,6 +341,9 @@ impl Default for TriggersSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "i64")]
 pub struct Bounded<const MIN: u32, const MAX: u32>(u32);
+
+/// `app_client.refresh_token_days`: Cognito's range for a refresh token's lifetime.
+pub type RefreshTokenDays = Bounded<1, 3650>;
 
 impl<const MIN: u32, const MAX: u32> Bounded<MIN, MAX> {
     pub fn get(self) -> u32 {
