@@ -221,6 +221,7 @@ impl Emulator {
             );
         }
         let log = std::fs::File::create(self.log())?;
+        self.clear_scratch();
         std::fs::create_dir_all(self.kind.scratch(self.port))?;
         let endpoint = self.endpoint();
         let mut child = self
@@ -290,7 +291,19 @@ impl Emulator {
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         }
         let _ = std::fs::remove_file(self.pid_file());
+        self.clear_scratch();
         Ok(true)
+    }
+
+    /// The functions MiniStack unpacked (a few MiB each, a thousand in a test run) are of no
+    /// use once it stops; nothing else is written there.
+    fn clear_scratch(&self) {
+        let scratch = self.kind.scratch(self.port);
+        if let Err(error) = std::fs::remove_dir_all(&scratch)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: could not remove {}: {error}", scratch.display());
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod browser;
 mod build;
 mod demo;
+mod disk;
 mod doctor;
 mod email;
 mod emulator;

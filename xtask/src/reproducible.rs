@@ -17,10 +17,12 @@ use crate::{progress, project_root};
 pub fn run(args: &ReproducibleArgs) -> Result<ExitCode> {
     let arch = args.arch.into();
     let first = build(arch, args.musl)?;
-    let scratch = std::env::temp_dir().join(format!("emailcode-reproduce-{}", std::process::id()));
+    let mut scratch = Scratch::new(
+        std::env::temp_dir().join(format!("emailcode-reproduce-{}", std::process::id())),
+    );
     let elsewhere = Workspace {
-        root: scratch.join("elsewhere").join("checkout"),
-        cargo_home: scratch.join("another-cargo-home"),
+        root: scratch.path.join("elsewhere").join("checkout"),
+        cargo_home: scratch.path.join("another-cargo-home"),
         offline: true,
     };
     progress::step(&format!(
@@ -53,22 +55,52 @@ pub fn run(args: &ReproducibleArgs) -> Result<ExitCode> {
         &second.manifest.source_fingerprint[..16]
     );
     if !differing.is_empty() {
+        scratch.keep();
         bail!(
             "{} differ between the two builds; the second build is kept in {} (compare the binaries under target/ with `diffoscope` or `cmp -l`, and look for a path or time that got in)",
             differing.join(", "),
-            scratch.display()
+            scratch.path.display()
         );
     }
-    ensure!(
-        first.manifest.source_fingerprint == second.manifest.source_fingerprint,
-        "the zips agree but the source fingerprints do not ({} against {}); the second checkout is kept in {}",
-        first.manifest.source_fingerprint,
-        second.manifest.source_fingerprint,
-        scratch.display()
-    );
-    std::fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    if first.manifest.source_fingerprint != second.manifest.source_fingerprint {
+        scratch.keep();
+        bail!(
+            "the zips agree but the source fingerprints do not ({} against {}); the second checkout is kept in {}",
+            first.manifest.source_fingerprint,
+            second.manifest.source_fingerprint,
+            scratch.path.display()
+        );
+    }
     eprintln!("reproducible: both builds gave the same bytes for every zip");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The second build's folder (a checkout, a cargo home and a target: several hundred MiB),
+/// removed however the check ends, unless kept to compare builds that differ.
+struct Scratch {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Scratch {
+    fn new(path: PathBuf) -> Self {
+        Self { path, kept: false }
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.kept
+            && let Err(error) = std::fs::remove_dir_all(&self.path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: could not remove {}: {error}", self.path.display());
+        }
+    }
 }
 
 /// The files git tracks, and the untracked ones it does not ignore: what a clone with the

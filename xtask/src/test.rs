@@ -49,6 +49,13 @@ fn parliament_command(linter: &PythonEnv) -> Result<std::path::PathBuf> {
 
 pub fn run() -> Result<ExitCode> {
     crate::prerequisites::check("test")?;
+    let target = project_root().join("target");
+    let free_at_start = crate::disk::free_bytes(&project_root());
+    if let Some(warning) = free_at_start
+        .and_then(|free| crate::disk::shortage(&target, free, crate::disk::FRESH_TEST_RUN_WRITES))
+    {
+        eprintln!("warning: {warning}");
+    }
     let artifacts = build::build(provisioner::spec::Architecture::X86_64, false)?;
     let linter = parliament();
     linter.ensure_installed()?;
@@ -109,6 +116,9 @@ pub fn run() -> Result<ExitCode> {
         }
     }
     let tests_passed = status?.success();
+    if !tests_passed && let Some(hint) = crate::disk::hint_after_failure(&target) {
+        eprintln!("note: {hint}");
+    }
     progress::step("checking that another checkout path and CARGO_HOME build the same zips");
     let reproducible = crate::reproducible::run(&crate::flags::ReproducibleArgs {
         arch: crate::flags::ArchArg::X86_64,
@@ -116,6 +126,9 @@ pub fn run() -> Result<ExitCode> {
     });
     if let Err(error) = &reproducible {
         eprintln!("error: {error:#}");
+        if let Some(hint) = crate::disk::hint_after_failure(&std::env::temp_dir()) {
+            eprintln!("note: {hint}");
+        }
     }
     Ok(if tests_passed && reproducible.is_ok() {
         ExitCode::SUCCESS
