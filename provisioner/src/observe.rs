@@ -124,6 +124,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         table,
         (identity, identity_status),
         (functions, pool),
+        log_groups,
         alerting,
         mail,
     ) = tokio::try_join!(
@@ -133,6 +134,7 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         Box::pin(table::read(cx)),
         Box::pin(identity::read(cx, &identity_id.name)),
         Box::pin(functions_then_pool(cx)),
+        Box::pin(read_log_groups(cx)),
         Box::pin(read_alerting(cx, spec)),
         Box::pin(configuration_set::read(cx)),
     )?;
@@ -162,10 +164,12 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     state
         .resources
         .insert(id(ResourceKind::ClientLocator), functions.locator);
-    for (kind, function, permission, logs) in functions.triggers {
+    for (kind, logs) in log_groups {
         state
             .resources
             .insert(id(ResourceKind::LogGroup(kind)), logs);
+    }
+    for (kind, function, permission) in functions.triggers {
         state
             .resources
             .insert(id(ResourceKind::Function(kind)), function);
@@ -223,8 +227,8 @@ async fn read_alerting(
 }
 
 struct FunctionsObserved {
-    /// Each trigger's function, its invoke permission and its log group.
-    triggers: Vec<(TriggerKind, Observed, Observed, Observed)>,
+    /// Each trigger's function and its invoke permission.
+    triggers: Vec<(TriggerKind, Observed, Observed)>,
     locator: Observed,
 }
 
@@ -236,7 +240,8 @@ struct PoolObserved {
 }
 
 /// The functions in the first round, alongside the pool list; the Define function's
-/// locator tag then lets the pool's second round describe the client too.
+/// locator tag then lets the pool's second round describe the client too. Nothing else
+/// may join this chain: whatever it waits for delays the pool's round.
 async fn functions_then_pool(
     cx: &ReadCx<'_>,
 ) -> Result<(FunctionsObserved, PoolObserved), ProvisionError> {
@@ -252,17 +257,14 @@ async fn functions_then_pool(
 
 async fn read_functions(cx: &ReadCx<'_>) -> Result<FunctionsObserved, ProvisionError> {
     let lookups = TriggerKind::ALL.map(|kind| async move {
-        let (function, permission, logs) = tokio::try_join!(
-            function::read(cx, kind),
-            permission::read(cx, kind),
-            log_group::read(cx, kind)
-        )?;
+        let (function, permission) =
+            tokio::try_join!(function::read(cx, kind), permission::read(cx, kind))?;
         let permission = part_of(&function.observed, permission);
         let locator = part_of(
             &function.observed,
             client_locator::fields_of(&function.tags),
         );
-        Ok::<_, ProvisionError>(((kind, function.observed, permission, logs), locator))
+        Ok::<_, ProvisionError>(((kind, function.observed, permission), locator))
     });
     let [define, create, verify, pre_sign_up] = lookups;
     let ((define, locator), (create, _), (verify, _), (pre_sign_up, _)) =
@@ -271,6 +273,14 @@ async fn read_functions(cx: &ReadCx<'_>) -> Result<FunctionsObserved, ProvisionE
         triggers: vec![define, create, verify, pre_sign_up],
         locator,
     })
+}
+
+/// Each trigger's log group: two rounds (list, then tags), beside the pool's chain.
+async fn read_log_groups(cx: &ReadCx<'_>) -> Result<Vec<(TriggerKind, Observed)>, ProvisionError> {
+    try_join_all(
+        TriggerKind::ALL.map(|kind| async move { Ok((kind, log_group::read(cx, kind).await?)) }),
+    )
+    .await
 }
 
 /// A function's permission and its locator tag are ours exactly when the function is.
