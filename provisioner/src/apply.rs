@@ -3,11 +3,13 @@
 //! adds is only what one stage hands the next (the pool and client ids) and when a
 //! function is ready to be touched again.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use futures_util::future::try_join_all;
+use tokio::task::JoinHandle;
 
+use crate::aws::Clients;
 use crate::error::ProvisionError;
 use crate::naming::TriggerKind;
 use crate::plan::{Action, Plan, Step};
@@ -86,12 +88,7 @@ pub async fn apply(
     }
     put_role_policy(cx, role_policy_due).await?;
     // The stack is ready only when every function it created or updated can be invoked.
-    let pending = settling.take_all();
-    try_join_all(pending.into_iter().map(|kind| {
-        let name = cx.names.function(kind);
-        async move { function::wait_until_ready(cx, &name).await }
-    }))
-    .await?;
+    try_join_all(settling.take_all().into_iter().map(Settling::finish)).await?;
     Ok(handover)
 }
 
@@ -116,9 +113,8 @@ async fn run<'p>(
     if writes
         && step.action != Action::Delete
         && let Some(kind) = step.id.kind.on_function()
-        && settling.take(kind)
     {
-        function::wait_until_ready(cx, &cx.names.function(kind)).await?;
+        settling.wait(kind).await?;
     }
     let desired = || {
         step.desired.as_ref().ok_or_else(|| {
@@ -145,29 +141,70 @@ async fn run<'p>(
     if let ResourceKind::Function(kind) = step.id.kind
         && matches!(outcome, Outcome::Created | Outcome::Updated)
     {
-        settling.mark(kind);
+        settling.start(cx.clients, kind, cx.names.function(kind));
     }
     report(step, outcome);
     Ok(produced.map(|p| (step, p)))
 }
 
-/// Functions created or updated in this apply and not yet seen ready. Lambda keeps a new or
-/// updated function Pending or InProgress for a while; the steps that touch it again wait
-/// for it, and the others run meanwhile, so a deploy pays the transition once.
+/// Functions created or updated in this apply and not yet seen ready, each with a task that
+/// polls it from the moment its create or update returned. Lambda keeps a new or updated
+/// function Pending or InProgress for a while: polling from then on lets the wait overlap
+/// the stages that do not touch the function (the pool's creation above all), and a step
+/// that does touch it waits only for what is left. A deploy that fails stops the polls.
 #[derive(Default)]
-struct Settling(Mutex<BTreeSet<TriggerKind>>);
+struct Settling(Mutex<BTreeMap<TriggerKind, Poll>>);
+
+/// One function's wait for ready, running in its own task.
+struct Poll {
+    function: String,
+    task: JoinHandle<Result<(), ProvisionError>>,
+}
 
 impl Settling {
-    fn mark(&self, kind: TriggerKind) {
-        self.0.lock().expect("settling set poisoned").insert(kind);
+    fn start(&self, clients: &Clients, kind: TriggerKind, function: String) {
+        let clients = clients.clone();
+        let name = function.clone();
+        let task = tokio::spawn(async move { function::wait_until_ready(&clients, &name).await });
+        let earlier = self
+            .0
+            .lock()
+            .expect("settling set poisoned")
+            .insert(kind, Poll { function, task });
+        if let Some(earlier) = earlier {
+            earlier.task.abort();
+        }
     }
 
-    /// Whether `kind` is settling; a step that waits for it need not wait again later.
-    fn take(&self, kind: TriggerKind) -> bool {
-        self.0.lock().expect("settling set poisoned").remove(&kind)
+    /// Until `kind` is ready, when it is settling; a later step on it need not wait again.
+    async fn wait(&self, kind: TriggerKind) -> Result<(), ProvisionError> {
+        let poll = self.0.lock().expect("settling set poisoned").remove(&kind);
+        match poll {
+            Some(poll) => Self::finish(poll).await,
+            None => Ok(()),
+        }
     }
 
-    fn take_all(&self) -> BTreeSet<TriggerKind> {
+    fn take_all(&self) -> Vec<Poll> {
         std::mem::take(&mut *self.0.lock().expect("settling set poisoned"))
+            .into_values()
+            .collect()
+    }
+
+    async fn finish(poll: Poll) -> Result<(), ProvisionError> {
+        poll.task.await.map_err(|stopped| {
+            ProvisionError::state(
+                format!("lambda function {}", poll.function),
+                format!("the wait for it to be ready stopped ({stopped}); deploy again"),
+            )
+        })?
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        for poll in self.take_all() {
+            poll.task.abort();
+        }
     }
 }

@@ -12,6 +12,7 @@ use aws_sdk_lambda::types::{
 };
 
 use super::{ApplyCx, Observed, ReadCx, Tagging};
+use crate::aws::Clients;
 use crate::error::{ProvisionError, already_gone_is_done, aws_error};
 use crate::fields::{FieldChange, Fields, Tags, UpdateCall, list_field, map_field};
 use crate::naming::{CODE_TAG, OWNER_TAG, SOURCE_TAG, TriggerKind};
@@ -324,7 +325,7 @@ pub async fn update(
 ) -> Result<(), ProvisionError> {
     let resource = format!("lambda function {}", desired.name);
     if CODE.needed_for(changes) {
-        wait_until_ready(cx, &desired.name).await?;
+        wait_until_ready(cx.clients, &desired.name).await?;
         cx.clients
             .lambda
             .update_function_code()
@@ -336,7 +337,7 @@ pub async fn update(
             .map_err(|e| aws_error(&resource, "lambda:UpdateFunctionCode", e))?;
     }
     if CONFIGURATION.needed_for(changes) {
-        wait_until_ready(cx, &desired.name).await?;
+        wait_until_ready(cx.clients, &desired.name).await?;
         let request = cx
             .clients
             .lambda
@@ -402,13 +403,12 @@ pub async fn delete(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> 
 
 /// Waits until the function is Active and no update runs: Lambda refuses invocations of a
 /// Pending function, and updates and permission changes while another update runs.
-pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), ProvisionError> {
+pub async fn wait_until_ready(clients: &Clients, name: &str) -> Result<(), ProvisionError> {
     let resource = format!("lambda function {name}");
     let started = Instant::now();
     let mut pause = FIRST_POLL;
     loop {
-        let polled = cx
-            .clients
+        let polled = clients
             .lambda
             .get_function_configuration()
             .function_name(name)
@@ -421,7 +421,7 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
             Err(e)
                 if error_code(&e).is_some_and(|code| {
                     ["ThrottlingException", "TooManyRequestsException"].contains(&code)
-                }) && started.elapsed() < cx.clients.deadlines.function_ready =>
+                }) && started.elapsed() < clients.deadlines.function_ready =>
             {
                 pause = (pause * 2).min(POLL_CAP);
                 tokio::time::sleep(pause).await;
@@ -447,12 +447,12 @@ pub async fn wait_until_ready(cx: &ApplyCx<'_>, name: &str) -> Result<(), Provis
             }
             _ => {}
         }
-        if started.elapsed() > cx.clients.deadlines.function_ready {
+        if started.elapsed() > clients.deadlines.function_ready {
             return Err(ProvisionError::state(
                 resource,
                 format!(
                     "still not ready after {} s (state {:?}, last update {:?}); look at the function in the console and deploy again",
-                    cx.clients.deadlines.function_ready.as_secs(),
+                    clients.deadlines.function_ready.as_secs(),
                     config.state(),
                     config.last_update_status()
                 ),
