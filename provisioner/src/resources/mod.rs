@@ -66,17 +66,19 @@ impl ResourceKind {
         match self {
             // A function's log group exists before its first invocation, so Lambda never
             // makes an untagged one without a retention.
+            // The table is needed by nobody's creation, only by the triggers' invocations.
+            // The lock step creates it on a first deploy, leaving TTL to the plan: its two
+            // calls (see ACTIVE, turn TTL on) match the log groups' and the topic's two here.
             Self::Role
             | Self::EmailIdentity
             | Self::LogGroup(_)
             | Self::ConfigurationSet
-            | Self::AlarmTopic => 0,
-            // The table is needed by nobody's creation, only by the triggers' invocations, so
-            // its wait for ACTIVE overlaps the functions' creation.
+            | Self::AlarmTopic
+            | Self::Table => 0,
             // An alarm needs its topic, nothing else: it may watch a function not made yet.
             // Cognito's throttle alarm names the pool and client, so it waits for both.
             Self::Alarm(alarm::AlarmKind::SignInThrottles) | Self::ClientLocator => 4,
-            Self::Function(_) | Self::Table | Self::Alarm(_) => 1,
+            Self::Function(_) | Self::Alarm(_) => 1,
             Self::UserPool => 2,
             Self::Permission(_) | Self::AppClient => 3,
         }
@@ -331,6 +333,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }));
     }
+    resources.push(Desired::Table(table_desired(spec, names)));
     let mut alarm_topic_arn = None;
     if let Some(alarms) = &spec.alarms {
         let topic_arn = match (&alarms.email, &alarms.topic_arn) {
@@ -369,7 +372,6 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             tags: tags.clone(),
         }));
     }
-    resources.push(Desired::Table(table_desired(spec, names)));
     resources.push(Desired::UserPool(user_pool_desired(spec, names)));
     for &kind in &deployed {
         resources.push(Desired::Permission(permission::Desired {
