@@ -1,6 +1,8 @@
 //! What the last deploy that changed the stack leaves behind: when, by whom (the CI run or
 //! `user@host`) and from which commit. One item in the stack's limits table beside the lock,
-//! written under the lock, read by `stacks list` and `stacks prune`.
+//! read by `stacks list` and `stacks prune`. It is written as the lock is released, in the
+//! same round; a record never replaces a later one, so a deploy that took the lock in that
+//! moment cannot be overwritten by the one before it.
 
 use std::collections::HashMap;
 
@@ -57,10 +59,27 @@ pub async fn write(
     if let Some(commit) = &record.commit {
         put = put.item("commit", text(commit));
     }
-    put.send()
-        .await
-        .map_err(|e| aws_error(format!("dynamodb table {table}"), "dynamodb:PutItem", e))?;
-    Ok(())
+    let written = put
+        .condition_expression("attribute_not_exists(#at) OR #at <= :at")
+        .expression_attribute_names("#at", "at")
+        .expression_attribute_values(":at", AttributeValue::N(record.at.to_string()))
+        .send()
+        .await;
+    match written {
+        Ok(_) => Ok(()),
+        // A later deploy's record is there already: it is the one that tells.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error(
+            format!("dynamodb table {table}"),
+            "dynamodb:PutItem",
+            e,
+        )),
+    }
 }
 
 /// The record in `table`, if a deploy wrote one; a table that is gone has none.

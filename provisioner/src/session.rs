@@ -297,26 +297,28 @@ impl Session {
             };
             let started = Instant::now();
             let live = apply(&cx, &plan, locked.handover(), report).await?;
-            crate::deploy_record::write(
-                &locked.clients,
-                &locked.observation.names.limits_table(),
-                &crate::deploy_record::DeployRecord::now(
-                    &crate::lock::Holder::current("deploy"),
-                    packages.manifest.commit.clone(),
-                ),
-            )
-            .await?;
             phases.add("apply", started);
             Ok::<_, ProvisionError>((plan, live, locked))
         }
         .await;
         let taken_over = lease.taken_over.clone();
         let started = Instant::now();
-        let released = release(lease, &self.spec.name).await;
-        phases.add("release the lock", started);
+        let record = crate::deploy_record::DeployRecord::now(
+            &crate::lock::Holder::current("deploy"),
+            packages.manifest.commit.clone(),
+        );
+        let table = self.observation.names.limits_table();
+        let (released, recorded) = tokio::join!(release(lease, &self.spec.name), async {
+            match &outcome {
+                Ok(_) => crate::deploy_record::write(&self.clients, &table, &record).await,
+                Err(_) => Ok(()),
+            }
+        });
+        phases.add("record the deploy and release the lock", started);
         // The run's own error matters more than the lock's; an unreleased lock expires.
         let (plan, live, locked) = outcome?;
         released?;
+        recorded?;
         let mut deployed = locked.deployed(&plan, live, phases)?;
         deployed
             .notes

@@ -287,3 +287,33 @@ async fn the_heartbeat_keeps_a_short_lease_and_a_dead_holder_blocks_one_lease_at
     .unwrap();
     third.release().await.unwrap();
 }
+
+/// The deploy record is written in the same round as the lock's release, so a deploy that
+/// takes the lock in that moment may write its record first: the earlier one must not
+/// replace it.
+#[tokio::test]
+async fn a_deploy_record_never_replaces_a_later_one() {
+    use provisioner::deploy_record::{DeployRecord, read, write};
+    let env = env();
+    let (_stack, _, session) = TestStack::deployed(&env, UNPROTECTED).await;
+    let table = session.observation.names.limits_table();
+    let deployed = read(&session.clients, &table)
+        .await
+        .unwrap()
+        .expect("deploy wrote its record");
+    let record = |at: u64, by: &str| DeployRecord {
+        at,
+        by: by.to_owned(),
+        url: None,
+        commit: Some(format!("commit-of-{by}")),
+    };
+    let later = record(deployed.at + 60, "later@ci");
+    write(&session.clients, &table, &later).await.unwrap();
+    write(&session.clients, &table, &record(deployed.at + 30, "earlier@ci"))
+        .await
+        .expect("a record that lost the race is no error");
+    assert_eq!(read(&session.clients, &table).await.unwrap(), Some(later.clone()));
+    let latest = record(deployed.at + 90, "latest@ci");
+    write(&session.clients, &table, &latest).await.unwrap();
+    assert_eq!(read(&session.clients, &table).await.unwrap(), Some(latest));
+}
