@@ -309,10 +309,17 @@ async fn a_deploy_record_never_replaces_a_later_one() {
     };
     let later = record(deployed.at + 60, "later@ci");
     write(&session.clients, &table, &later).await.unwrap();
-    write(&session.clients, &table, &record(deployed.at + 30, "earlier@ci"))
-        .await
-        .expect("a record that lost the race is no error");
-    assert_eq!(read(&session.clients, &table).await.unwrap(), Some(later.clone()));
+    write(
+        &session.clients,
+        &table,
+        &record(deployed.at + 30, "earlier@ci"),
+    )
+    .await
+    .expect("a record that lost the race is no error");
+    assert_eq!(
+        read(&session.clients, &table).await.unwrap(),
+        Some(later.clone())
+    );
     let latest = record(deployed.at + 90, "latest@ci");
     write(&session.clients, &table, &latest).await.unwrap();
     assert_eq!(read(&session.clients, &table).await.unwrap(), Some(latest));
