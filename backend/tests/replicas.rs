@@ -21,7 +21,9 @@ const BINARY: &str = env!("CARGO_BIN_EXE_emailcode-serve");
 struct Replica {
     child: Child,
     http: Http,
+    /// Its stderr's lines, as the reader thread has got them so far.
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The binary with an environment holding nothing but `PATH`: no AWS credentials, profile,
@@ -47,7 +49,7 @@ impl Replica {
         let (address, listening) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(event) = serde_json::from_str::<Value>(&line)
                     && event["event"] == "listening"
@@ -69,6 +71,7 @@ impl Replica {
             child,
             http: Http { base },
             log,
+            reader: Some(reader),
         }
     }
 
@@ -81,10 +84,14 @@ impl Replica {
         assert!(status.success());
     }
 
+    /// Its exit status, once every line it wrote has been read.
     fn wait(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.reader.take() {
+                    reader.join().unwrap();
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "the service did not stop");
@@ -94,6 +101,23 @@ impl Replica {
 
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The log once it holds `count` access lines: the service writes a request's line
+    /// before it answers, but the reader thread may not have got it when the answer arrives.
+    fn log_with_requests(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            let requests = log
+                .iter()
+                .filter(|line| line.contains(r#""event":"request""#))
+                .count();
+            if requests >= count || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -244,7 +268,7 @@ fn replicas_share_one_key_a_rotated_key_keeps_sign_ins_and_refresh_uses_the_cook
         }
     }
     let routes: Vec<String> = b
-        .log()
+        .log_with_requests(4)
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|event| event["event"] == "request")
