@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::aws::Clients;
-use crate::error::{ProvisionError, aws_error};
+use crate::error::{ProvisionError, aws_error, ok_if_already_done};
 use crate::lock::Holder;
 
 /// The record's key in the limits table; no account record can take it (those are hashes).
@@ -65,21 +65,13 @@ pub async fn write(
         .expression_attribute_values(":at", AttributeValue::N(record.at.to_string()))
         .send()
         .await;
-    match written {
-        Ok(_) => Ok(()),
-        // A later deploy's record is there already: it is the one that tells.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_error(
-            format!("dynamodb table {table}"),
-            "dynamodb:PutItem",
-            e,
-        )),
-    }
+    // Refused: a later deploy's record is there already, and it is the one that tells.
+    ok_if_already_done(
+        written,
+        |e| e.is_conditional_check_failed_exception(),
+        format!("dynamodb table {table}"),
+        "dynamodb:PutItem",
+    )
 }
 
 /// The record in `table`, if a deploy wrote one; a table that is gone has none.

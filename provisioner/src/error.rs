@@ -63,8 +63,24 @@ where
     E: ProvideErrorMetadata + StdError + 'static,
     R: std::fmt::Debug,
 {
+    ok_if_already_done(result, is_not_found, resource, operation)
+}
+
+/// A call refused because what it was for is done already (the thing is gone, exists, or a
+/// later write stands, as `already_done` tells) has done its job; any other error is the
+/// call's.
+pub fn ok_if_already_done<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    already_done: impl FnOnce(&E) -> bool,
+    resource: impl Into<String>,
+    operation: &'static str,
+) -> Result<(), ProvisionError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
     match result {
-        Err(error) if !error.as_service_error().is_some_and(is_not_found) => {
+        Err(error) if !error.as_service_error().is_some_and(already_done) => {
             Err(aws_error(resource, operation, error))
         }
         _ => Ok(()),

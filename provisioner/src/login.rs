@@ -12,7 +12,7 @@ use aws_sdk_cognitoidentityprovider::operation::respond_to_auth_challenge::{
 };
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
 
-use crate::error::{ProvisionError, aws_error};
+use crate::error::{ProvisionError, aws_error, ok_if_already_done};
 use crate::mailbox;
 use crate::session::{Outputs, Session};
 
@@ -155,16 +155,12 @@ pub async fn sign_up(
         .password(throwaway_password()?)
         .send()
         .await;
-    match signed_up {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_username_exists_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_error(&resource, "cognito-idp:SignUp", e)),
-    }
+    ok_if_already_done(
+        signed_up,
+        |e| e.is_username_exists_exception(),
+        resource,
+        "cognito-idp:SignUp",
+    )
 }
 
 /// 32 random bytes as base64, plus one character of each class a password policy may ask
