@@ -1,7 +1,8 @@
 //! Observation: the scheduler of the read-only calls. Each kind knows how to read itself
 //! (`resources::<kind>::read`); this file decides what runs in which round and assembles
 //! the result. Everything starts in the first round; the pool's describe, its client list
-//! and the located client's describe share the second.
+//! and the located client's describe share the second, with the alarm topic's reads at the
+//! ARN the caller's account (first round, STS) gives it.
 
 use futures_util::future::try_join_all;
 
@@ -117,25 +118,28 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
         name: spec.ses_identity().to_owned(),
     };
     // Boxed: SDK futures are large, and joined on the stack they overflow a test thread's.
+    let wanted_alarms: Vec<String> = crate::resources::all_alarm_kinds()
+        .map(|kind| lookup.alarm(&kind.suffix()))
+        .collect();
     let (
-        caller,
+        (caller, topic),
         sandbox,
         role,
         table,
         (identity, identity_status),
         (functions, pool),
         log_groups,
-        alerting,
+        mut alarms,
         mail,
     ) = tokio::try_join!(
-        Box::pin(caller(clients)),
+        Box::pin(caller_then_topic(cx, spec)),
         Box::pin(ses_sandbox(clients)),
         Box::pin(role::read(cx)),
         Box::pin(table::read(cx)),
         Box::pin(identity::read(cx, &identity_id.name)),
         Box::pin(functions_then_pool(cx)),
         Box::pin(read_log_groups(cx)),
-        Box::pin(read_alerting(cx, spec)),
+        Box::pin(alarm::read_all(cx, &wanted_alarms)),
         Box::pin(configuration_set::read(cx)),
     )?;
     let names = caller.names(spec);
@@ -180,7 +184,6 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     state
         .resources
         .insert(id(ResourceKind::ConfigurationSet), mail);
-    let (topic, mut alarms) = alerting;
     state.resources.insert(id(ResourceKind::AlarmTopic), topic);
     for kind in crate::resources::all_alarm_kinds() {
         let name = names.alarm(&kind.suffix());
@@ -209,21 +212,21 @@ pub async fn observe(clients: &Clients, spec: &StackSpec) -> Result<Observation,
     })
 }
 
-/// The alarm topic and the alarms, in the first round. A stack with no `alarms` section
-/// still looks, so alarms left from an earlier spec show and teardown finds them.
-async fn read_alerting(
+/// Who is calling, then the stack's alarm topic at the ARN that caller's account gives it:
+/// the second round. A stack with no `alarms` section still looks, so a topic left from an
+/// earlier spec shows and teardown finds it.
+async fn caller_then_topic(
     cx: &ReadCx<'_>,
     spec: &StackSpec,
-) -> Result<(Observed, std::collections::BTreeMap<String, Observed>), ProvisionError> {
+) -> Result<(Caller, Observed), ProvisionError> {
+    let caller = caller(cx.clients).await?;
     let email = spec
         .alarms
         .as_ref()
         .and_then(|a| a.email.as_ref())
         .map_or("", |e| e.as_str());
-    let wanted: Vec<String> = crate::resources::all_alarm_kinds()
-        .map(|kind| cx.names.alarm(&kind.suffix()))
-        .collect();
-    tokio::try_join!(topic::read(cx, email), alarm::read_all(cx, &wanted))
+    let topic = topic::read(cx, &caller.names(spec).alarm_topic_arn(), email).await?;
+    Ok((caller, topic))
 }
 
 struct FunctionsObserved {

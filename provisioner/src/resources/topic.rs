@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::Tag;
 
 use super::{ApplyCx, Observed, ReadCx, Tagging};
@@ -56,48 +57,50 @@ pub fn fields_of(
     Fields::from([("email", email), ("tags", tagging.field(tags))])
 }
 
-/// The topic named for the stack, found by listing (its ARN needs the account, which the
-/// first round of observation does not know yet).
-pub async fn read(cx: &ReadCx<'_>, wanted_email: &str) -> Result<Observed, ProvisionError> {
-    let name = cx.names.alarm_topic();
-    let resource = format!("sns topic {name}");
-    let mut arn = None;
-    let mut pages = cx.clients.sns.list_topics().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error(&resource, "sns:ListTopics", e))?;
-        if let Some(found) = page
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn())
-            .find(|a| a.rsplit(':').next() == Some(name.as_str()))
+/// The stack's topic at `arn` (the account's: observation reads it once STS has answered),
+/// its tags and subscriptions in one round. Found by its ARN rather than by listing the
+/// account's topics, which takes a page per hundred topics: many a stack per pull request.
+pub async fn read(
+    cx: &ReadCx<'_>,
+    arn: &str,
+    wanted_email: &str,
+) -> Result<Observed, ProvisionError> {
+    let resource = format!("sns topic {}", cx.names.alarm_topic());
+    let (tags, subscriptions) = tokio::join!(
+        cx.clients
+            .sns
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send(),
+        cx.clients
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(arn)
+            .send(),
+    );
+    let subscriptions = match subscriptions {
+        Ok(subscriptions) => subscriptions,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) =>
         {
-            arn = Some(found.to_owned());
-            break;
+            return Ok(Observed::Absent);
         }
-    }
-    let Some(arn) = arn else {
-        return Ok(Observed::Absent);
+        Err(e) => return Err(aws_error(&resource, "sns:ListSubscriptionsByTopic", e)),
     };
-    let (tags, subscriptions) = tokio::try_join!(
-        async {
-            cx.clients
-                .sns
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error(&resource, "sns:ListTagsForResource", e))
-        },
-        async {
-            cx.clients
-                .sns
-                .list_subscriptions_by_topic()
-                .topic_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error(&resource, "sns:ListSubscriptionsByTopic", e))
-        },
-    )?;
+    let tags = match tags {
+        Ok(tags) => tags,
+        // Deleted between the two calls. (SNS names this error ResourceNotFound; some
+        // emulators add "Exception".)
+        Err(e)
+            if e.as_service_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code.starts_with("ResourceNotFound")) =>
+        {
+            return Ok(Observed::Absent);
+        }
+        Err(e) => return Err(aws_error(&resource, "sns:ListTagsForResource", e)),
+    };
     let tags: BTreeMap<String, String> = tags
         .tags()
         .iter()
