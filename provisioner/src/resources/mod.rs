@@ -64,22 +64,26 @@ impl ResourceKind {
     /// Resources of one stage depend only on earlier stages, so a stage runs concurrently.
     pub fn stage(self) -> u8 {
         match self {
-            // A function's log group exists before its first invocation, so Lambda never
-            // makes an untagged one without a retention.
+            // The functions need nothing but their role to be created, and a new function
+            // is Pending for a while (seconds on AWS): they start as early as they can, so
+            // that wait overlaps the rest.
+            Self::Role => 0,
+            // A function's log group exists before its first invocation (the pool, which
+            // alone invokes it, comes after), so Lambda never makes an untagged one without
+            // a retention.
             // The table is needed by nobody's creation, only by the triggers' invocations.
             // The lock step creates it on a first deploy, leaving TTL to the plan: its two
             // calls (see ACTIVE, turn TTL on) match the log groups' and the topic's two here.
-            Self::Role
+            Self::Function(_)
             | Self::EmailIdentity
             | Self::LogGroup(_)
             | Self::ConfigurationSet
             | Self::AlarmTopic
-            | Self::Table => 0,
+            | Self::Table => 1,
             // An alarm needs its topic, nothing else: it may watch a function not made yet.
             // Cognito's throttle alarm names the pool and client, so it waits for both.
             Self::Alarm(alarm::AlarmKind::SignInThrottles) | Self::ClientLocator => 4,
-            Self::Function(_) | Self::Alarm(_) => 1,
-            Self::UserPool => 2,
+            Self::UserPool | Self::Alarm(_) => 2,
             Self::Permission(_) | Self::AppClient => 3,
         }
     }
@@ -335,6 +339,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
     }
     resources.push(Desired::Table(table_desired(spec, names)));
     let mut alarm_topic_arn = None;
+    let mut stack_alarms = Vec::new();
     if let Some(alarms) = &spec.alarms {
         let topic_arn = match (&alarms.email, &alarms.topic_arn) {
             (Some(email), _) => {
@@ -348,11 +353,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
             }
             (None, arn) => arn.clone().unwrap_or_default(),
         };
-        resources.extend(
-            alarm::desired(spec, alarms, names, &deployed, &topic_arn, &tags)
-                .into_iter()
-                .map(Desired::Alarm),
-        );
+        stack_alarms = alarm::desired(spec, alarms, names, &deployed, &topic_arn, &tags);
         alarm_topic_arn = Some(topic_arn);
     }
     for &kind in &deployed {
@@ -373,6 +374,7 @@ pub fn desired_state(spec: &StackSpec, context: Context<'_>) -> DesiredState {
         }));
     }
     resources.push(Desired::UserPool(user_pool_desired(spec, names)));
+    resources.extend(stack_alarms.into_iter().map(Desired::Alarm));
     for &kind in &deployed {
         resources.push(Desired::Permission(permission::Desired {
             kind,
