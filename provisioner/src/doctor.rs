@@ -243,10 +243,11 @@ async fn mail_records(
         }
     };
     let spf = match &mail_from {
-        Some(mail_from_domain) => {
-            spf_check(Some(mail_from_domain), ask(mail_from_domain.clone()).await)
-        }
-        None => spf_check(None, crate::mail_dns::Lookup::Nothing),
+        Some(mail_from_domain) => spf_check(Some((
+            mail_from_domain,
+            ask(mail_from_domain.clone()).await,
+        ))),
+        None => spf_check(None),
     };
     let dmarc = dmarc_check(&domain, ask(format!("_dmarc.{domain}")).await);
     [dkim, spf, dmarc]
@@ -285,11 +286,11 @@ fn dkim_check(domain: &str, status: Result<Option<String>, String>) -> Check {
     }
 }
 
-/// SPF matters for a custom MAIL FROM domain; with SES's own (amazonses.com) it passes, and
-/// DMARC alignment rests on DKIM.
-fn spf_check(mail_from: Option<&str>, lookup: crate::mail_dns::Lookup) -> Check {
+/// SPF matters for a custom MAIL FROM domain, with what DNS holds for it; with SES's own
+/// (amazonses.com) it passes, and DMARC alignment rests on DKIM.
+fn spf_check(mail_from: Option<(&str, crate::mail_dns::Lookup)>) -> Check {
     use crate::mail_dns::{Lookup, spf_allows_ses};
-    let Some(domain) = mail_from else {
+    let Some((domain, lookup)) = mail_from else {
         return Check::ok(
             "mail spf",
             "SES's own MAIL FROM domain (amazonses.com) passes SPF; alignment for DMARC comes from DKIM",
@@ -758,16 +759,13 @@ mod tests {
                 .contains("email.identity: acme.example")
         );
 
+        assert_eq!(status(spf_check(None)), (Status::Ok, false));
+        let mail_from = "mail.acme.example";
         assert_eq!(
-            status(spf_check(None, Lookup::Nothing)),
-            (Status::Ok, false)
-        );
-        let mail_from = Some("mail.acme.example");
-        assert_eq!(
-            status(spf_check(
+            status(spf_check(Some((
                 mail_from,
                 found(&["v=spf1 include:amazonses.com ~all"])
-            )),
+            )))),
             (Status::Ok, false)
         );
         for lookup in [
@@ -775,7 +773,7 @@ mod tests {
             found(&["other"]),
             Lookup::Nothing,
         ] {
-            let check = spf_check(mail_from, lookup);
+            let check = spf_check(Some((mail_from, lookup)));
             assert_eq!(check.status, Status::Warn);
             assert!(check.fix.unwrap().contains("include:amazonses.com"));
         }
