@@ -242,19 +242,32 @@ struct PoolObserved {
     client_id: Option<String>,
 }
 
-/// The functions in the first round, alongside the pool list; the Define function's
-/// locator tag then lets the pool's second round describe the client too. Nothing else
-/// may join this chain: whatever it waits for delays the pool's round.
+/// The functions in the first round, alongside the first page of the account's pools; the
+/// Define function's locator tag then lets the pool's second round describe the client too.
+/// An account with more pools than one page (a stack per pull request soon makes one) is
+/// paged through only when the locator does not name a pool of ours: otherwise every plan
+/// would take a round per 60 pools. Nothing else may join this chain: whatever it waits for
+/// delays the pool's round.
 async fn functions_then_pool(
     cx: &ReadCx<'_>,
 ) -> Result<(FunctionsObserved, PoolObserved), ProvisionError> {
-    let (functions, candidates) =
-        tokio::try_join!(read_functions(cx), user_pool::list_candidates(cx))?;
+    let (functions, first_page) =
+        tokio::try_join!(read_functions(cx), user_pool::list_page(cx, None))?;
     let located = match &functions.locator {
         Observed::Owned(fields) => fields.get(client_locator::FIELD).map(String::as_str),
         Observed::Absent | Observed::Unowned => None,
     };
-    let pool = read_pool(cx, &candidates, located.and_then(client_locator::parse)).await?;
+    let located = located.and_then(client_locator::parse);
+    if first_page.1.is_some()
+        && let Some((pool_id, client_id)) = located
+    {
+        let pool = read_pool(cx, &[pool_id.to_owned()], Some((pool_id, client_id))).await?;
+        if matches!(pool.pool, Observed::Owned(_)) {
+            return Ok((functions, pool));
+        }
+    }
+    let candidates = user_pool::list_rest(cx, first_page).await?;
+    let pool = read_pool(cx, &candidates, located).await?;
     Ok((functions, pool))
 }
 
@@ -318,8 +331,12 @@ async fn read_pool(
     .await?;
     let mut ours = Vec::new();
     let mut foreign = false;
+    let pool_name = cx.names.user_pool();
     for (pool, listed, located) in looked_up {
-        let Some(pool) = pool else { continue };
+        // A located pool is a candidate only if it has the stack's pool name, as listed ones do.
+        let Some(pool) = pool.filter(|p| p.name() == Some(pool_name.as_str())) else {
+            continue;
+        };
         if user_pool::is_ours(&pool, cx.tagging) {
             ours.push((pool, listed, located));
         } else {

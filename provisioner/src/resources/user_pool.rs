@@ -270,56 +270,81 @@ fn other_triggers(lambda: Option<&LambdaConfigType>) -> String {
     )
 }
 
-/// The ids of every pool with the stack's pool name; ownership is decided once described.
-pub async fn list_candidates(cx: &ReadCx<'_>) -> Result<Vec<String>, ProvisionError> {
+/// One page of the account's pools: the ids of those with the stack's pool name, and the
+/// token of the next page, if any.
+pub async fn list_page(
+    cx: &ReadCx<'_>,
+    token: Option<String>,
+) -> Result<(Vec<String>, Option<String>), ProvisionError> {
     let pool_name = cx.names.user_pool();
-    let mut candidates = Vec::new();
-    let mut next_token = None;
-    loop {
-        let page = cx
-            .clients
-            .cognito
-            .list_user_pools()
-            .max_results(60)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error(
-                    format!("user pool {pool_name}"),
-                    "cognito-idp:ListUserPools",
-                    e,
-                )
-            })?;
-        candidates.extend(
-            page.user_pools()
-                .iter()
-                .filter(|p| p.name() == Some(pool_name.as_str()))
-                .filter_map(|p| p.id().map(str::to_owned)),
-        );
-        next_token = page.next_token;
-        if next_token.is_none() {
-            return Ok(candidates);
-        }
-    }
+    let page = cx
+        .clients
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("user pool {pool_name}"),
+                "cognito-idp:ListUserPools",
+                e,
+            )
+        })?;
+    let named = page
+        .user_pools()
+        .iter()
+        .filter(|p| p.name() == Some(pool_name.as_str()))
+        .filter_map(|p| p.id().map(str::to_owned))
+        .collect();
+    Ok((named, page.next_token))
 }
 
+/// The ids of every pool with the stack's pool name; ownership is decided once described.
+/// A page per 60 pools of the account: many with a stack per pull request, which is why
+/// observation pages on only when the client locator cannot say.
+pub async fn list_candidates(cx: &ReadCx<'_>) -> Result<Vec<String>, ProvisionError> {
+    list_rest(cx, list_page(cx, None).await?).await
+}
+
+/// [`list_candidates`] from a first page already read.
+pub async fn list_rest(
+    cx: &ReadCx<'_>,
+    first_page: (Vec<String>, Option<String>),
+) -> Result<Vec<String>, ProvisionError> {
+    let (mut candidates, mut next_token) = first_page;
+    while let Some(token) = next_token {
+        let (named, next) = list_page(cx, Some(token)).await?;
+        candidates.extend(named);
+        next_token = next;
+    }
+    Ok(candidates)
+}
+
+/// The pool `id`, or `None` when there is none (deleted since it was listed or located).
 pub async fn describe(cx: &ReadCx<'_>, id: &str) -> Result<Option<UserPoolType>, ProvisionError> {
-    let described = cx
+    match cx
         .clients
         .cognito
         .describe_user_pool()
         .user_pool_id(id)
         .send()
         .await
-        .map_err(|e| {
-            aws_error(
-                format!("user pool {}", cx.names.user_pool()),
-                "cognito-idp:DescribeUserPool",
-                e,
-            )
-        })?;
-    Ok(described.user_pool)
+    {
+        Ok(described) => Ok(described.user_pool),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error(
+            format!("user pool {}", cx.names.user_pool()),
+            "cognito-idp:DescribeUserPool",
+            e,
+        )),
+    }
 }
 
 pub fn is_ours(pool: &UserPoolType, tagging: &Tagging) -> bool {
