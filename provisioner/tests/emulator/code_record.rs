@@ -142,10 +142,5 @@ async fn another_checkout_sees_no_drift_and_still_catches_code_changed_out_of_ba
     for dir in [clone, edited] {
         std::fs::remove_dir_all(dir).unwrap();
     }
-    provisioner::session::Session::open(&stack.path)
-        .await
-        .unwrap()
-        .teardown(provisioner::session::FORCE, &|_, _| {})
-        .await
-        .unwrap();
+    stack.tear_down().await;
 }

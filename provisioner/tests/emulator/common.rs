@@ -97,6 +97,15 @@ impl TestStack {
         (stack, outputs, session)
     }
 
+    /// Tears the stack down, deletion protection or not.
+    pub async fn tear_down(&self) {
+        self.open()
+            .await
+            .teardown(provisioner::session::FORCE, &|_, _| {})
+            .await
+            .unwrap();
+    }
+
     /// Deploys again and asserts that drift is gone; returns the repaired session.
     pub async fn assert_deploy_repairs(&self, env: &Env) -> Session {
         self.deploy(env).await;

@@ -7,20 +7,23 @@ use provisioner::session::Session;
 
 use crate::common::{TestStack, UNPROTECTED, env};
 
+/// How many `operation` requests the session has sent.
+fn calls(session: &Session, operation: &str) -> usize {
+    session
+        .clients
+        .requests
+        .entries()
+        .iter()
+        .filter(|(_, sent)| sent == operation)
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_locator_spares_a_lookup_and_a_stale_one_is_repaired() {
     let env = env();
     let stack = TestStack::new(&env, UNPROTECTED);
     let outputs = stack.deploy(&env).await;
-    let describes = |session: &Session| {
-        session
-            .clients
-            .requests
-            .entries()
-            .iter()
-            .filter(|(_, operation)| operation == "DescribeUserPoolClient")
-            .count()
-    };
+    let describes = |session: &Session| calls(session, "DescribeUserPoolClient");
     let located = stack.open().await;
     assert_eq!(
         describes(&located),
@@ -102,15 +105,7 @@ async fn a_large_account_is_paged_through_only_when_the_locator_cannot_name_the_
         fillers.push(created.user_pool.unwrap().id.unwrap());
     }
     let outputs = stack.deploy(&env).await;
-    let listings = |session: &Session| {
-        session
-            .clients
-            .requests
-            .entries()
-            .iter()
-            .filter(|(_, operation)| operation == "ListUserPools")
-            .count()
-    };
+    let listings = |session: &Session| calls(session, "ListUserPools");
 
     let located = stack.open().await;
     assert_eq!(
@@ -168,10 +163,5 @@ async fn a_large_account_is_paged_through_only_when_the_locator_cannot_name_the_
             .await
             .unwrap();
     }
-    stack
-        .open()
-        .await
-        .teardown(provisioner::session::FORCE, &|_, _| {})
-        .await
-        .unwrap();
+    stack.tear_down().await;
 }

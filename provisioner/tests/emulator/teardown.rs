@@ -29,12 +29,7 @@ async fn teardown_removes_the_stack_and_spares_a_bystander() {
     assert!(refused.to_string().contains("--force"), "{refused}");
     assert!(stack.open().await.observation.user_pool.is_some());
 
-    stack
-        .open()
-        .await
-        .teardown(provisioner::session::FORCE, &|_, _| {})
-        .await
-        .unwrap();
+    stack.tear_down().await;
     let after = stack.assert_all_gone().await;
     assert!(after.observation.user_pool.is_none());
     after

@@ -414,12 +414,7 @@ async fn alarms_and_their_topic_are_deployed_drift_and_go() {
         .count();
     assert_eq!(deletes, 17, "16 alarms and the topic: {plan:#?}");
     stack.write(&with_alarms);
-    stack
-        .open()
-        .await
-        .teardown(provisioner::session::FORCE, &|_, _| {})
-        .await
-        .unwrap();
+    stack.tear_down().await;
     assert_eq!(alarms(&stack.open().await).await, Vec::new());
 }
 
